@@ -1,0 +1,271 @@
+"""
+The in-memory backend: the reference implementation of L{idlemail.interfaces}.
+
+Everything lives in dicts and answers at once (already-fired Deferreds). It serves
+demos, tests, and the conformance suite's own check of itself.
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+
+from twisted.cred.error import UnauthorizedLogin
+from twisted.internet import defer
+from zope.interface import implementer
+
+from idlemail.errors import MailboxError, MailboxExists, NoSuchMailbox
+from idlemail.events import FlagsChanged, MessagesAdded, MessagesExpunged
+from idlemail.interfaces import IAccount, IBackend, IMailbox
+from idlemail.records import SYSTEM_FLAGS, MailboxInfo, MailboxStatus, MessageInfo
+from idlemail.server.tracker import MailboxTracker
+
+_validities = itertools.count(int(time.time()))
+
+
+def _crlf(message: bytes) -> bytes:
+    """Store CRLF line ends, as RFC822.SIZE counts them (RFC 3501 2.3.4)."""
+    if b"\n" not in message.replace(b"\r\n", b""):
+        return message
+    return message.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
+
+
+@dataclass(slots=True)
+class _Message:
+    body: bytes
+    flags: frozenset[str]
+    internaldate: datetime
+
+
+@dataclass
+class _Store:
+    """One mailbox's contents, shared by every session that opens it."""
+
+    uidValidity: int = field(default_factory=lambda: next(_validities))
+    uidNext: int = 1
+    messages: dict[int, _Message] = field(default_factory=dict)
+    tracker: MailboxTracker = field(default_factory=MailboxTracker)
+
+    def add(self, body: bytes, flags, internaldate) -> int:
+        uid = self.uidNext
+        self.uidNext += 1
+        self.messages[uid] = _Message(_crlf(body), frozenset(flags), internaldate)
+        self.tracker.publish(MessagesAdded((uid,)))
+        return uid
+
+
+@dataclass
+class _User:
+    password: str
+    mailboxes: dict[str, _Store] = field(default_factory=lambda: {"INBOX": _Store()})
+    subscriptions: set[str] = field(default_factory=set)
+
+
+def _applyFlags(old: frozenset[str], flags, mode: str) -> frozenset[str]:
+    if mode == "+":
+        return old | frozenset(flags)
+    if mode == "-":
+        return old - frozenset(flags)
+    return frozenset(flags)
+
+
+@implementer(IBackend)
+class MemoryBackend:
+    """
+    @param users: user name -> password.
+    """
+
+    delimiter = "/"
+
+    def __init__(self, users: dict[str, str] | None = None):
+        self.users: dict[str, _User] = {}
+        for name, password in (users or {}).items():
+            self.addUser(name, password)
+
+    def addUser(self, name: str, password: str) -> None:
+        self.users[name] = _User(password)
+
+    def login(self, username: str, password: str):
+        user = self.users.get(username)
+        if user is None or user.password != password:
+            return defer.fail(UnauthorizedLogin())
+        return defer.succeed(MemoryAccount(username, user))
+
+    def close(self):
+        return defer.succeed(None)
+
+    def deliver(self, username: str, message: bytes, mailbox: str = "INBOX",
+                flags=()) -> int:
+        """Drop a message in, as an MDA would (for tests and demos)."""
+        return self.users[username].mailboxes[mailbox].add(
+            message, flags, datetime.now(timezone.utc))
+
+
+@implementer(IAccount)
+class MemoryAccount:
+    delimiter = "/"
+
+    def __init__(self, username: str, user: _User):
+        self.username = username
+        self._user = user
+
+    def _store(self, name: str) -> _Store:
+        store = self._user.mailboxes.get(name)
+        if store is None:
+            raise NoSuchMailbox(name)
+        return store
+
+    def listMailboxes(self):
+        return defer.succeed([MailboxInfo(name) for name in sorted(self._user.mailboxes)])
+
+    def create(self, name: str):
+        return defer.maybeDeferred(self._create, name)
+
+    def _create(self, name: str) -> None:
+        if name in self._user.mailboxes:
+            raise MailboxExists(name)
+        parts = name.split(self.delimiter)
+        if any(not p for p in parts):
+            raise MailboxError(f"Invalid mailbox name: {name}", "CANNOT")
+        for i in range(1, len(parts)):
+            self._user.mailboxes.setdefault(self.delimiter.join(parts[:i]), _Store())
+        self._user.mailboxes[name] = _Store()
+
+    def delete(self, name: str):
+        return defer.maybeDeferred(self._delete, name)
+
+    def _delete(self, name: str) -> None:
+        self._store(name)
+        del self._user.mailboxes[name]
+
+    def rename(self, oldName: str, newName: str):
+        return defer.maybeDeferred(self._rename, oldName, newName)
+
+    def _rename(self, old: str, new: str) -> None:
+        store = self._store(old)
+        if new in self._user.mailboxes:
+            raise MailboxExists(new)
+        if new.startswith(old + self.delimiter):
+            raise MailboxError("Cannot move a mailbox into itself", "CANNOT")
+        if old == "INBOX":
+            # RFC 3501 6.3.5: the messages move; INBOX stays, empty.
+            moved = _Store()
+            for message in store.messages.values():
+                moved.add(message.body, message.flags, message.internaldate)
+            gone = tuple(store.messages)
+            store.messages.clear()
+            store.tracker.publish(MessagesExpunged(gone))
+            self._user.mailboxes[new] = moved
+            return
+        mailboxes = self._user.mailboxes
+        for name in [n for n in mailboxes if n == old or n.startswith(old + self.delimiter)]:
+            mailboxes[new + name[len(old):]] = mailboxes.pop(name)
+        parts = new.split(self.delimiter)
+        for i in range(1, len(parts)):
+            mailboxes.setdefault(self.delimiter.join(parts[:i]), _Store())
+
+    def subscribe(self, name: str):
+        self._user.subscriptions.add(name)
+        return defer.succeed(None)
+
+    def unsubscribe(self, name: str):
+        self._user.subscriptions.discard(name)
+        return defer.succeed(None)
+
+    def subscriptions(self):
+        return defer.succeed(sorted(self._user.subscriptions))
+
+    def status(self, name: str):
+        return defer.maybeDeferred(self._status, name)
+
+    def _status(self, name: str) -> MailboxStatus:
+        store = self._store(name)
+        unseen = sum(1 for m in store.messages.values() if "\\Seen" not in m.flags)
+        return MailboxStatus(len(store.messages), len(store.tracker._unclaimedRecent),
+                             store.uidNext, store.uidValidity, unseen)
+
+    def open(self, name: str, readonly: bool):
+        return defer.maybeDeferred(lambda: MemoryMailbox(name, self._store(name), self, readonly))
+
+    def logout(self) -> None:
+        pass
+
+
+@implementer(IMailbox)
+class MemoryMailbox:
+    permanentFlags = SYSTEM_FLAGS + ("\\*",)
+
+    def __init__(self, name: str, store: _Store, account: MemoryAccount, readonly: bool):
+        self.name = name
+        self.readonly = readonly
+        self._store = store
+        self._account = account
+        self.tracker = store.tracker
+
+    @property
+    def uidValidity(self) -> int:
+        return self._store.uidValidity
+
+    @property
+    def uidNext(self) -> int:
+        return self._store.uidNext
+
+    def messages(self, uids):
+        found = self._store.messages
+        return defer.succeed([
+            MessageInfo(uid, m.flags, m.internaldate, len(m.body))
+            for uid in uids if (m := found.get(uid)) is not None])
+
+    def body(self, uid: int):
+        m = self._store.messages.get(uid)
+        return defer.succeed(None if m is None else m.body)
+
+    def append(self, message: bytes, flags, internaldate):
+        when = internaldate or datetime.now(timezone.utc)
+        return defer.succeed(self._store.add(message, flags, when))
+
+    def store(self, uids, flags, mode: str, origin=None):
+        result, changed = {}, []
+        for uid in uids:
+            m = self._store.messages.get(uid)
+            if m is None:
+                continue
+            new = _applyFlags(m.flags, flags, mode)
+            if new != m.flags:
+                m.flags = new
+                changed.append((uid, new))
+            result[uid] = new
+        if changed:
+            self.tracker.publish(FlagsChanged(tuple(changed)), origin)
+        return defer.succeed(result)
+
+    def expunge(self, uids=None, origin=None):
+        messages = self._store.messages
+        candidates = sorted(messages) if uids is None else sorted(set(uids) & set(messages))
+        gone = [uid for uid in candidates if "\\Deleted" in messages[uid].flags]
+        for uid in gone:
+            del messages[uid]
+        if gone:
+            self.tracker.publish(MessagesExpunged(tuple(gone)), origin)
+        return defer.succeed(gone)
+
+    def copy(self, uids, destination: str, move: bool = False, origin=None):
+        return defer.maybeDeferred(self._copy, uids, destination, move, origin)
+
+    def _copy(self, uids, destination, move, origin):
+        target = self._account._store(destination)
+        pairs = []
+        for uid in sorted(uids):
+            m = self._store.messages.get(uid)
+            if m is not None:
+                pairs.append((uid, target.add(m.body, m.flags, m.internaldate)))
+        if move and pairs:
+            for uid, _ in pairs:
+                del self._store.messages[uid]
+            self.tracker.publish(MessagesExpunged(tuple(u for u, _ in pairs)), origin)
+        return (target.uidValidity, pairs)
+
+    def close(self) -> None:
+        pass

@@ -1,0 +1,128 @@
+"""
+The C{idlemail} command: adduser, passwd, check-config, doctor.
+
+Every failure is one readable line on stderr and a non-zero exit, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import sys
+from pathlib import Path
+
+from idlemail.config import DEFAULT_DATA, Config, loadConfig
+from idlemail.errors import ConfigError
+
+
+class CommandError(Exception):
+    """A failure to report in one line."""
+
+
+def _maildirSettings(config: Config | None) -> tuple[Path, Path]:
+    if config is None or config.server is None:
+        root = Path(DEFAULT_DATA)
+        return root, root / "passwd"
+    if config.server.backend != "maildir":
+        raise CommandError(f"{config.path}: server.backend is {config.server.backend!r}; "
+                           "users are managed here only for the maildir backend")
+    section = config.server.backendSection
+    root = Path(section.get("root", DEFAULT_DATA))
+    return root, Path(section.get("passwd_file", root / "passwd"))
+
+
+def _readPassword(args) -> str:
+    if args.password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = getpass.getpass(f"Password for {args.name}: ")
+        if password != getpass.getpass("Again: "):
+            raise CommandError("the passwords differ")
+    if not password:
+        raise CommandError("an empty password is not allowed")
+    return password
+
+
+def _load(args) -> Config | None:
+    return loadConfig(args.config) if args.config else None
+
+
+def cmdAdduser(args) -> int:
+    from idlemail.backends.maildir.backend import createMaildir
+    from idlemail.passwd import PasswdFile
+    root, passwdPath = _maildirSettings(_load(args))
+    passwd = PasswdFile(passwdPath)
+    if passwd.lookup(args.name) is not None:
+        raise CommandError(f"{passwdPath}: user {args.name!r} exists already "
+                           "(use 'idlemail passwd' to change the password)")
+    password = _readPassword(args)
+    passwdPath.parent.mkdir(parents=True, exist_ok=True)
+    passwd.addUser(args.name, password)
+    createMaildir(root / args.name / "Maildir")
+    print(f"added {args.name}; mail in {root / args.name / 'Maildir'}")
+    return 0
+
+
+def cmdPasswd(args) -> int:
+    from idlemail.passwd import PasswdFile
+    _, passwdPath = _maildirSettings(_load(args))
+    passwd = PasswdFile(passwdPath)
+    if passwd.lookup(args.name) is None:
+        raise CommandError(f"{passwdPath}: no user {args.name!r}")
+    passwd.setPassword(args.name, _readPassword(args))
+    print(f"password of {args.name} changed")
+    return 0
+
+
+def cmdCheckConfig(args) -> int:
+    config = loadConfig(args.config)
+    parts = []
+    if config.server is not None:
+        parts.append(f"server on {', '.join(config.server.listen)} ({config.server.backend})")
+    if config.notifier is not None:
+        parts.append(f"notifier with {len(config.notifier.accounts)} account(s)")
+    print(f"{args.config}: OK: " + "; ".join(parts))
+    return 0
+
+
+def cmdDoctor(args) -> int:
+    from idlemail.client.doctor import runDoctor
+    return runDoctor(loadConfig(args.config))
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="idlemail", description="idlemail administration")
+    sub = p.add_subparsers(dest="command", required=True)
+    for name, fn, text in (("adduser", cmdAdduser, "add a Maildir user (ARGON2ID)"),
+                           ("passwd", cmdPasswd, "change a user's password")):
+        s = sub.add_parser(name, help=text)
+        s.add_argument("name")
+        s.add_argument("--config", "-c", help="TOML config (default: ./idlemail-data)")
+        s.add_argument("--password-stdin", action="store_true",
+                       help="read the password from the first line of standard input")
+        s.set_defaults(run=fn)
+    s = sub.add_parser("check-config", help="check a config file and say what it runs")
+    s.add_argument("--config", "-c", required=True)
+    s.set_defaults(run=cmdCheckConfig)
+    s = sub.add_parser("doctor", help="connect each notifier account and report")
+    s.add_argument("--config", "-c", required=True)
+    s.set_defaults(run=cmdDoctor)
+    return p
+
+
+def main(argv=None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        return args.run(args)
+    except (CommandError, ConfigError) as e:
+        print(f"idlemail: {e}", file=sys.stderr)
+        return 2
+    except OSError as e:
+        print(f"idlemail: {e.filename or ''}: {e.strerror}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

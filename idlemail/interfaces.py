@@ -1,0 +1,167 @@
+"""
+The contracts between idlemail's protocol layer and its storage backends.
+
+Who calls: the IMAP server protocol (L{idlemail.server}), always on the reactor thread.
+What may block: nothing. Every method that touches disk or network returns a
+L{Deferred}; CPU-heavy work (password hashing) belongs in a thread pool.
+What is pushed: a backend reports every change of an open mailbox, whoever made it
+(a session, an outside MDA, an upstream server), as an L{idlemail.events} event by UID
+to that mailbox's L{MailboxTracker} (C{IMailbox.tracker}), on the reactor thread.
+A backend knows nothing of tags or sequence numbers.
+
+Mailbox names are Python strings (already decoded from modified UTF-7), hierarchy
+levels separated by C{IAccount.delimiter}; C{"INBOX"} is always spelled so.
+Failures the user should see are L{idlemail.errors.MailboxError}.
+"""
+
+from __future__ import annotations
+
+from zope.interface import Attribute, Interface
+
+
+class IBackend(Interface):
+    """
+    A store of accounts. One per server process.
+    """
+
+    def login(username: str, password: str):
+        """
+        Check the credentials and return a L{Deferred} that fires with an
+        L{IAccount}, or fails with L{twisted.cred.error.UnauthorizedLogin}.
+        """
+
+    def close():
+        """
+        Release watches, connections and files; return a L{Deferred} that fires when done.
+        """
+
+
+class IBackendFactory(Interface):
+    """
+    A plugin (found with L{twisted.plugin.getPlugins}) that builds a backend by name
+    from its config section, e.g. C{[server.maildir]} for C{backend = "maildir"}.
+    """
+
+    name = Attribute("The value of C{backend} in C{[server]} that picks this factory.")
+
+    def build(section: dict, reactor):
+        """
+        Return an L{IBackend} from the backend's config section (a plain dict).
+        Raise L{idlemail.errors.ConfigError} naming the key for a bad value.
+        """
+
+
+class IAccount(Interface):
+    """
+    One user's mailboxes, for the length of one authenticated session.
+    """
+
+    username = Attribute("The login name, a str.")
+    delimiter = Attribute("The hierarchy delimiter, a one-character str, e.g. '/'.")
+
+    def listMailboxes():
+        """
+        L{Deferred} firing with every mailbox as a list of
+        L{idlemail.records.MailboxInfo}. The protocol matches LIST patterns.
+        """
+
+    def create(name: str):
+        """
+        Create a mailbox (and any missing parents). L{Deferred} firing with None.
+        """
+
+    def delete(name: str):
+        """
+        Delete a mailbox. L{Deferred} firing with None.
+        """
+
+    def rename(oldName: str, newName: str):
+        """
+        Rename a mailbox and its children. Renaming INBOX moves its messages to a
+        new mailbox and leaves INBOX empty (RFC 3501 6.3.5). L{Deferred} firing with None.
+        """
+
+    def subscribe(name: str):
+        """L{Deferred} firing with None once C{name} is in the subscription list."""
+
+    def unsubscribe(name: str):
+        """L{Deferred} firing with None once C{name} is out of the subscription list."""
+
+    def subscriptions():
+        """L{Deferred} firing with the subscribed names, a list of str."""
+
+    def status(name: str):
+        """L{Deferred} firing with an L{idlemail.records.MailboxStatus}."""
+
+    def open(name: str, readonly: bool):
+        """
+        L{Deferred} firing with an L{IMailbox} for one session. Sessions that open the
+        same mailbox in one process share its C{tracker}.
+        """
+
+    def logout():
+        """The session has ended; drop whatever it held. Returns None."""
+
+
+class IMailbox(Interface):
+    """
+    One session's handle on an open mailbox. Mutating methods take C{origin}, an
+    opaque token the backend passes on to C{tracker.publish} unchanged, so that the
+    session that made a change is not told of it twice.
+    """
+
+    name = Attribute("The mailbox's name, a str.")
+    readonly = Attribute("True if opened with EXAMINE or not writable.")
+    uidValidity = Attribute("The UIDVALIDITY, an int that never changes while open.")
+    uidNext = Attribute("The UID the next message will get, an int.")
+    permanentFlags = Attribute("Flags a client may store for good: a tuple of str; "
+                               "'\\\\*' if new keywords may be made.")
+    tracker = Attribute("The L{idlemail.server.tracker.MailboxTracker} this mailbox "
+                        "feeds; its C{uids} are the mailbox's UIDs, ascending.")
+
+    def messages(uids):
+        """
+        L{Deferred} firing with a list of L{idlemail.records.MessageInfo} for those of
+        C{uids} (ascending ints) that still exist, in the same order.
+        """
+
+    def body(uid: int):
+        """
+        L{Deferred} firing with the whole message as stored (bytes, CRLF line ends),
+        or None if it no longer exists.
+        """
+
+    def append(message: bytes, flags, internaldate):
+        """
+        Add a message (C{flags}: iterable of str; C{internaldate}: aware datetime or
+        None for now). L{Deferred} firing with its UID once it is durable; the
+        resulting L{idlemail.events.MessagesAdded} is published before it fires.
+        """
+
+    def store(uids, flags, mode: str, origin=None):
+        """
+        Change flags: C{mode} is C{"+"} (add), C{"-"} (remove) or C{""} (replace).
+        L{Deferred} firing with a dict uid -> new flag set (frozenset) for the
+        messages that exist; a L{idlemail.events.FlagsChanged} is published for
+        those whose flags changed.
+        """
+
+    def expunge(uids=None, origin=None):
+        """
+        Remove the messages flagged C{\\Deleted} (only those among C{uids} if given,
+        for UID EXPUNGE). L{Deferred} firing with the expunged UIDs, ascending, after
+        a L{idlemail.events.MessagesExpunged} is published.
+        """
+
+    def copy(uids, destination: str, move: bool = False, origin=None):
+        """
+        Copy (or move) messages, flags and internal date kept, to the mailbox named
+        C{destination} of the same account. L{Deferred} firing with
+        C{(destUidValidity, [(sourceUid, destUid), ...])}.
+        """
+
+    def close():
+        """
+        The session deselects the mailbox; the backend may stop watching it when its
+        tracker has no sessions left. Returns None.
+        """

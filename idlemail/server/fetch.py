@@ -1,0 +1,115 @@
+"""
+FETCH and UID FETCH (RFC 3501 6.4.5, 7.4.2).
+"""
+
+from __future__ import annotations
+
+from idlemail.server.names import resolveUids
+from idlemail.server.registry import ONLY_SELECTED, command
+from idlemail.wire.command import FetchAttribute
+from idlemail.wire.encode import flagList, literal
+from idlemail.wire.message import MessageStructure, Section
+
+_MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
+_NEEDS_BODY = {"ENVELOPE", "BODYSTRUCTURE", "BODY", "BODY[]", "RFC822", "RFC822.HEADER",
+               "RFC822.TEXT"}
+_SEEN = "\\Seen"
+
+
+def internalDate(when) -> bytes:
+    offset = when.utcoffset()
+    minutes = int(offset.total_seconds() // 60) if offset is not None else 0
+    sign = "+" if minutes >= 0 else "-"
+    minutes = abs(minutes)
+    return (f'"{when.day:02d}-{_MONTHS[when.month - 1]}-{when.year:04d} '
+            f'{when.hour:02d}:{when.minute:02d}:{when.second:02d} '
+            f'{sign}{minutes // 60:02d}{minutes % 60:02d}"').encode()
+
+
+def sectionLabel(att: FetchAttribute) -> bytes:
+    section = att.section
+    spec = ".".join(str(n) for n in section.part)
+    if section.text:
+        spec = f"{spec}.{section.text}" if spec else section.text
+    if section.fields:
+        spec += " (" + " ".join(section.fields) + ")"
+    label = f"BODY[{spec}]"
+    if att.partial is not None:
+        label += f"<{att.partial[0]}>"
+    return label.encode("ascii")
+
+
+def _marksSeen(att: FetchAttribute) -> bool:
+    return att.name in ("RFC822", "RFC822.TEXT") or (att.name == "BODY[]" and not att.peek)
+
+
+def _render(att: FetchAttribute, info, seq: int, raw: bytes | None, structure, recent):
+    name = att.name
+    if name == "FLAGS":
+        flags = info.flags | {"\\Recent"} if info.uid in recent else info.flags
+        return b"FLAGS " + flagList(flags)
+    if name == "UID":
+        return b"UID %d" % info.uid
+    if name == "INTERNALDATE":
+        return b"INTERNALDATE " + internalDate(info.internaldate)
+    if name == "RFC822.SIZE":
+        return b"RFC822.SIZE %d" % info.size
+    if name == "ENVELOPE":
+        return b"ENVELOPE " + structure.envelope()
+    if name == "BODYSTRUCTURE":
+        return b"BODYSTRUCTURE " + structure.bodystructure(True)
+    if name == "BODY":
+        return b"BODY " + structure.bodystructure(False)
+    if name == "RFC822":
+        return b"RFC822 " + literal(raw)
+    if name == "RFC822.HEADER":
+        return b"RFC822.HEADER " + literal(structure.section(Section(text="HEADER")) or b"")
+    if name == "RFC822.TEXT":
+        return b"RFC822.TEXT " + literal(structure.section(Section(text="TEXT")) or b"")
+    data = structure.section(att.section)
+    if data is None:
+        data = b""
+    if att.partial is not None:
+        start, length = att.partial
+        data = data[start:start + length]
+    return sectionLabel(att) + b" " + literal(bytes(data))
+
+
+@command("FETCH", ONLY_SELECTED, expungesAfter=False)
+async def fetch(session, cmd):
+    seqset, atts = cmd.args
+    view, mailbox = session.view, session.mailbox
+    uids = resolveUids(session, seqset, cmd.uid)
+    if not uids:
+        return None
+    atts = list(atts)
+    if cmd.uid and not any(a.name == "UID" for a in atts):
+        atts.insert(0, FetchAttribute("UID"))  # RFC 3501 6.4.8
+    needsBody = any(a.name in _NEEDS_BODY for a in atts)
+    infos = await mailbox.messages(uids)
+    if not view.readonly and any(_marksSeen(a) for a in atts):
+        unseen = [i.uid for i in infos if _SEEN not in i.flags]
+        if unseen:
+            changed = await mailbox.store(unseen, [_SEEN], "+", origin=view)
+            infos = [i.__class__(i.uid, changed.get(i.uid, i.flags), i.internaldate, i.size)
+                     for i in infos]
+            if not any(a.name == "FLAGS" for a in atts):
+                # The change is told in this response, not again afterwards.
+                atts.append(FetchAttribute("FLAGS"))
+    missing = len(infos) < len(uids)
+    for info in infos:
+        seq = view.seqOf(info.uid)
+        if seq is None:
+            continue
+        raw = structure = None
+        if needsBody:
+            raw = await mailbox.body(info.uid)
+            if raw is None:
+                missing = True
+                continue
+            structure = MessageStructure.parse(raw)
+        items = [_render(a, info, seq, raw, structure, view.recent) for a in atts]
+        session.untagged(b"%d FETCH (%s)" % (seq, b" ".join(items)))
+    if missing:
+        return ("EXPUNGEISSUED", "Some of the requested messages were expunged")
+    return None

@@ -1,0 +1,29 @@
+"""
+IDLE (RFC 2177): the command in progress that makes pushing legal.
+
+Pending updates go out at once when it starts and the moment a change is published
+(the tracker calls the session's C{wake}). Only C{DONE}, in any case, ends it with
+a tagged OK; any other line ends it with a tagged BAD and is then run as a command,
+so that a pipelined command is never swallowed.
+"""
+
+from __future__ import annotations
+
+from idlemail.server.registry import AUTHED, CommandFailed, command
+
+
+@command("IDLE", AUTHED)
+async def idle(session, cmd):
+    clock = session.factory.clock
+    session.idlingSince = session.lastKeepalive = clock.seconds()
+    try:
+        d = session.readContinuation(b"idling")
+        if session.view is not None:
+            session.sendUpdates()
+        line = await d
+    finally:
+        session.idlingSince = None
+    if line.strip().upper() == b"DONE":
+        return "IDLE terminated"
+    session.pushBack(line)
+    raise CommandFailed("Expected DONE to end IDLE", "BAD")

@@ -1,0 +1,119 @@
+"""
+SEARCH and UID SEARCH (RFC 3501 6.4.4), evaluated over the backend's messages.
+"""
+
+from __future__ import annotations
+
+from email.utils import parsedate_to_datetime
+
+from idlemail.server.names import resolveUids
+from idlemail.server.registry import ONLY_SELECTED, command
+from idlemail.wire.command import SearchKey
+from idlemail.wire.message import MessageStructure, Section
+
+_NEEDS_BODY = {"HEADER", "BODY", "TEXT", "SENTBEFORE", "SENTON", "SENTSINCE"}
+
+
+def _needsBody(key: SearchKey) -> bool:
+    if key.op in _NEEDS_BODY:
+        return True
+    return any(isinstance(a, SearchKey) and _needsBody(a) for a in key.args)
+
+
+class _Candidate:
+    __slots__ = ("info", "seq", "structure", "recent", "largestSeq", "largestUid")
+
+    def __init__(self, info, seq, structure, recent, largestSeq, largestUid):
+        self.info, self.seq, self.structure = info, seq, structure
+        self.recent, self.largestSeq, self.largestUid = recent, largestSeq, largestUid
+
+
+def _contains(haystack: str | None, needle: str) -> bool:
+    return haystack is not None and needle.casefold() in haystack.casefold()
+
+
+def _sentDate(m: _Candidate):
+    value = m.structure.header("Date")
+    try:
+        return parsedate_to_datetime(value).date() if value else None
+    except (TypeError, ValueError):
+        return None
+
+
+def matches(key: SearchKey, m: _Candidate) -> bool:
+    op, args = key.op, key.args
+    if op == "ALL":
+        return True
+    if op == "AND":
+        return all(matches(k, m) for k in args)
+    if op == "OR":
+        return matches(args[0], m) or matches(args[1], m)
+    if op == "NOT":
+        return not matches(args[0], m)
+    if op == "SEQ":
+        return args[0].contains(m.seq, m.largestSeq)
+    if op == "UID":
+        return args[0].contains(m.info.uid, m.largestUid)
+    if op == "FLAG":
+        flag, wanted = args
+        has = flag.lower() in {f.lower() for f in m.info.flags}
+        return has == wanted
+    if op == "RECENT":
+        return m.recent
+    if op == "NEW":
+        return m.recent and "\\Seen" not in m.info.flags
+    if op == "OLD":
+        return not m.recent
+    if op == "LARGER":
+        return m.info.size > args[0]
+    if op == "SMALLER":
+        return m.info.size < args[0]
+    if op in ("BEFORE", "ON", "SINCE"):
+        day = m.info.internaldate.date()
+        return _compareDay(op, day, args[0].date())
+    if op in ("SENTBEFORE", "SENTON", "SENTSINCE"):
+        day = _sentDate(m)
+        return day is not None and _compareDay(op[4:], day, args[0].date())
+    if op == "HEADER":
+        name, text = args
+        value = m.structure.header(name)
+        return value is not None and (text == "" or _contains(value, text))
+    if op == "BODY":
+        return _contains(m.structure.text().decode("utf-8", "replace"), args[0])
+    if op == "TEXT":
+        whole = m.structure.section(Section()) or b""
+        # Decoded headers too, so an RFC 2047 encoded Subject still matches.
+        header = "\n".join(filter(None, (m.structure.header(h) for h in
+                                         ("From", "To", "Cc", "Subject"))))
+        return _contains(header, args[0]) or _contains(whole.decode("utf-8", "replace"), args[0])
+    raise ValueError(f"unknown search key {op}")
+
+
+def _compareDay(op: str, day, ref) -> bool:
+    return day < ref if op == "BEFORE" else day == ref if op == "ON" else day >= ref
+
+
+@command("SEARCH", ONLY_SELECTED, expungesAfter=False)
+async def search(session, cmd):
+    _, criteria = cmd.args
+    view, mailbox = session.view, session.mailbox
+    inView = view.uidsInView()
+    infos = await mailbox.messages(inView) if inView else []
+    body = _needsBody(criteria)
+    found = []
+    largestSeq, largestUid = len(inView), (inView[-1] if inView else 0)
+    for info in infos:
+        structure = None
+        if body:
+            raw = await mailbox.body(info.uid)
+            if raw is None:
+                continue
+            structure = MessageStructure.parse(raw)
+        seq = view.seqOf(info.uid)
+        candidate = _Candidate(info, seq, structure, info.uid in view.recent,
+                               largestSeq, largestUid)
+        if matches(criteria, candidate):
+            found.append(info.uid if cmd.uid else seq)
+    session.untagged(b"SEARCH" + b"".join(b" %d" % n for n in found))
+    return None
+

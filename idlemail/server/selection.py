@@ -1,0 +1,81 @@
+"""
+Selecting a mailbox and leaving it: SELECT, EXAMINE, CLOSE, UNSELECT, CHECK, EXPUNGE.
+"""
+
+from __future__ import annotations
+
+from idlemail.records import SYSTEM_FLAGS
+from idlemail.server.names import decodeName, resolveUids
+from idlemail.server.registry import AUTHED, ONLY_SELECTED, CommandFailed, command
+from idlemail.wire.encode import flagList
+
+
+async def _open(session, cmd, readonly: bool):
+    session.deselect()  # RFC 3501 6.3.1: a failed SELECT leaves no mailbox selected
+    name = decodeName(cmd.args[0], session.account.delimiter)
+    mailbox = await session.account.open(name, readonly)
+    if session.state not in AUTHED:  # connection lost meanwhile
+        mailbox.close()
+        return None
+    readonly = readonly or mailbox.readonly
+    view = mailbox.tracker.openSession(session.wake, readonly)
+    session.select(mailbox, view)
+    uids = view.uidsInView()
+    infos = await mailbox.messages(uids) if uids else []
+    firstUnseen = next((i for i, info in enumerate(infos, 1)
+                        if "\\Seen" not in info.flags), None)
+    keywords = {f for info in infos for f in info.flags if not f.startswith("\\")}
+    session.untagged(b"FLAGS " + flagList(set(SYSTEM_FLAGS) | keywords))
+    session.untagged(b"%d EXISTS" % view.exists)
+    session.untagged(b"%d RECENT" % len(view.recent))
+    if firstUnseen is not None:
+        session.untagged(b"OK [UNSEEN %d] First unseen" % firstUnseen)
+    session.untagged(b"OK [UIDVALIDITY %d] UIDs valid" % mailbox.uidValidity)
+    session.untagged(b"OK [UIDNEXT %d] Predicted next UID" % mailbox.uidNext)
+    permanent = () if readonly else tuple(mailbox.permanentFlags)
+    session.untagged(b"OK [PERMANENTFLAGS " + flagList(permanent) + b"] Limited")
+    return ("READ-ONLY" if readonly else "READ-WRITE",
+            f"{cmd.name} completed")
+
+
+@command("SELECT", AUTHED)
+async def select(session, cmd):
+    return await _open(session, cmd, readonly=False)
+
+
+@command("EXAMINE", AUTHED)
+async def examine(session, cmd):
+    return await _open(session, cmd, readonly=True)
+
+
+@command("CLOSE", ONLY_SELECTED)
+async def close(session, cmd):
+    # RFC 3501 6.4.2: expunge silently, then leave the mailbox.
+    if not session.view.readonly:
+        await session.mailbox.expunge(origin=session.view)
+    session.deselect()
+
+
+@command("UNSELECT", ONLY_SELECTED)
+async def unselect(session, cmd):
+    session.deselect()  # RFC 3691
+
+
+@command("CHECK", ONLY_SELECTED)
+async def check(session, cmd):
+    return None
+
+
+def requireWritable(session) -> None:
+    if session.view.readonly:
+        raise CommandFailed("Mailbox is read-only", "NO", "READ-ONLY")
+
+
+@command("EXPUNGE", ONLY_SELECTED)
+async def expunge(session, cmd):
+    requireWritable(session)
+    uids = resolveUids(session, cmd.args[0], True) if cmd.uid else None
+    if uids == []:
+        return None
+    await session.mailbox.expunge(uids, origin=session.view)
+    # The EXPUNGE responses are this session's pending updates, sent before the OK.

@@ -1,0 +1,239 @@
+"""
+Per-session views of a shared mailbox (after go-imap v2's C{imapserver/tracker.go}).
+
+A L{MailboxTracker} holds the one ascending UID list of an open mailbox and the
+L{SessionTracker} of every session that has it selected. A backend publishes what
+changed, by UID; the tracker updates the list and queues the change on every session.
+
+A session's view is the mailbox as last told to that session. It is never copied: it
+is the shared list cut at the highest UID the session was told of, plus the UIDs
+expunged since that the session has not been told of yet. Sequence numbers are
+derived from that view, so they change only when the session is sent the EXPUNGE
+(RFC 3501 7.4.1), and its EXISTS never goes down.
+
+Wake-ups are level-triggered: the tracker appends to a session's pending state and
+then calls its C{wake}; whatever the session cannot send now stays pending and goes
+out at the next chance, so a change that lands while a session is busy is never lost.
+Everything here runs on the reactor thread.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_left, bisect_right, insort
+from typing import Callable
+
+from idlemail.events import FlagsChanged, MailboxEvent, MessagesAdded, MessagesExpunged
+
+
+_NONE: frozenset[int] = frozenset()
+
+
+class MailboxTracker:
+    """
+    The shared state of one open mailbox in one process.
+
+    @ivar uids: the mailbox's UIDs, ascending. Read it; change it only by L{publish}.
+    """
+
+    __slots__ = ("uids", "sessions", "_unclaimedRecent", "onEmpty")
+
+    def __init__(self, uids=(), recent=()):
+        self.uids: list[int] = sorted(uids)
+        self.sessions: list[SessionTracker] = []
+        # \Recent belongs to exactly one session (RFC 3501 2.3.2): the first that is
+        # told of the message. These are the recent UIDs no session has claimed yet.
+        self._unclaimedRecent: set[int] = set(recent)
+        self.onEmpty: Callable[[MailboxTracker], None] | None = None
+
+    def openSession(self, wake: Callable[[], None] = lambda: None,
+                    readonly: bool = False) -> SessionTracker:
+        session = SessionTracker(self, wake, readonly)
+        if not readonly and self._unclaimedRecent:
+            session.recent = self._unclaimedRecent
+            self._unclaimedRecent = set()
+        self.sessions.append(session)
+        return session
+
+    def closeSession(self, session: SessionTracker) -> None:
+        try:
+            self.sessions.remove(session)
+        except ValueError:
+            return
+        session.closed = True
+        if not self.sessions and self.onEmpty is not None:
+            self.onEmpty(self)
+
+    def publish(self, event: MailboxEvent, origin: object = None) -> None:
+        """
+        Apply C{event} to the UID list and queue it on every session.
+
+        @param origin: the L{SessionTracker} (or None) whose command made the change.
+        """
+        if isinstance(event, MessagesAdded):
+            fresh = [uid for uid in event.uids if not self.uids or uid > self.uids[-1]]
+            if not fresh:
+                return
+            self.uids.extend(fresh)
+            claimer = next((s for s in self.sessions if not s.readonly), None)
+            if claimer is None:
+                self._unclaimedRecent.update(fresh)
+            else:
+                if claimer.recent is _NONE:
+                    claimer.recent = set()
+                claimer.recent.update(fresh)
+            newest = fresh[-1]
+            for session in self.sessions:
+                session._added(newest)
+        elif isinstance(event, MessagesExpunged):
+            gone = []
+            for uid in sorted(set(event.uids)):
+                i = bisect_left(self.uids, uid)
+                if i < len(self.uids) and self.uids[i] == uid:
+                    del self.uids[i]
+                    gone.append(uid)
+            if not gone:
+                return
+            self._unclaimedRecent.difference_update(gone)
+            for session in self.sessions:
+                session._expunged(gone)
+        elif isinstance(event, FlagsChanged):
+            for session in self.sessions:
+                session._flagsChanged(event.flags, origin is session)
+        else:
+            raise TypeError(f"not a mailbox event: {event!r}")
+        for session in list(self.sessions):
+            session.wake()
+
+
+class SessionTracker:
+    """
+    What one selected session has not been told yet, and its sequence numbers.
+
+    @ivar known: the highest UID the session was told exists (via EXISTS or SELECT).
+    @ivar recent: the UIDs that are \\Recent in this session.
+    """
+
+    __slots__ = ("mailbox", "wake", "readonly", "known", "recent", "closed",
+                 "_expunged_", "_flags", "_newest")
+
+    def __init__(self, mailbox: MailboxTracker, wake: Callable[[], None], readonly: bool):
+        self.mailbox = mailbox
+        self.wake = wake
+        self.readonly = readonly
+        uids = mailbox.uids
+        self.known = uids[-1] if uids else 0
+        # Shared empty set until this session claims a recent message: most never do.
+        self.recent: set[int] | frozenset[int] = _NONE
+        self.closed = False
+        self._expunged_: list[int] = []  # ascending; in this view, gone from the mailbox
+        self._flags: dict[int, tuple[frozenset[str], bool]] | None = None
+        self._newest = self.known  # highest UID added, told or not
+
+    # --- fed by MailboxTracker -------------------------------------------------
+    def _added(self, newest: int) -> None:
+        self._newest = newest
+
+    def _expunged(self, uids: list[int]) -> None:
+        for uid in uids:
+            if uid in self.recent:
+                self.recent.discard(uid)
+            if self._flags:
+                self._flags.pop(uid, None)
+            if uid <= self.known:
+                insort(self._expunged_, uid)
+            # else: added and gone before this session heard of it; nothing to say
+
+    def _flagsChanged(self, pairs, own: bool) -> None:
+        if self._flags is None:
+            self._flags = {}
+        for uid, flags in pairs:
+            self._flags[uid] = (flags, own)
+
+    # --- the view ---------------------------------------------------------------
+    @property
+    def exists(self) -> int:
+        """The message count as this session knows it."""
+        return bisect_right(self.mailbox.uids, self.known) + len(self._expunged_)
+
+    def hasPending(self) -> bool:
+        return bool(self._expunged_ or self._flags or self._newest > self.known)
+
+    def seqOf(self, uid: int) -> int | None:
+        """The sequence number of C{uid} in this view, or None if not in it."""
+        uids = self.mailbox.uids
+        if uid > self.known:
+            return None
+        i = bisect_left(uids, uid)
+        j = bisect_left(self._expunged_, uid)
+        present = (i < len(uids) and uids[i] == uid) or (
+            j < len(self._expunged_) and self._expunged_[j] == uid)
+        return i + j + 1 if present else None
+
+    def uidAt(self, seq: int) -> int:
+        """The UID at sequence number C{seq} (1-based, at most L{exists})."""
+        pos = seq - 1
+        uids = self.mailbox.uids
+        before = 0  # pending expunges that sort before the answer
+        for j, gone in enumerate(self._expunged_):
+            at = bisect_left(uids, gone) + j
+            if at == pos:
+                return gone
+            if at > pos:
+                break
+            before = j + 1
+        return uids[pos - before]
+
+    def uidsInView(self, lo: int = 1, hi: int | None = None) -> list[int]:
+        """The UIDs of this view between C{lo} and C{hi} inclusive, ascending."""
+        top = self.known if hi is None else min(hi, self.known)
+        uids = self.mailbox.uids
+        present = uids[bisect_left(uids, lo):bisect_right(uids, top)]
+        if not self._expunged_:
+            return present
+        extra = [u for u in self._expunged_ if lo <= u <= top]
+        return sorted(present + extra)
+
+    def isExpunged(self, uid: int) -> bool:
+        """True if C{uid} is in this view but already gone from the mailbox."""
+        j = bisect_left(self._expunged_, uid)
+        return j < len(self._expunged_) and self._expunged_[j] == uid
+
+    # --- telling the session ----------------------------------------------------
+    def drain(self, expunges: bool = True, ownFlags: bool = True):
+        """
+        Take what the session may be told now, in the order to say it, as
+        C{("EXPUNGE", seq)}, C{("EXISTS", n)}, C{("RECENT", n)} and
+        C{("FETCH", seq, uid, flags)} tuples; the view moves on as each is taken.
+
+        @param expunges: False while a FETCH, STORE or SEARCH is answered: expunges
+            stay pending (RFC 3501 7.4.1).
+        @param ownFlags: False after STORE .SILENT: the session's own flag changes
+            are dropped, others' still go out.
+        """
+        out: list[tuple] = []
+        if expunges and self._expunged_:
+            uids = self.mailbox.uids
+            # Highest first, so each number is still valid when the client reads it.
+            for j in range(len(self._expunged_) - 1, -1, -1):
+                gone = self._expunged_[j]
+                out.append(("EXPUNGE", bisect_left(uids, gone) + j + 1))
+            self._expunged_ = []
+        if self._newest > self.known:
+            before = self.exists
+            self.known = self._newest
+            after = self.exists
+            if after != before:
+                out.append(("EXISTS", after))
+                out.append(("RECENT", len(self.recent)))
+        if self._flags:
+            flags, self._flags = self._flags, None
+            for uid in sorted(flags):
+                newFlags, own = flags[uid]
+                if own and not ownFlags:
+                    continue
+                seq = self.seqOf(uid)
+                if seq is not None:
+                    out.append(("FETCH", seq, uid, newFlags))
+        elif self._flags is not None:
+            self._flags = None
+        return out

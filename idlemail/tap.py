@@ -1,0 +1,103 @@
+"""
+C{twistd idlemail}: options and service assembly. Wiring only: nothing listens,
+watches or connects until the service starts.
+"""
+
+from __future__ import annotations
+
+import secrets
+import sys
+
+from twisted.application.service import MultiService
+from twisted.python import usage
+
+from idlemail.config import Config, ServerConfig, loadConfig
+from idlemail.errors import ConfigError
+
+
+class Options(usage.Options):
+    synopsis = "[--config FILE] [--listen ENDPOINT ...]"
+    longdesc = ("Serve IMAP4 with IDLE push and/or relay mailbox events, as the config "
+                "file says. With no config: an IMAP server on 127.0.0.1:1143 over the "
+                "Maildir tree in ./idlemail-data.")
+    optParameters = [["config", "c", None, "TOML config file"]]
+
+    def __init__(self):
+        super().__init__()
+        self["listen"] = []
+
+    def opt_listen(self, endpoint: str) -> None:
+        """Listen on a Twisted endpoint string, e.g. tcp:1143:interface=127.0.0.1 (repeatable)."""
+        self["listen"].append(endpoint)
+
+    opt_l = opt_listen
+
+    def postOptions(self) -> None:
+        try:
+            self["parsed"] = self._load()
+        except ConfigError as e:
+            # One line, no usage dump, no traceback.
+            sys.stderr.write(f"idlemail: {e}\n")
+            raise SystemExit(2)
+
+    def _load(self) -> Config:
+        if self["config"]:
+            config = loadConfig(self["config"])
+        else:
+            config = Config("(defaults)", defaultServer())
+        if self["listen"]:
+            if config.server is None:
+                raise ConfigError("--listen: the config has no [server] table to listen for")
+            config = Config(config.path, _replace(config.server, listen=tuple(self["listen"])),
+                            config.notifier)
+        if config.server is not None:
+            from idlemail.backends.registry import buildBackend
+            self["backend"] = buildBackend(config.server.backend, config.server.backendSection,
+                                           config.path, reactor=None)
+        return config
+
+
+def defaultServer() -> ServerConfig:
+    """No config: the embedded server with a demo user whose password is logged."""
+    return ServerConfig(backend="memory",
+                        backendSection={"users": {"demo": demoPassword()}})
+
+
+def _replace(server: ServerConfig, **changes) -> ServerConfig:
+    from dataclasses import replace
+    return replace(server, **changes)
+
+
+def makeService(options: Options) -> MultiService:
+    config: Config = options["parsed"]
+    top = MultiService()
+    if config.server is not None:
+        from idlemail.server.service import IMAPServerService
+        backend = options["backend"]
+        server = config.server
+        tls = None
+        if server.tlsCertificate:
+            from idlemail.server.tls import contextFromFiles
+            tls = contextFromFiles(server.tlsCertificate, server.tlsKey)
+        IMAPServerService(
+            backend, server.listen, banner=_banner(backend, server),
+            idleKeepalive=server.idleKeepalive, autologout=server.autologout,
+            appendLimit=server.appendLimit, tlsContext=tls,
+        ).setServiceParent(top)
+    if config.notifier is not None:
+        from idlemail.notifier.service import NotifierService
+        NotifierService(config.notifier).setServiceParent(top)
+    return top
+
+
+def _banner(backend, server: ServerConfig) -> str:
+    where = ", ".join(server.listen)
+    text = f"idlemail serving IMAP on {where} ({server.backend} backend)"
+    demo = server.backendSection.get("users", {}).get("demo")
+    if demo:
+        text += f"; log in as user 'demo' with password {demo!r}"
+    return text
+
+
+def demoPassword() -> str:
+    return secrets.token_urlsafe(9)

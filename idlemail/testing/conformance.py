@@ -1,0 +1,261 @@
+"""
+The backend conformance suite: what every L{idlemail.interfaces.IBackend} must do.
+
+Subclass L{BackendConformanceTests} in a test module and give it a C{backend}
+fixture that returns a fresh backend with the users C{alice}/C{alicepw} and
+C{bob}/C{bobpw}, each with an empty INBOX::
+
+    class TestMyBackend(BackendConformanceTests):
+        @pytest.fixture
+        def backend(self, tmp_path):
+            return MyBackend(tmp_path, users={"alice": "alicepw", "bob": "bobpw"})
+
+Changes a backend makes asynchronously (a file watch) are awaited with a bounded
+deadline, never a fixed sleep.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+import pytest
+import pytest_twisted
+from twisted.cred.error import UnauthorizedLogin
+from twisted.internet import defer, task
+from zope.interface.verify import verifyObject
+
+from idlemail.errors import MailboxError, MailboxExists, NoSuchMailbox
+from idlemail.interfaces import IAccount, IBackend, IMailbox
+from idlemail.records import MailboxInfo, MailboxStatus, MessageInfo
+
+MESSAGE = (b"From: Alice <alice@example.org>\r\nTo: bob@example.org\r\n"
+           b"Subject: conformance\r\nMessage-ID: <c1@example.org>\r\n\r\nHello.\r\n")
+
+
+def message(n: int) -> bytes:
+    return MESSAGE.replace(b"conformance", b"conformance %d" % n)
+
+
+async def waitFor(predicate, timeout: float = 10.0, interval: float = 0.01):
+    """Wait (bounded) until C{predicate()} is true; fail the test if it never is."""
+    from twisted.internet import reactor
+    deadline = reactor.seconds() + timeout
+    while not predicate():
+        if reactor.seconds() > deadline:
+            raise AssertionError(f"condition not met within {timeout} s")
+        await task.deferLater(reactor, interval, lambda: None)
+
+
+class Recorder:
+    """A session on a tracker that records what is published to it."""
+
+    def __init__(self, tracker):
+        self.wakes = 0
+        self.session = tracker.openSession(self.wake)
+
+    def wake(self):
+        self.wakes += 1
+
+
+class BackendConformanceTests:
+    @pytest.fixture
+    def backend(self):
+        raise NotImplementedError("give the subclass a backend fixture")
+
+    async def account(self, backend, user="alice", password=None):
+        return await backend.login(user, password or f"{user}pw")
+
+    async def inbox(self, backend, user="alice"):
+        account = await self.account(backend, user)
+        return account, await account.open("INBOX", False)
+
+    @pytest_twisted.ensureDeferred
+    async def test_provides_the_interfaces(self, backend):
+        assert verifyObject(IBackend, backend)
+        account, mailbox = await self.inbox(backend)
+        assert verifyObject(IAccount, account)
+        assert verifyObject(IMailbox, mailbox)
+        assert isinstance(account.delimiter, str) and len(account.delimiter) == 1
+
+    @pytest_twisted.ensureDeferred
+    async def test_login_refuses_a_wrong_password_and_unknown_user(self, backend):
+        with pytest.raises(UnauthorizedLogin):
+            await backend.login("alice", "wrong")
+        with pytest.raises(UnauthorizedLogin):
+            await backend.login("nobody", "alicepw")
+        account = await backend.login("alice", "alicepw")
+        assert account.username == "alice"
+
+    @pytest_twisted.ensureDeferred
+    async def test_inbox_exists_and_is_empty(self, backend):
+        account, mailbox = await self.inbox(backend)
+        names = [info.name for info in await account.listMailboxes()]
+        assert "INBOX" in names
+        assert all(isinstance(i, MailboxInfo) for i in await account.listMailboxes())
+        assert mailbox.tracker.uids == []
+        assert mailbox.uidNext >= 1
+        assert mailbox.uidValidity > 0
+
+    @pytest_twisted.ensureDeferred
+    async def test_append_gives_ascending_uids_and_keeps_the_bytes(self, backend):
+        _, mailbox = await self.inbox(backend)
+        when = datetime(2024, 5, 6, 7, 8, 9, tzinfo=timezone.utc)
+        first = await mailbox.append(message(1), ["\\Seen", "$Work"], when)
+        second = await mailbox.append(message(2), [], None)
+        assert second > first >= 1
+        assert mailbox.uidNext > second
+        assert mailbox.tracker.uids[-2:] == [first, second]
+        infos = await mailbox.messages([first, second])
+        assert all(isinstance(i, MessageInfo) for i in infos)
+        assert [i.uid for i in infos] == [first, second]
+        assert infos[0].flags == frozenset({"\\Seen", "$Work"})
+        assert infos[0].internaldate == when
+        assert infos[0].size == len(message(1))
+        assert await mailbox.body(first) == message(1)
+
+    @pytest_twisted.ensureDeferred
+    async def test_bare_newlines_are_stored_as_crlf(self, backend):
+        _, mailbox = await self.inbox(backend)
+        uid = await mailbox.append(b"Subject: lf\n\nbody\n", [], None)
+        assert await mailbox.body(uid) == b"Subject: lf\r\n\r\nbody\r\n"
+        [info] = await mailbox.messages([uid])
+        assert info.size == len(b"Subject: lf\r\n\r\nbody\r\n")
+
+    @pytest_twisted.ensureDeferred
+    async def test_append_is_published_to_open_sessions(self, backend):
+        _, mailbox = await self.inbox(backend)
+        _, other = await self.inbox(backend)
+        assert other.tracker is mailbox.tracker
+        watcher = Recorder(other.tracker)
+        uid = await mailbox.append(message(1), [], None)
+        await waitFor(lambda: watcher.session.hasPending())
+        assert watcher.wakes >= 1
+        assert watcher.session.drain()[:1] == [("EXISTS", 1)]
+        assert watcher.session.uidAt(1) == uid
+
+    @pytest_twisted.ensureDeferred
+    async def test_store_modes_and_the_change_is_published_with_its_origin(self, backend):
+        _, mailbox = await self.inbox(backend)
+        uid = await mailbox.append(message(1), ["\\Draft"], None)
+        watcher = Recorder(mailbox.tracker)
+        origin = object()
+        assert (await mailbox.store([uid], ["\\Seen"], "+", origin))[uid] == {"\\Draft", "\\Seen"}
+        assert (await mailbox.store([uid], ["\\Draft"], "-"))[uid] == {"\\Seen"}
+        assert (await mailbox.store([uid], ["\\Flagged", "Junk"], ""))[uid] == {"\\Flagged", "Junk"}
+        [info] = await mailbox.messages([uid])
+        assert info.flags == {"\\Flagged", "Junk"}
+        await waitFor(lambda: watcher.session.hasPending())
+        assert ("FETCH", 1, uid, frozenset({"\\Flagged", "Junk"})) in watcher.session.drain()
+
+    @pytest_twisted.ensureDeferred
+    async def test_store_on_a_missing_uid_is_left_out(self, backend):
+        _, mailbox = await self.inbox(backend)
+        uid = await mailbox.append(message(1), [], None)
+        result = await mailbox.store([uid, uid + 100], ["\\Seen"], "+")
+        assert set(result) == {uid}
+
+    @pytest_twisted.ensureDeferred
+    async def test_expunge_removes_only_deleted_and_never_reuses_uids(self, backend):
+        _, mailbox = await self.inbox(backend)
+        uids = [await mailbox.append(message(n), [], None) for n in range(3)]
+        await mailbox.store(uids[:2], ["\\Deleted"], "+")
+        assert await mailbox.expunge(uids[1:]) == [uids[1]]
+        assert await mailbox.expunge() == [uids[0]]
+        assert mailbox.tracker.uids == [uids[2]]
+        assert await mailbox.body(uids[0]) is None
+        assert await mailbox.messages(uids) == (await mailbox.messages([uids[2]]))
+        again = await mailbox.append(message(9), [], None)
+        assert again > uids[2]
+
+    @pytest_twisted.ensureDeferred
+    async def test_expunge_is_published(self, backend):
+        _, mailbox = await self.inbox(backend)
+        uid = await mailbox.append(message(1), ["\\Deleted"], None)
+        watcher = Recorder(mailbox.tracker)
+        await mailbox.expunge()
+        await waitFor(lambda: watcher.session.hasPending())
+        assert watcher.session.drain() == [("EXPUNGE", 1)]
+        assert uid not in mailbox.tracker.uids
+
+    @pytest_twisted.ensureDeferred
+    async def test_copy_and_move(self, backend):
+        account, mailbox = await self.inbox(backend)
+        await account.create("Archive")
+        a = await mailbox.append(message(1), ["\\Flagged"], None)
+        b = await mailbox.append(message(2), [], None)
+        validity, pairs = await mailbox.copy([a], "Archive")
+        archive = await account.open("Archive", False)
+        assert validity == archive.uidValidity
+        assert [src for src, _ in pairs] == [a]
+        [copied] = await archive.messages([pairs[0][1]])
+        assert copied.flags == {"\\Flagged"}
+        assert await archive.body(pairs[0][1]) == message(1)
+        _, moved = await mailbox.copy([b], "Archive", move=True)
+        assert mailbox.tracker.uids == [a]
+        assert await archive.body(moved[0][1]) == message(2)
+        with pytest.raises(NoSuchMailbox):
+            await mailbox.copy([a], "Nowhere")
+
+    @pytest_twisted.ensureDeferred
+    async def test_create_list_rename_delete(self, backend):
+        account = await self.account(backend)
+        d = account.delimiter
+        await account.create(f"Lists{d}python")
+        names = {i.name for i in await account.listMailboxes()}
+        assert f"Lists{d}python" in names
+        with pytest.raises(MailboxExists):
+            await account.create(f"Lists{d}python")
+        await account.rename("Lists", "Groups")
+        names = {i.name for i in await account.listMailboxes()}
+        assert f"Groups{d}python" in names and f"Lists{d}python" not in names
+        await account.delete(f"Groups{d}python")
+        names = {i.name for i in await account.listMailboxes()}
+        assert f"Groups{d}python" not in names
+        with pytest.raises(NoSuchMailbox):
+            await account.open("Nowhere", False)
+        with pytest.raises(MailboxError):
+            await account.delete("Nowhere")
+
+    @pytest_twisted.ensureDeferred
+    async def test_renaming_inbox_moves_its_messages(self, backend):
+        account, mailbox = await self.inbox(backend)
+        await mailbox.append(message(1), [], None)
+        mailbox.close()
+        await account.rename("INBOX", "Old")
+        old = await account.open("Old", False)
+        assert len(old.tracker.uids) == 1
+        inbox = await account.open("INBOX", False)
+        assert inbox.tracker.uids == []
+
+    @pytest_twisted.ensureDeferred
+    async def test_status(self, backend):
+        account, mailbox = await self.inbox(backend)
+        await mailbox.append(message(1), ["\\Seen"], None)
+        await mailbox.append(message(2), [], None)
+        status = await account.status("INBOX")
+        assert isinstance(status, MailboxStatus)
+        assert (status.messages, status.unseen) == (2, 1)
+        assert status.uidnext == mailbox.uidNext
+        assert status.uidvalidity == mailbox.uidValidity
+
+    @pytest_twisted.ensureDeferred
+    async def test_subscriptions(self, backend):
+        account = await self.account(backend)
+        await account.create("Sent")
+        await account.subscribe("Sent")
+        assert "Sent" in await account.subscriptions()
+        await account.unsubscribe("Sent")
+        assert "Sent" not in await account.subscriptions()
+
+    @pytest_twisted.ensureDeferred
+    async def test_users_do_not_share_mailboxes(self, backend):
+        _, alice = await self.inbox(backend, "alice")
+        _, bob = await self.inbox(backend, "bob")
+        await alice.append(message(1), [], None)
+        assert bob.tracker is not alice.tracker
+        assert bob.tracker.uids == []
+
+    @pytest_twisted.ensureDeferred
+    async def test_backend_closes(self, backend):
+        await self.inbox(backend)
+        await defer.maybeDeferred(backend.close)

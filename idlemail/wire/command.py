@@ -1,0 +1,616 @@
+"""
+Parsing client commands (RFC 3501 section 9 grammar) into typed values.
+
+Input is one whole command as the framer collected it: the command line without its
+final CRLF, with each literal inline as C{{n}\\r\\n} or C{{n+}\\r\\n} followed by its
+n octets. Nothing here knows sockets or Twisted.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+
+from idlemail.wire.message import Section
+
+
+class ParseError(Exception):
+    """
+    The command is malformed. C{tag} is what could be read of it (or C{"*"}).
+    """
+
+    def __init__(self, message: str, tag: str = "*"):
+        super().__init__(message)
+        self.tag = tag
+
+
+# RFC 3501 section 9: ATOM-CHAR is any CHAR except atom-specials.
+_ATOM_SPECIALS = set(b'(){ %*"\\]') | set(range(0x00, 0x20)) | {0x7F}
+_TAG_SPECIALS = _ATOM_SPECIALS | {ord("+")}
+_LIST_SPECIALS = _ATOM_SPECIALS - set(b"%*]")  # list-mailbox allows % * ]
+_LITERAL = re.compile(rb"\{(\d{1,10})(\+?)\}\r\n")
+_MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
+
+
+@dataclass(frozen=True, slots=True)
+class SequenceSet:
+    """
+    Ranges of sequence numbers or UIDs; C{None} stands for C{*} (the largest in use).
+    """
+
+    ranges: tuple[tuple[int | None, int | None], ...]
+
+    def resolve(self, largest: int):
+        """Yield (lo, hi) pairs with C{*} replaced by C{largest}, lo <= hi."""
+        for lo, hi in self.ranges:
+            lo = largest if lo is None else lo
+            hi = largest if hi is None else hi
+            yield (lo, hi) if lo <= hi else (hi, lo)
+
+    def contains(self, number: int, largest: int) -> bool:
+        return any(lo <= number <= hi for lo, hi in self.resolve(largest))
+
+
+@dataclass(frozen=True, slots=True)
+class FetchAttribute:
+    """
+    One FETCH data item: C{name} is FLAGS, UID, INTERNALDATE, RFC822.SIZE, ENVELOPE,
+    BODYSTRUCTURE, BODY (the structure), RFC822, RFC822.HEADER, RFC822.TEXT, or
+    BODY[...] (C{section} set; C{peek} for BODY.PEEK; C{partial} = (start, length)).
+    """
+
+    name: str
+    section: Section | None = None
+    peek: bool = False
+    partial: tuple[int, int] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SearchKey:
+    """
+    One node of a SEARCH criteria tree. C{op} is one of: ALL, AND (args: keys),
+    OR (two keys), NOT (one key), SEQ / UID (a L{SequenceSet}), FLAG (flag, wanted:
+    bool), RECENT (wanted), NEW, OLD, HEADER (name, text), BODY (text), TEXT (text),
+    BEFORE / ON / SINCE and SENTBEFORE / SENTON / SENTSINCE (a date), LARGER / SMALLER
+    (octets).
+    """
+
+    op: str
+    args: tuple = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Command:
+    """
+    A parsed command. C{uid} is True for the UID forms; C{args} depend on C{name}.
+    """
+
+    tag: str
+    name: str
+    args: tuple = ()
+    uid: bool = False
+    fields: dict = field(default_factory=dict)
+
+
+class _Reader:
+    def __init__(self, data: bytes, tag: str = "*"):
+        self.data = data
+        self.pos = 0
+        self.tag = tag
+
+    def fail(self, what: str):
+        raise ParseError(what, self.tag)
+
+    def atEnd(self) -> bool:
+        return self.pos >= len(self.data)
+
+    def peek(self) -> int | None:
+        return self.data[self.pos] if self.pos < len(self.data) else None
+
+    def expect(self, literal: bytes, what: str | None = None) -> None:
+        if not self.data.startswith(literal, self.pos):
+            self.fail(f"Expected {what or literal.decode()!s}")
+        self.pos += len(literal)
+
+    def sp(self) -> None:
+        self.expect(b" ", "a space")
+
+    def maybe(self, literal: bytes) -> bool:
+        if self.data[self.pos:self.pos + len(literal)].upper() == literal.upper():
+            self.pos += len(literal)
+            return True
+        return False
+
+    def end(self) -> None:
+        if not self.atEnd():
+            self.fail("Unexpected extra arguments")
+
+    def _run(self, specials) -> bytes:
+        start = self.pos
+        data = self.data
+        while self.pos < len(data) and data[self.pos] not in specials:
+            self.pos += 1
+        return data[start:self.pos]
+
+    def atom(self, specials=_ATOM_SPECIALS, what="an atom") -> str:
+        word = self._run(specials)
+        if not word:
+            self.fail(f"Expected {what}")
+        return word.decode("ascii", "replace")
+
+    def number(self, what="a number") -> int:
+        start = self.pos
+        while self.pos < len(self.data) and 0x30 <= self.data[self.pos] <= 0x39:
+            self.pos += 1
+        if start == self.pos or self.pos - start > 10:
+            self.fail(f"Expected {what}")
+        value = int(self.data[start:self.pos])
+        if value > 0xFFFFFFFF:
+            self.fail(f"{what.capitalize()} out of range")
+        return value
+
+    def quoted(self) -> bytes:
+        self.expect(b'"')
+        out = bytearray()
+        data = self.data
+        while True:
+            if self.pos >= len(data):
+                self.fail("Unterminated quoted string")
+            c = data[self.pos]
+            self.pos += 1
+            if c == 0x22:
+                return bytes(out)
+            if c == 0x5C:
+                if self.pos >= len(data) or data[self.pos] not in b'"\\':
+                    self.fail("Bad escape in quoted string")
+                c = data[self.pos]
+                self.pos += 1
+            elif c in (0x0D, 0x0A, 0x00):
+                self.fail("Bad character in quoted string")
+            out.append(c)
+
+    def literal(self) -> bytes:
+        m = _LITERAL.match(self.data, self.pos)
+        if not m:
+            self.fail("Expected a literal")
+        start = m.end()
+        size = int(m.group(1))
+        if start + size > len(self.data):
+            self.fail("Literal shorter than announced")
+        self.pos = start + size
+        return self.data[start:start + size]
+
+    def string(self) -> bytes:
+        c = self.peek()
+        if c == 0x22:
+            return self.quoted()
+        if c == 0x7B:
+            return self.literal()
+        self.fail("Expected a string")
+
+    def astring(self, what="a string") -> bytes:
+        c = self.peek()
+        if c in (0x22, 0x7B):
+            return self.string()
+        word = self._run(_ATOM_SPECIALS - {ord("]")})
+        if not word:
+            self.fail(f"Expected {what}")
+        return word
+
+    def listMailbox(self) -> bytes:
+        c = self.peek()
+        if c in (0x22, 0x7B):
+            return self.string()
+        word = self._run(_LIST_SPECIALS)
+        if not word:
+            self.fail("Expected a mailbox pattern")
+        return word
+
+    def sequenceSet(self) -> SequenceSet:
+        ranges = []
+        while True:
+            lo = self._seqNumber()
+            hi = lo
+            if self.maybe(b":"):
+                hi = self._seqNumber()
+            ranges.append((lo, hi))
+            if not self.maybe(b","):
+                return SequenceSet(tuple(ranges))
+
+    def _seqNumber(self) -> int | None:
+        if self.maybe(b"*"):
+            return None
+        n = self.number("a sequence number")
+        if n == 0:
+            self.fail("Sequence numbers start at 1")
+        return n
+
+    def flagList(self) -> list[str]:
+        self.expect(b"(", "a flag list")
+        flags = []
+        while not self.maybe(b")"):
+            if flags:
+                self.sp()
+            flags.append(self.flag())
+        return flags
+
+    def flag(self) -> str:
+        if self.maybe(b"\\"):
+            return "\\" + self.atom(what="a flag name")
+        return self.atom(what="a flag")
+
+    def dateTime(self) -> datetime:
+        raw = self.quoted().decode("ascii", "replace")
+        m = re.fullmatch(r" ?(\d{1,2})-([A-Za-z]{3})-(\d{4}) (\d\d):(\d\d):(\d\d) ([+-])(\d\d)(\d\d)", raw)
+        if not m:
+            self.fail("Bad date-time")
+        day, mon, year, hh, mm, ss, sign, zh, zm = m.groups()
+        try:
+            month = [x.lower() for x in _MONTHS].index(mon.lower()) + 1
+            offset = timedelta(hours=int(zh), minutes=int(zm)) * (1 if sign == "+" else -1)
+            return datetime(int(year), month, int(day), int(hh), int(mm), int(ss),
+                            tzinfo=timezone(offset))
+        except ValueError:
+            self.fail("Bad date-time")
+
+    def date(self) -> datetime:
+        quoted = self.peek() == 0x22
+        raw = self.quoted() if quoted else self._run(_ATOM_SPECIALS)
+        m = re.fullmatch(rb"(\d{1,2})-([A-Za-z]{3})-(\d{4})", raw)
+        if not m:
+            self.fail("Bad date")
+        try:
+            month = [x.lower() for x in _MONTHS].index(m.group(2).decode().lower()) + 1
+            return datetime(int(m.group(3)), month, int(m.group(1)), tzinfo=timezone.utc)
+        except ValueError:
+            self.fail("Bad date")
+
+
+# --- per-command grammars -------------------------------------------------------
+
+_NO_ARGS = {"CAPABILITY", "NOOP", "LOGOUT", "STARTTLS", "CHECK", "CLOSE", "EXPUNGE",
+            "IDLE", "UNSELECT", "NAMESPACE"}
+_ONE_MAILBOX = {"SELECT", "EXAMINE", "CREATE", "DELETE", "SUBSCRIBE", "UNSUBSCRIBE"}
+_FETCH_MACROS = {
+    "ALL": ("FLAGS", "INTERNALDATE", "RFC822.SIZE", "ENVELOPE"),
+    "FAST": ("FLAGS", "INTERNALDATE", "RFC822.SIZE"),
+    "FULL": ("FLAGS", "INTERNALDATE", "RFC822.SIZE", "ENVELOPE", "BODY"),
+}
+_SIMPLE_FETCH = {"FLAGS", "UID", "INTERNALDATE", "RFC822.SIZE", "ENVELOPE",
+                 "BODYSTRUCTURE", "RFC822", "RFC822.HEADER", "RFC822.TEXT"}
+_STATUS_ITEMS = {"MESSAGES", "RECENT", "UIDNEXT", "UIDVALIDITY", "UNSEEN"}
+
+
+def parseTag(data: bytes) -> str:
+    """The tag of a command line, or C{"*"} if it has none worth answering."""
+    r = _Reader(data)
+    word = r._run(_TAG_SPECIALS)
+    return word.decode("ascii", "replace") if word and r.peek() == 0x20 else "*"
+
+
+def parseCommand(data: bytes) -> Command:
+    """
+    Parse one whole command; raise L{ParseError} (with the tag where known).
+    """
+    r = _Reader(data)
+    tagBytes = r._run(_TAG_SPECIALS)
+    if not tagBytes:
+        r.fail("Missing tag")
+    r.tag = tagBytes.decode("ascii", "replace")
+    r.sp()
+    name = r.atom(what="a command name").upper()
+    uid = False
+    if name == "UID":
+        r.sp()
+        uid = True
+        name = r.atom(what="a command after UID").upper()
+        if name not in ("FETCH", "STORE", "COPY", "MOVE", "SEARCH", "EXPUNGE"):
+            r.fail(f"UID {name} is not a command")
+    grammar = _GRAMMARS.get(name)
+    if grammar is None:
+        r.fail(f"Unknown command {name}")
+    args = grammar(r, uid)
+    r.end()
+    return Command(r.tag, name, tuple(args), uid)
+
+
+def _noArgs(r: _Reader, uid: bool):
+    return ()
+
+
+def _oneMailbox(r: _Reader, uid: bool):
+    r.sp()
+    return (r.astring("a mailbox name"),)
+
+
+def _login(r: _Reader, uid: bool):
+    r.sp()
+    user = r.astring("a user name")
+    r.sp()
+    return (user, r.astring("a password"))
+
+
+def _authenticate(r: _Reader, uid: bool):
+    r.sp()
+    mechanism = r.atom(what="a mechanism").upper()
+    if r.maybe(b" "):
+        return (mechanism, r.atom(what="an initial response"))
+    return (mechanism, None)
+
+
+def _rename(r: _Reader, uid: bool):
+    r.sp()
+    old = r.astring("a mailbox name")
+    r.sp()
+    return (old, r.astring("a mailbox name"))
+
+
+def _list(r: _Reader, uid: bool):
+    r.sp()
+    reference = r.astring("a reference name") if r.peek() != 0x22 else r.quoted()
+    r.sp()
+    return (reference, r.listMailbox())
+
+
+def _status(r: _Reader, uid: bool):
+    r.sp()
+    mailbox = r.astring("a mailbox name")
+    r.sp()
+    r.expect(b"(", "a list of status items")
+    items = []
+    while not r.maybe(b")"):
+        if items:
+            r.sp()
+        item = r.atom(what="a status item").upper()
+        if item not in _STATUS_ITEMS:
+            r.fail(f"Unknown status item {item}")
+        items.append(item)
+    if not items:
+        r.fail("Expected status items")
+    return (mailbox, tuple(items))
+
+
+def _append(r: _Reader, uid: bool):
+    r.sp()
+    mailbox = r.astring("a mailbox name")
+    r.sp()
+    flags: list[str] = []
+    date = None
+    if r.peek() == 0x28:
+        flags = r.flagList()
+        r.sp()
+    if r.peek() == 0x22:
+        date = r.dateTime()
+        r.sp()
+    return (mailbox, tuple(flags), date, r.literal())
+
+
+def _search(r: _Reader, uid: bool):
+    r.sp()
+    charset = None
+    if r.maybe(b"CHARSET "):
+        charset = r.astring("a charset").decode("ascii", "replace").upper()
+        if charset not in ("US-ASCII", "UTF-8"):
+            raise ParseError(f"[BADCHARSET (US-ASCII UTF-8)] Unsupported charset {charset}", r.tag)
+        r.sp()
+    keys = [_searchKey(r)]
+    while r.maybe(b" "):
+        keys.append(_searchKey(r))
+    return (charset, keys[0] if len(keys) == 1 else SearchKey("AND", tuple(keys)))
+
+
+_FLAG_KEYS = {"ANSWERED": r"\Answered", "DELETED": r"\Deleted", "DRAFT": r"\Draft",
+              "FLAGGED": r"\Flagged", "SEEN": r"\Seen"}
+_HEADER_KEYS = {"FROM", "TO", "CC", "BCC", "SUBJECT"}
+_DATE_KEYS = {"BEFORE", "ON", "SINCE", "SENTBEFORE", "SENTON", "SENTSINCE"}
+
+
+def _searchText(r: _Reader) -> str:
+    return r.astring("a search string").decode("utf-8", "replace")
+
+
+def _searchKey(r: _Reader, depth: int = 0) -> SearchKey:
+    if depth > 50:
+        r.fail("Search criteria nested too deep")
+    c = r.peek()
+    if c == 0x28:
+        r.pos += 1
+        keys = [_searchKey(r, depth + 1)]
+        while not r.maybe(b")"):
+            r.sp()
+            keys.append(_searchKey(r, depth + 1))
+        return keys[0] if len(keys) == 1 else SearchKey("AND", tuple(keys))
+    if c is not None and (0x30 <= c <= 0x39 or c == 0x2A):
+        return SearchKey("SEQ", (r.sequenceSet(),))
+    word = r.atom(what="a search key").upper()
+    if word == "ALL":
+        return SearchKey("ALL")
+    if word in _FLAG_KEYS:
+        return SearchKey("FLAG", (_FLAG_KEYS[word], True))
+    if word.startswith("UN") and word[2:] in _FLAG_KEYS:
+        return SearchKey("FLAG", (_FLAG_KEYS[word[2:]], False))
+    if word in ("KEYWORD", "UNKEYWORD"):
+        r.sp()
+        return SearchKey("FLAG", (r.atom(what="a keyword"), word == "KEYWORD"))
+    if word in ("NEW", "OLD"):
+        return SearchKey(word)
+    if word == "RECENT":
+        return SearchKey("RECENT", (True,))
+    if word in _HEADER_KEYS:
+        r.sp()
+        return SearchKey("HEADER", (word, _searchText(r)))
+    if word == "HEADER":
+        r.sp()
+        name = r.astring("a header name").decode("ascii", "replace").upper()
+        r.sp()
+        return SearchKey("HEADER", (name, _searchText(r)))
+    if word in ("BODY", "TEXT"):
+        r.sp()
+        return SearchKey(word, (_searchText(r),))
+    if word in _DATE_KEYS:
+        r.sp()
+        return SearchKey(word, (r.date(),))
+    if word in ("LARGER", "SMALLER"):
+        r.sp()
+        return SearchKey(word, (r.number(),))
+    if word == "UID":
+        r.sp()
+        return SearchKey("UID", (r.sequenceSet(),))
+    if word == "NOT":
+        r.sp()
+        return SearchKey("NOT", (_searchKey(r, depth + 1),))
+    if word == "OR":
+        r.sp()
+        a = _searchKey(r, depth + 1)
+        r.sp()
+        return SearchKey("OR", (a, _searchKey(r, depth + 1)))
+    r.fail(f"Unknown search key {word}")
+
+
+def _fetch(r: _Reader, uid: bool):
+    r.sp()
+    seqs = r.sequenceSet()
+    r.sp()
+    atts: list[FetchAttribute] = []
+    if r.peek() == 0x28:
+        r.pos += 1
+        while not r.maybe(b")"):
+            if atts:
+                r.sp()
+            atts.append(_fetchAtt(r))
+        if not atts:
+            r.fail("Expected fetch items")
+    else:
+        save = r.pos
+        word = r._run(_ATOM_SPECIALS | {ord("[")}).decode("ascii", "replace").upper()
+        if word in _FETCH_MACROS:
+            atts = [FetchAttribute(n) for n in _FETCH_MACROS[word]]
+        else:
+            r.pos = save
+            atts = [_fetchAtt(r)]
+    return (seqs, tuple(atts))
+
+
+def _fetchAtt(r: _Reader) -> FetchAttribute:
+    word = r._run(_ATOM_SPECIALS | {ord("[")}).decode("ascii", "replace").upper()
+    if word in _SIMPLE_FETCH:
+        return FetchAttribute(word)
+    if word in ("BODY", "BODY.PEEK"):
+        if r.peek() != 0x5B:
+            if word == "BODY":
+                return FetchAttribute("BODY")
+            r.fail("BODY.PEEK needs a section")
+        r.pos += 1
+        section = _section(r)
+        r.expect(b"]")
+        partial = None
+        if r.maybe(b"<"):
+            start = r.number("a partial start")
+            r.expect(b".")
+            length = r.number("a partial length")
+            if length == 0:
+                r.fail("Partial length must be positive")
+            r.expect(b">")
+            partial = (start, length)
+        return FetchAttribute("BODY[]", section, word == "BODY.PEEK", partial)
+    r.fail(f"Unknown fetch item {word or '(empty)'}")
+
+
+def _section(r: _Reader) -> Section:
+    part: list[int] = []
+    while r.peek() is not None and 0x30 <= r.peek() <= 0x39:
+        n = r.number("a part number")
+        if n == 0:
+            r.fail("Part numbers start at 1")
+        part.append(n)
+        if not r.maybe(b"."):
+            return Section(tuple(part))
+    if r.peek() == 0x5D:
+        if part:
+            r.fail("Bad section")
+        return Section()
+    text = r.atom(specials=_ATOM_SPECIALS | {ord("["), ord("]")}, what="a section").upper()
+    if text in ("HEADER", "TEXT") or (text == "MIME" and part):
+        return Section(tuple(part), text)
+    if text in ("HEADER.FIELDS", "HEADER.FIELDS.NOT"):
+        r.sp()
+        r.expect(b"(", "a list of header names")
+        names = []
+        while not r.maybe(b")"):
+            if names:
+                r.sp()
+            names.append(r.astring("a header name").decode("ascii", "replace").upper())
+        if not names:
+            r.fail("Expected header names")
+        return Section(tuple(part), text, tuple(names))
+    r.fail(f"Unknown section {text}")
+
+
+def _store(r: _Reader, uid: bool):
+    r.sp()
+    seqs = r.sequenceSet()
+    r.sp()
+    mode = ""
+    if r.peek() in (0x2B, 0x2D):
+        mode = chr(r.peek())
+        r.pos += 1
+    item = r.atom(what="FLAGS").upper()
+    if item not in ("FLAGS", "FLAGS.SILENT"):
+        r.fail(f"Unknown store item {item}")
+    r.sp()
+    if r.peek() == 0x28:
+        flags = r.flagList()
+    else:
+        flags = [r.flag()]
+        while r.maybe(b" "):
+            flags.append(r.flag())
+    return (seqs, mode, item == "FLAGS.SILENT", tuple(flags))
+
+
+def _copy(r: _Reader, uid: bool):
+    r.sp()
+    seqs = r.sequenceSet()
+    r.sp()
+    return (seqs, r.astring("a mailbox name"))
+
+
+def _expunge(r: _Reader, uid: bool):
+    if not uid:
+        return ()
+    r.sp()
+    return (r.sequenceSet(),)
+
+
+def _id(r: _Reader, uid: bool):
+    # RFC 2971: ID ("name" "value" ...) or ID NIL; we only check the shape.
+    r.sp()
+    if r.maybe(b"NIL"):
+        return ()
+    r.expect(b"(", "a parameter list or NIL")
+    while not r.maybe(b")"):
+        if r.peek() == 0x20:
+            r.pos += 1
+        if r.maybe(b"NIL"):
+            continue
+        r.string()
+    return ()
+
+
+def _enable(r: _Reader, uid: bool):
+    caps = []
+    while r.maybe(b" "):
+        caps.append(r.atom(what="a capability").upper())
+    if not caps:
+        r.fail("Expected a capability")
+    return tuple(caps)
+
+
+_GRAMMARS = {name: _noArgs for name in _NO_ARGS}
+_GRAMMARS.update({name: _oneMailbox for name in _ONE_MAILBOX})
+_GRAMMARS.update({
+    "LOGIN": _login, "AUTHENTICATE": _authenticate, "RENAME": _rename,
+    "LIST": _list, "LSUB": _list, "STATUS": _status, "APPEND": _append,
+    "SEARCH": _search, "FETCH": _fetch, "STORE": _store, "COPY": _copy, "MOVE": _copy,
+    "EXPUNGE": _expunge, "ID": _id, "ENABLE": _enable,
+})

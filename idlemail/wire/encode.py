@@ -1,0 +1,42 @@
+"""
+Encoding IMAP data items for responses (RFC 3501 section 4): strings, lists, NIL.
+"""
+
+from __future__ import annotations
+
+_QUOTABLE = frozenset(range(0x20, 0x7F)) - {ord('"'), ord("\\")}
+
+
+def _asBytes(value: bytes | str) -> bytes:
+    return value.encode("utf-8") if isinstance(value, str) else value
+
+
+def string(value: bytes | str) -> bytes:
+    """
+    A quoted string where that is safe, else a synchronizing literal.
+    """
+    data = _asBytes(value)
+    if len(data) < 1024 and all(b in _QUOTABLE for b in data):
+        return b'"' + data + b'"'
+    return b"{%d}\r\n" % len(data) + data
+
+
+def nstring(value: bytes | str | None) -> bytes:
+    """C{NIL} for None, else L{string}."""
+    return b"NIL" if value is None else string(value)
+
+
+def literal(value: bytes) -> bytes:
+    """Always a literal (for message bodies)."""
+    return b"{%d}\r\n" % len(value) + value
+
+
+def plist(items) -> bytes:
+    """A parenthesised list of already encoded items."""
+    return b"(" + b" ".join(items) + b")"
+
+
+def flagList(flags) -> bytes:
+    """A flag list, system flags first, then keywords, each sorted."""
+    ordered = sorted(flags, key=lambda f: (not f.startswith("\\"), f.lower()))
+    return plist(f.encode("ascii") for f in ordered)

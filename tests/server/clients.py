@@ -1,0 +1,60 @@
+"""
+A raw line client over a real socket, for asserting exact server responses, and a
+way to run blocking clients (imaplib, IMAPClient) in a thread while the reactor runs.
+"""
+
+from __future__ import annotations
+
+import socket
+import time
+
+from twisted.internet import threads
+
+DEADLINE = 10.0
+
+
+def inThread(fn, *args, **kwargs):
+    """Run a blocking client function in a thread; returns a Deferred."""
+    return threads.deferToThread(fn, *args, **kwargs)
+
+
+class RawClient:
+    """Speaks bytes to the server; every read has a deadline."""
+
+    def __init__(self, host: str, port: int, timeout: float = DEADLINE):
+        self.sock = socket.create_connection((host, port), timeout=timeout)
+        self.buffer = b""
+        self.greeting = self.readline()
+
+    def send(self, data: bytes) -> None:
+        self.sock.sendall(data)
+
+    def readline(self) -> bytes:
+        while b"\r\n" not in self.buffer:
+            chunk = self.sock.recv(65536)
+            if not chunk:
+                raise ConnectionError(f"closed; had {self.buffer!r}")
+            self.buffer += chunk
+        line, self.buffer = self.buffer.split(b"\r\n", 1)
+        return line
+
+    def readUntilTagged(self, tag: bytes) -> list[bytes]:
+        """Lines up to and including the tagged response for C{tag}."""
+        lines = []
+        deadline = time.monotonic() + DEADLINE
+        while time.monotonic() < deadline:
+            line = self.readline()
+            lines.append(line)
+            if line.startswith(tag + b" "):
+                return lines
+        raise TimeoutError(f"no tagged response for {tag!r}: {lines!r}")
+
+    def command(self, tag: bytes, text: bytes) -> list[bytes]:
+        self.send(tag + b" " + text + b"\r\n")
+        return self.readUntilTagged(tag)
+
+    def login(self, user=b"alice", password=b"alicepw") -> None:
+        assert self.command(b"L", b"LOGIN " + user + b" " + password)[-1].startswith(b"L OK")
+
+    def close(self) -> None:
+        self.sock.close()

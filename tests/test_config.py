@@ -1,0 +1,65 @@
+"""
+The config loader: good configs become dataclasses, bad ones one line naming the key.
+"""
+
+import pytest
+
+from idlemail.config import loadConfig, parseDuration, parseSize
+from idlemail.errors import ConfigError
+
+
+def write(tmp_path, text):
+    path = tmp_path / "idlemail.toml"
+    path.write_text(text)
+    return path
+
+
+def test_server_defaults_and_values(tmp_path):
+    config = loadConfig(write(tmp_path, """
+[server]
+listen = ["tcp:11430:interface=127.0.0.1", "tcp:11431:interface=127.0.0.1"]
+backend = "memory"
+idle_keepalive = "90s"
+autologout = "1h"
+append_limit = "10M"
+[server.memory]
+users = { alice = "alicepw" }
+"""))
+    server = config.server
+    assert server.listen == ("tcp:11430:interface=127.0.0.1", "tcp:11431:interface=127.0.0.1")
+    assert (server.backend, server.backendSection) == ("memory", {"users": {"alice": "alicepw"}})
+    assert (server.idleKeepalive, server.autologout, server.appendLimit) == (90.0, 3600.0, 10 * 1024 ** 2)
+    assert config.notifier is None
+
+
+@pytest.mark.parametrize("value,seconds", [
+    ("30s", 30), ("2m", 120), ("1h", 3600), ("250ms", 0.25), (15, 15), ("0", 0), (1.5, 1.5)])
+def test_durations(value, seconds):
+    assert parseDuration(value, "k", "f") == seconds
+
+
+@pytest.mark.parametrize("value", ["soon", "-1s", "5 parsecs", True, "1m30"])
+def test_bad_durations(value):
+    with pytest.raises(ConfigError) as e:
+        parseDuration(value, "server.idle_keepalive", "f.toml")
+    assert str(e.value).startswith("f.toml: server.idle_keepalive: ")
+
+
+@pytest.mark.parametrize("value,octets", [("50M", 50 * 1024 ** 2), ("64KiB", 65536), (1000, 1000), ("1G", 1024 ** 3)])
+def test_sizes(value, octets):
+    assert parseSize(value, "k", "f") == octets
+
+
+@pytest.mark.parametrize("text,message", [
+    ("", "needs a [server] or a [notifier] table"),
+    ("[server]\nlisten = []\n", "server.listen: needs at least one endpoint"),
+    ("[server]\nlisten = [1]\n", "server.listen: expected a list of strings"),
+    ("[server]\nbackend = 3\n", "server.backend: expected a str, got int"),
+    ("[server]\nappend_limit = \"lots\"\n", "server.append_limit: 'lots' is not a size"),
+    ("[server]\nidle_keepalive = true\n", "server.idle_keepalive: expected a duration"),
+])
+def test_bad_configs(tmp_path, text, message):
+    with pytest.raises(ConfigError) as e:
+        loadConfig(write(tmp_path, text))
+    assert message in str(e.value)
+    assert "\n" not in str(e.value)

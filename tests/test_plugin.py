@@ -1,0 +1,112 @@
+"""
+The twistd plugin: found by Twisted, starts a server from a config, and rejects a
+bad config with one readable line.
+"""
+
+import imaplib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import pytest
+from twisted.application.service import IServiceMaker
+from twisted.plugin import getPlugins
+
+
+def test_plugin_is_found():
+    makers = {m.tapname: m for m in getPlugins(IServiceMaker)}
+    assert "idlemail" in makers
+    assert makers["idlemail"].module == "idlemail.tap"
+    assert makers["idlemail"].options().__class__.__name__ == "Options"
+
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TWISTD = "import sys; from twisted.scripts.twistd import run; sys.argv[0] = 'twistd'; run()"
+
+
+def freePort() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def twistd(tmp_path, *args, timeout=None):
+    return subprocess.Popen(
+        [sys.executable, "-c", TWISTD, "-n", "--pidfile=",
+         "--logfile=-", "idlemail", *args],
+        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        env={**os.environ, "PYTHONPATH": REPO})
+
+
+def waitForPort(port: int, proc, timeout: float = 20) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise AssertionError(f"twistd exited: {proc.communicate()}")
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            time.sleep(0.1)
+    raise AssertionError("server did not listen in time")
+
+
+def stop(proc) -> bytes:
+    proc.send_signal(signal.SIGTERM)
+    try:
+        out, _ = proc.communicate(timeout=15)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        out, _ = proc.communicate()
+    return out
+
+
+def test_twistd_serves_the_configured_memory_backend(tmp_path):
+    port = freePort()
+    (tmp_path / "idlemail.toml").write_text(f"""
+[server]
+listen = ["tcp:{port}:interface=127.0.0.1"]
+backend = "memory"
+[server.memory]
+users = {{ alice = "alicepw", bob = "bobpw" }}
+""")
+    proc = twistd(tmp_path, "--config", "idlemail.toml")
+    try:
+        waitForPort(port, proc)
+        m = imaplib.IMAP4("127.0.0.1", port)
+        m.login("bob", "bobpw")
+        assert m.select("INBOX") == ("OK", [b"0"])
+        m.logout()
+    finally:
+        log = stop(proc)
+    assert b"idlemail serving IMAP" in log
+
+
+@pytest.mark.parametrize("config,fragment", [
+    ("[server]\nlisten = 5\n", "server.listen: expected a list"),
+    ("[server]\nbackend = \"nosuch\"\n", "server.backend: unknown backend 'nosuch'"),
+    ("[server]\nidle_keepalive = \"soon\"\n", "server.idle_keepalive: 'soon' is not a duration"),
+    ("[server]\nautologout = \"5m\"\n", "server.autologout: must be at least 30m"),
+    ("[server]\nbackend = \"memory\"\n[server.memory]\nusers = { a = 1 }\n", "server.memory.users.a"),
+    ("[server]\nlisten_on = []\n", "server.listen_on: unknown key"),
+    ("[server\n", "not valid TOML"),
+    ("title = 1\n", "title: unknown key"),
+])
+def test_a_bad_config_gets_one_line_naming_the_key(tmp_path, config, fragment):
+    (tmp_path / "bad.toml").write_text(config)
+    proc = twistd(tmp_path, "--config", "bad.toml")
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode != 0
+    text = err.decode()
+    assert fragment in text, text
+    assert "Traceback" not in text + out.decode()
+    assert len(text.strip().splitlines()) == 1, text
+
+
+def test_a_missing_config_file_is_named(tmp_path):
+    proc = twistd(tmp_path, "--config", "nope.toml")
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode != 0 and b"nope.toml: no such file" in err
