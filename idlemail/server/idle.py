@@ -9,21 +9,11 @@ so that a pipelined command is never swallowed.
 
 from __future__ import annotations
 
-from idlemail.server.registry import AUTHED, CommandFailed, command
+from idlemail.server.registry import ANSWERED, AUTHED, command
 
 
 @command("IDLE", AUTHED)
 async def idle(session, cmd):
-    clock = session.factory.clock
-    session.idlingSince = session.lastKeepalive = clock.seconds()
-    try:
-        d = session.readContinuation(b"idling")
-        if session.view is not None:
-            session.sendUpdates()
-        line = await d
-    finally:
-        session.idlingSince = None
-    if line.strip().upper() == b"DONE":
-        return "IDLE terminated"
-    session.pushBack(line)
-    raise CommandFailed("Expected DONE to end IDLE", "BAD")
+    # The protocol answers DONE (or anything else) itself: see IMAPServerProtocol.startIdle.
+    session.startIdle(cmd.tag)
+    return ANSWERED

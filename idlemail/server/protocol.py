@@ -33,10 +33,16 @@ class IMAPServerProtocol(LineReceiver):
 
     delimiter = b"\r\n"
     log = Logger()
-    tlsActive = False
+
+    # Slots keep an idle connection small: thousands of idlers are the normal case.
+    __slots__ = ("state", "account", "mailbox", "view", "lastHeard", "idlingSince",
+                 "lastKeepalive", "tlsActive", "_idleTag", "_partial", "_literalLeft",
+                 "_discardLeft", "_refusal", "_queue", "_busy", "_paused", "_continuation")
 
     def __init__(self) -> None:
         self.state = NOT_AUTHENTICATED
+        self.tlsActive = False
+        self._idleTag: str | None = None  # the IDLE command in progress
         self.account = None
         self.mailbox = None  # IMailbox while selected
         self.view = None  # SessionTracker while selected
@@ -55,8 +61,11 @@ class IMAPServerProtocol(LineReceiver):
         self._continuation: defer.Deferred | None = None
 
     # --- connection ------------------------------------------------------------
+    @property
+    def MAX_LENGTH(self) -> int:  # read by LineReceiver
+        return self.factory.maxLineLength
+
     def connectionMade(self) -> None:
-        self.MAX_LENGTH = self.factory.maxLineLength
         try:
             self.transport.setTcpNoDelay(True)
         except (AttributeError, OSError):
@@ -156,6 +165,9 @@ class IMAPServerProtocol(LineReceiver):
 
     def _runQueue(self) -> None:
         while self._queue and self.state != LOGOUT:
+            if self._idleTag is not None:
+                self._endIdle(self._queue.pop(0))
+                continue
             if self._continuation is not None:
                 d, self._continuation = self._continuation, None
                 d.callback(self._queue.pop(0))
@@ -177,6 +189,8 @@ class IMAPServerProtocol(LineReceiver):
             self._runQueue()
 
     def _crashed(self, failure) -> None:
+        if self.state == LOGOUT:
+            return  # the client went away mid-command (e.g. during IDLE): nothing to say
         self.log.failure("Command failed unexpectedly", failure)
         self.sendLine(b"* BYE Internal server error")
         self.transport.loseConnection()
@@ -189,6 +203,27 @@ class IMAPServerProtocol(LineReceiver):
         self._continuation = d = defer.Deferred()
         self.sendLine(b"+ " + prompt)
         return d
+
+    # --- IDLE (RFC 2177) ---------------------------------------------------------
+    # IDLE is a protocol state rather than an awaiting coroutine, so that an idling
+    # connection holds no frames or Deferreds.
+    def startIdle(self, tag: str) -> None:
+        self._idleTag = tag
+        self.idlingSince = self.lastKeepalive = self.factory.clock.seconds()
+        self.sendLine(b"+ idling")
+        if self.view is not None:
+            self.sendUpdates()
+
+    def _endIdle(self, line: bytes) -> None:
+        tag, self._idleTag, self.idlingSince = self._idleTag, None, None
+        if line.strip().upper() == b"DONE":
+            if self.view is not None:
+                self.sendUpdates()
+            self._finish(tag, "OK", None, "IDLE terminated")
+            return
+        # Anything else ends IDLE with BAD; the line is then run as the command it may be.
+        self._finish(tag, "BAD", None, "Expected DONE to end IDLE")
+        self.pushBack(line)
 
     def pushBack(self, unit: bytes) -> None:
         """Put a line read as a continuation back to be run as a command."""

@@ -1,0 +1,237 @@
+"""
+Push latency, fan-out, memory and idle CPU of idlemail and Dovecot, measured in one run.
+
+    python -m bench.idle --servers idlemail,dovecot -n 1,100,1000 -k 20
+
+For each server and each N: a fresh server, N idlers on alice's INBOX, K deliveries by
+APPEND from another connection and K by a Maildir drop, each idler timing its `* n EXISTS`.
+Prints one Markdown table (ratio = dovecot / idlemail) and writes JSON under bench/results/.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gc
+import json
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from bench import procstat
+from bench.imapload import (Board, Connection, MaildirDrop, deliverAll, noopRoundTrip,
+                            openIdlers)
+from bench.servers import DovecotBenchServer, IdlemailServer, preload
+
+USERS = {"alice": "alicepw", "bob": "bobpw"}
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def percentiles(values: list[float]) -> dict:
+    if not values:
+        return {"p50": None, "p90": None, "p99": None, "max": None}
+    ordered = sorted(values)
+
+    def at(q):
+        return ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000
+
+    return {"p50": statistics.median(ordered) * 1000, "p90": at(0.90), "p99": at(0.99),
+            "max": ordered[-1] * 1000}
+
+
+def makeServer(kind: str, workdir: Path, backend: str):
+    if kind == "idlemail":
+        return IdlemailServer(workdir, USERS, backend=backend)
+    if kind == "dovecot":
+        return DovecotBenchServer(workdir, USERS)
+    raise SystemExit(f"bench: unknown server {kind!r} (idlemail, dovecot)")
+
+
+async def measure(server, n: int, k: int, args) -> dict:
+    host, port = "127.0.0.1", server.port
+    result: dict = {"server": server.name, "n": n, "k": k}
+    if args.preload and getattr(server, "backend", "maildir") == "memory":
+        conn = await Connection.open(host, port)
+        await conn.login("alice", USERS["alice"])
+        for i in range(args.preload):
+            await conn.append(b"Subject: old %d\r\n\r\nold\r\n" % i)
+        conn.close()
+    await asyncio.sleep(0.5)
+    before = procstat.memory(server.pid)
+    board = Board()
+    t = time.perf_counter()
+    idlers, errors = await openIdlers(host, port, "alice", USERS["alice"], n, board)
+    result["connect_s"] = round(time.perf_counter() - t, 2)
+    result["connect_errors"] = len(errors)
+    if errors:
+        result["connect_error_sample"] = repr(errors[0])[:200]
+    await asyncio.sleep(1.0)
+    after = procstat.memory(server.pid)
+    live = max(len(idlers), 1)
+    result["memory"] = {
+        "rss_before_kb": before.rss_kb, "rss_after_kb": after.rss_kb,
+        "pss_before_kb": before.pss_kb, "pss_after_kb": after.pss_kb,
+        "processes": after.processes,
+        "rss_per_idler_kb": (after.rss_kb - before.rss_kb) / live,
+        "pss_per_idler_kb": (after.pss_kb - before.pss_kb) / live,
+    }
+    appender = await Connection.open(host, port)
+    await appender.login("bob" if server.name == "dovecot" else "alice",
+                         USERS["bob" if server.name == "dovecot" else "alice"])
+    if server.name == "dovecot":
+        # Dovecot users are separate stores: APPEND as alice from a second connection.
+        appender.close()
+        appender = await Connection.open(host, port)
+        await appender.login("alice", USERS["alice"])
+    lat, missed = await deliverAll("append", idlers, board, k, appender=appender,
+                                   deadline=args.deadline)
+    result["append"] = {**percentiles(lat), "missed": missed, "samples": len(lat)}
+    appender.close()
+    if getattr(server, "backend", "maildir") == "maildir":
+        drop = MaildirDrop(str(server.maildir("alice")))
+        lat, missed = await deliverAll("drop", idlers, board, k, drop=drop,
+                                       deadline=args.deadline)
+        result["drop"] = {**percentiles(lat), "missed": missed, "samples": len(lat)}
+    if args.cpu_seconds and n >= args.cpu_min_idlers:
+        c0, w0 = procstat.cpuSeconds(server.pid), time.monotonic()
+        await asyncio.sleep(args.cpu_seconds)
+        c1, w1 = procstat.cpuSeconds(server.pid), time.monotonic()
+        result["idle_cpu_percent"] = 100.0 * (c1 - c0) / (w1 - w0)
+    for idler in idlers:
+        idler.close()
+    return result
+
+
+def runOne(kind: str, n: int, args, scratch: Path) -> dict:
+    workdir = scratch / f"{kind}-{n}"
+    server = makeServer(kind, workdir, args.backend)
+    if args.preload and (kind == "dovecot" or args.backend == "maildir"):
+        from bench.servers import makeMaildir
+        preload(makeMaildir(server.mailRoot, "alice"), args.preload)
+    server.start()
+    try:
+        result = asyncio.run(asyncio.wait_for(measure(server, n, args.k, args),
+                                              args.timeout))
+        result["noop_rtt_ms"] = asyncio.run(noopRoundTrip(
+            "127.0.0.1", server.port, "alice", USERS["alice"])) * 1000
+        return result
+    except asyncio.TimeoutError:
+        return {"server": kind, "n": n, "error": f"timed out after {args.timeout} s"}
+    finally:
+        server.stop()
+        gc.collect()
+
+
+def fmt(value, digits=2) -> str:
+    if value is None:
+        return "–"
+    if isinstance(value, float):
+        return f"{value:.{digits}f}"
+    return str(value)
+
+
+def ratio(a, b) -> str:
+    if a is None or b is None or not a:
+        return "–"
+    return f"{b / a:.1f}×"
+
+
+FIGURES = [
+    ("APPEND → EXISTS p50 (ms)", ("append", "p50")),
+    ("APPEND → EXISTS p90 (ms)", ("append", "p90")),
+    ("APPEND → EXISTS p99 (ms)", ("append", "p99")),
+    ("APPEND → EXISTS max (ms)", ("append", "max")),
+    ("APPEND missed", ("append", "missed")),
+    ("drop → EXISTS p50 (ms)", ("drop", "p50")),
+    ("drop → EXISTS p90 (ms)", ("drop", "p90")),
+    ("drop → EXISTS p99 (ms)", ("drop", "p99")),
+    ("drop → EXISTS max (ms)", ("drop", "max")),
+    ("drop missed", ("drop", "missed")),
+    ("RSS per idler (kB)", ("memory", "rss_per_idler_kb")),
+    ("PSS per idler (kB)", ("memory", "pss_per_idler_kb")),
+    ("server processes", ("memory", "processes")),
+    ("idle CPU (% of a core)", ("idle_cpu_percent",)),
+    ("connect N (s)", ("connect_s",)),
+    ("client NOOP RTT (ms)", ("noop_rtt_ms",)),
+]
+
+
+def lookup(result: dict, path):
+    value = result
+    for key in path:
+        if not isinstance(value, dict) or key not in value:
+            return None
+        value = value[key]
+    return value
+
+
+def table(results: list[dict], servers: list[str], ns: list[int]) -> str:
+    head = "| N | figure | " + " | ".join(servers)
+    if len(servers) == 2:
+        head += " | ratio"
+    lines = [head + " |", "|" + "---|" * (head.count("|"))]
+    for n in ns:
+        byServer = {r["server"]: r for r in results if r["n"] == n}
+        for label, path in FIGURES:
+            values = [lookup(byServer.get(s, {}), path) for s in servers]
+            if all(v is None for v in values):
+                continue
+            row = f"| {n} | {label} | " + " | ".join(fmt(v) for v in values)
+            if len(servers) == 2:
+                row += " | " + (ratio(values[0], values[1]) if "ms" in label or "kB" in label
+                                or "CPU" in label else "")
+            lines.append(row + " |")
+        for s in servers:
+            if "error" in byServer.get(s, {}):
+                lines.append(f"| {n} | error ({s}) | {byServer[s]['error']} |")
+    return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(prog="python -m bench.idle", description=__doc__.split("\n")[1])
+    p.add_argument("--servers", default="idlemail,dovecot")
+    p.add_argument("-n", default="1,100,1000", help="idler counts, comma separated")
+    p.add_argument("-k", type=int, default=20, help="deliveries of each kind")
+    p.add_argument("--backend", default="maildir", choices=("maildir", "memory"),
+                   help="idlemail's backend")
+    p.add_argument("--preload", type=int, default=0, help="messages in INBOX beforehand")
+    p.add_argument("--deadline", type=float, default=20.0,
+                   help="seconds an idler may take before a delivery counts as missed")
+    p.add_argument("--cpu-seconds", type=float, default=60.0)
+    p.add_argument("--cpu-min-idlers", type=int, default=1000)
+    p.add_argument("--timeout", type=float, default=1800.0, help="per server and N")
+    args = p.parse_args(argv)
+    servers = [s.strip() for s in args.servers.split(",") if s.strip()]
+    ns = [int(x) for x in args.n.split(",")]
+    if "dovecot" in servers and not shutil.which("dovecot", path="/usr/sbin:/usr/bin:/sbin"):
+        print("bench: dovecot is not installed (apt-get install dovecot-imapd)", file=sys.stderr)
+        return 2
+    with open("/proc/sys/fs/inotify/max_user_instances") as f:
+        instances = int(f.read())
+    results = []
+    with tempfile.TemporaryDirectory(prefix="idlemail-bench-") as scratch:
+        for n in ns:
+            for kind in servers:
+                if kind == "dovecot" and n > 1000:
+                    continue  # 10,000 is for idlemail alone
+                print(f"bench: {kind} N={n} ...", file=sys.stderr, flush=True)
+                results.append(runOne(kind, n, args, Path(scratch)))
+    notes = [f"fs.inotify.max_user_instances = {instances}"
+             + (" (Dovecot needs one per IDLE process; beyond it Dovecot polls every 30 s)"
+                if instances < max(ns) else "")]
+    print(table(results, servers, ns))
+    for note in notes:
+        print(f"\n{note}")
+    RESULTS.mkdir(exist_ok=True)
+    out = RESULTS / time.strftime("idle-%Y%m%d-%H%M%S.json")
+    out.write_text(json.dumps({"args": vars(args), "notes": notes, "results": results},
+                              indent=2))
+    print(f"\nbench: results written to {out}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

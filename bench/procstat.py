@@ -1,0 +1,61 @@
+"""
+Memory and CPU of a server's whole process tree, read from /proc (Linux only).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+_TICK = os.sysconf("SC_CLK_TCK")
+
+
+def tree(pid: int) -> list[int]:
+    """C{pid} and all its descendants that are alive now."""
+    out, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        out.append(p)
+        try:
+            for task in os.listdir(f"/proc/{p}/task"):
+                with open(f"/proc/{p}/task/{task}/children") as f:
+                    todo.extend(int(c) for c in f.read().split())
+        except OSError:
+            continue
+    return out
+
+
+@dataclass
+class Memory:
+    rss_kb: int
+    pss_kb: int
+    processes: int
+
+
+def memory(pid: int) -> Memory:
+    rss = pss = n = 0
+    for p in tree(pid):
+        try:
+            with open(f"/proc/{p}/smaps_rollup") as f:
+                for line in f:
+                    if line.startswith("Rss:"):
+                        rss += int(line.split()[1])
+                    elif line.startswith("Pss:"):
+                        pss += int(line.split()[1])
+            n += 1
+        except OSError:
+            continue
+    return Memory(rss, pss, n)
+
+
+def cpuSeconds(pid: int) -> float:
+    """User + system CPU time used so far by the tree's live processes."""
+    total = 0
+    for p in tree(pid):
+        try:
+            with open(f"/proc/{p}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])  # utime, stime
+        except (OSError, IndexError, ValueError):
+            continue
+    return total / _TICK
