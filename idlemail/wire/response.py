@@ -1,0 +1,292 @@
+"""
+Parsing server responses (RFC 3501 section 7) into typed values. No Twisted imports.
+
+The client protocol collects one logical response first: a line, and for every line that
+ends in C{{n}}, the n octets of the literal and the rest of the response after them. The
+parser sees the line with each literal's place marked and the literals in order.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+
+class ResponseParseError(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class Tagged:
+    tag: str
+    status: str  # OK | NO | BAD
+    code: tuple | None
+    text: str
+
+
+@dataclass(frozen=True)
+class Continuation:
+    text: str
+
+
+@dataclass(frozen=True)
+class Status:
+    status: str  # OK | NO | BAD | PREAUTH | BYE
+    code: tuple | None
+    text: str
+
+
+@dataclass(frozen=True)
+class Exists:
+    n: int
+
+
+@dataclass(frozen=True)
+class Recent:
+    n: int
+
+
+@dataclass(frozen=True)
+class Expunge:
+    seq: int
+
+
+@dataclass(frozen=True)
+class Fetch:
+    seq: int
+    items: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Capability:
+    names: frozenset
+
+
+@dataclass(frozen=True)
+class Search:
+    numbers: tuple
+
+
+@dataclass(frozen=True)
+class Flags:
+    flags: tuple
+
+
+@dataclass(frozen=True)
+class ListItem:
+    flags: tuple
+    delimiter: str | None
+    name: str
+
+
+@dataclass(frozen=True)
+class StatusItem:
+    mailbox: str
+    items: dict
+
+
+@dataclass(frozen=True)
+class Other:
+    kind: str
+    raw: bytes
+
+
+class Literal(bytes):
+    """A string that arrived as a literal (kept apart from atoms)."""
+
+
+_NUMBER = re.compile(rb"^\d+$")
+
+
+class _Tokens:
+    """Reads IMAP data items: atoms, numbers, quoted strings, literals, NIL, lists."""
+
+    def __init__(self, line: bytes, literals: list[bytes]):
+        self.s, self.pos, self.literals = line, 0, list(literals)
+
+    def eof(self) -> bool:
+        return self.pos >= len(self.s)
+
+    def peek(self) -> int | None:
+        return self.s[self.pos] if self.pos < len(self.s) else None
+
+    def skipSpace(self) -> None:
+        while self.peek() == 0x20:
+            self.pos += 1
+
+    def rest(self) -> bytes:
+        out = self.s[self.pos:]
+        self.pos = len(self.s)
+        return out
+
+    def atom(self) -> bytes:
+        start = self.pos
+        depth = 0
+        while self.pos < len(self.s):
+            c = self.s[self.pos]
+            if c == 0x5B:  # [ : a section, e.g. BODY[HEADER.FIELDS (A B)]
+                depth += 1
+            elif c == 0x5D:
+                if depth == 0:
+                    break
+                depth -= 1
+            elif depth == 0 and c in b" ()\"{":
+                break
+            self.pos += 1
+        if self.pos == start:
+            raise ResponseParseError(f"expected an atom at {self.pos} in {self.s!r}")
+        return self.s[start:self.pos]
+
+    def quoted(self) -> bytes:
+        self.pos += 1
+        out = bytearray()
+        while self.pos < len(self.s):
+            c = self.s[self.pos]
+            if c == 0x5C and self.pos + 1 < len(self.s):
+                out.append(self.s[self.pos + 1])
+                self.pos += 2
+                continue
+            if c == 0x22:
+                self.pos += 1
+                return bytes(out)
+            out.append(c)
+            self.pos += 1
+        raise ResponseParseError("unterminated quoted string")
+
+    def value(self):
+        self.skipSpace()
+        c = self.peek()
+        if c is None:
+            raise ResponseParseError("unexpected end of response")
+        if c == 0x28:  # (
+            self.pos += 1
+            items = []
+            while True:
+                self.skipSpace()
+                if self.peek() == 0x29:
+                    self.pos += 1
+                    return items
+                if self.peek() is None:
+                    raise ResponseParseError("unterminated list")
+                items.append(self.value())
+        if c == 0x22:
+            return self.quoted()
+        if c == 0x7B:  # {n} : the literal's octets come from the literal list
+            end = self.s.index(b"}", self.pos)
+            self.pos = end + 1
+            if not self.literals:
+                raise ResponseParseError("literal missing")
+            return Literal(self.literals.pop(0))
+        word = self.atom()
+        if word.upper() == b"NIL":
+            return None
+        if _NUMBER.match(word):
+            return int(word)
+        return word
+
+
+def _text(value) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    return str(value)
+
+
+def _code(t: _Tokens) -> tuple | None:
+    t.skipSpace()
+    if t.peek() != 0x5B:
+        return None
+    end = t.s.find(b"]", t.pos)
+    if end < 0:
+        return None
+    inner = t.s[t.pos + 1:end]
+    t.pos = end + 1
+    name, _, arg = inner.partition(b" ")
+    name = name.decode("ascii", "replace").upper()
+    if not arg:
+        return (name,)
+    if name == "CAPABILITY":
+        return (name, frozenset(a.decode("ascii", "replace").upper() for a in arg.split()))
+    if name in ("UIDVALIDITY", "UIDNEXT", "UNSEEN", "HIGHESTMODSEQ") and arg.isdigit():
+        return (name, int(arg))
+    if name == "PERMANENTFLAGS":
+        flags = arg.strip(b"()").split()
+        return (name, tuple(f.decode("ascii", "replace") for f in flags))
+    return (name, arg.decode("utf-8", "replace"))
+
+
+def _fetchItems(values: list) -> dict:
+    items: dict = {}
+    it = iter(values)
+    for key in it:
+        try:
+            value = next(it)
+        except StopIteration:
+            raise ResponseParseError("FETCH item without value")
+        name = _text(key).upper() if not isinstance(key, int) else str(key)
+        if name == "FLAGS":
+            value = tuple(_text(f) for f in value or ())
+        elif name.startswith("BODY[") or name.startswith("BINARY[") or name.startswith("RFC822"):
+            if isinstance(value, str):
+                value = value.encode()
+        items[name] = value
+    return items
+
+
+def parseResponse(line: bytes, literals: list[bytes] = ()) -> object:
+    t = _Tokens(bytes(line), list(literals))
+    if line.startswith(b"+"):
+        return Continuation(_text(line[1:].strip()))
+    if line.startswith(b"* "):
+        t.pos = 2
+        first = t.atom()
+        upper = first.upper()
+        if upper in (b"OK", b"NO", b"BAD", b"PREAUTH", b"BYE"):
+            code = _code(t)
+            t.skipSpace()
+            return Status(upper.decode(), code, _text(t.rest()))
+        if _NUMBER.match(first):
+            n = int(first)
+            t.skipSpace()
+            kind = t.atom().upper()
+            if kind == b"EXISTS":
+                return Exists(n)
+            if kind == b"RECENT":
+                return Recent(n)
+            if kind == b"EXPUNGE":
+                return Expunge(n)
+            if kind == b"FETCH":
+                values = t.value()
+                if not isinstance(values, list):
+                    raise ResponseParseError("FETCH without a list")
+                return Fetch(n, _fetchItems(values))
+            return Other(kind.decode("ascii", "replace"), bytes(line))
+        t.skipSpace()
+        if upper == b"CAPABILITY":
+            return Capability(frozenset(w.decode("ascii", "replace").upper()
+                                        for w in t.rest().split()))
+        if upper == b"SEARCH":
+            return Search(tuple(int(w) for w in t.rest().split() if w.isdigit()))
+        if upper == b"FLAGS":
+            return Flags(tuple(_text(f) for f in t.value() or ()))
+        if upper in (b"LIST", b"LSUB"):
+            flags = t.value()
+            delim = t.value()
+            name = t.value()
+            return ListItem(tuple(_text(f) for f in flags or ()),
+                            None if delim is None else _text(delim), _text(name))
+        if upper == b"STATUS":
+            mailbox = _text(t.value())
+            values = t.value() or []
+            return StatusItem(mailbox, {_text(values[i]).upper(): values[i + 1]
+                                        for i in range(0, len(values) - 1, 2)})
+        return Other(upper.decode("ascii", "replace"), bytes(line))
+    tag = t.atom()
+    t.skipSpace()
+    status = t.atom().upper().decode("ascii", "replace")
+    if status not in ("OK", "NO", "BAD"):
+        raise ResponseParseError(f"bad tagged status {status!r}")
+    code = _code(t)
+    t.skipSpace()
+    return Tagged(tag.decode("ascii", "replace"), status, code, _text(t.rest()))
