@@ -14,6 +14,8 @@ UIDVALIDITY_RESET = "uidvalidity.reset"
 ACCOUNT_UP = "account.up"
 ACCOUNT_DOWN = "account.down"
 ACCOUNT_AUTH_FAILED = "account.auth_failed"
+EVENT_NAMES = (MESSAGE_NEW, MESSAGE_EXPUNGED, FLAGS_CHANGED, UIDVALIDITY_RESET, ACCOUNT_UP,
+               ACCOUNT_DOWN, ACCOUNT_AUTH_FAILED)
 
 
 def _now() -> datetime:

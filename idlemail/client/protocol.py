@@ -118,6 +118,8 @@ class IMAPClientProtocol(LineReceiver):
         for p in pending:
             if not p.deferred.called:
                 p.deferred.errback(reason)
+                # Whoever waited has been told; an IDLE nobody ended must not log noise.
+                p.deferred.addErrback(lambda f: None)
         if self.onConnectionLost is not None:
             self.onConnectionLost(reason)
 

@@ -1,0 +1,78 @@
+import tomllib
+
+import pytest
+
+from idlemail.config import parseConfig
+from idlemail.errors import ConfigError
+
+GOOD = """
+[[notifier.accounts]]
+name = "home"
+server = "tcp:127.0.0.1:11143"
+plaintext = true
+username = "bob"
+password = "bobpw"
+mailboxes = ["INBOX"]
+sinks = [{ kind = "jsonl", path = "events.jsonl" }, { kind = "exec", argv = ["./on-mail.sh"] }]
+"""
+
+DESIGN_EXAMPLE = """
+[[notifier.accounts]]
+name = "work"
+server = "tls:imap.example.org:993"
+username = "me"
+password_command = ["pass", "show", "mail/work"]
+mailboxes = ["INBOX", "Lists/python"]
+sinks = [{ kind = "exec", argv = ["notify-send", "mail"] }]
+"""
+
+
+def parse(text):
+    return parseConfig(tomllib.loads(text), "cfg.toml")
+
+
+def test_the_documented_shapes_parse():
+    home = parse(GOOD).notifier.accounts[0]
+    assert (home.name, home.username, home.password(), home.plaintext) == ("home", "bob", "bobpw", True)
+    assert home.mailboxes == ("INBOX",) and len(home.sinks) == 2
+    work = parse(DESIGN_EXAMPLE).notifier.accounts[0]
+    assert work.passwordCommand == ("pass", "show", "mail/work")
+    assert work.mailboxes == ("INBOX", "Lists/python") and work.reidle == 600
+
+
+def test_password_file_and_command_are_read_when_used(tmp_path):
+    secret = tmp_path / "pw"
+    secret.write_text("frompfile\n")
+    account = parse(GOOD.replace('password = "bobpw"', f'password_file = "{secret}"')).notifier.accounts[0]
+    assert account.password() == "frompfile"
+    account = parse(GOOD.replace('password = "bobpw"',
+                                 'password_command = ["echo", "fromcmd"]')).notifier.accounts[0]
+    assert account.password() == "fromcmd"
+    failing = parse(GOOD.replace('password = "bobpw"', 'password_command = ["false"]'))
+    with pytest.raises(ConfigError, match=r"notifier.accounts\[0\].password_command: exited"):
+        failing.notifier.accounts[0].password()
+
+
+@pytest.mark.parametrize("change, key", [
+    (('username = "bob"\n', ""), "notifier.accounts[0].username: is required"),
+    (('password = "bobpw"', 'password = "x"\npassword_file = "f"'), "notifier.accounts[0].password: give exactly one"),
+    (("plaintext = true\n", ""), "notifier.accounts[0].server: a tcp: server sends the password in clear"),
+    (('mailboxes', 'reidle = "30m"\nmailboxes'), "notifier.accounts[0].reidle"),
+    (('kind = "jsonl"', 'kind = "fax"'), "notifier.accounts[0].sinks[0].kind: unknown sink kind"),
+    (('name = "home"', 'name = "home"\ncolour = "red"'), "notifier.accounts[0].colour: unknown key"),
+    (('keepalive', 'keepalive'), None),
+])
+def test_config_errors_name_the_key(change, key):
+    text = GOOD.replace(*change)
+    if key is None:
+        parse(text)
+        return
+    with pytest.raises(ConfigError) as e:
+        parse(text)
+    assert str(e.value).startswith("cfg.toml: ") and key in str(e.value)
+    assert "\n" not in str(e.value)
+
+
+def test_duplicate_account_names_are_refused():
+    with pytest.raises(ConfigError, match=r"accounts\[1\].name: 'home' is used twice"):
+        parse(GOOD + GOOD)

@@ -1,0 +1,76 @@
+"""
+The whole notifier in-process against idlemail's own server: new mail runs the exec sink and
+lands in the JSON-lines file; a Python callback sees the same events.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import tomllib
+
+import pytest_twisted
+from twisted.internet import reactor, task
+
+from idlemail.config import parseConfig
+from idlemail.notifier.service import NotifierService
+from idlemail.testing import listenLocal, memoryBackend
+
+HOOK = r"""
+import json, os, sys
+with open(sys.argv[1], "a") as f:
+    f.write(json.dumps({"uid": os.environ.get("IDLEMAIL_UID"),
+                        "subject": os.environ.get("IDLEMAIL_SUBJECT"),
+                        "stdin": json.loads(sys.stdin.read())}) + "\n")
+"""
+
+
+async def until(check, timeout: float = 10.0) -> None:
+    for _ in range(int(timeout / 0.05)):
+        if check():
+            return
+        await task.deferLater(reactor, 0.05, lambda: None)
+    raise AssertionError("condition not met in time")
+
+
+def lines(path):
+    return [json.loads(x) for x in path.read_text().splitlines()] if path.exists() else []
+
+
+@pytest_twisted.ensureDeferred
+async def test_new_mail_reaches_exec_jsonl_and_callback(tmp_path):
+    backend = memoryBackend()
+    port, factory = listenLocal(backend)
+    hook, ran, events = tmp_path / "hook.py", tmp_path / "ran.jsonl", tmp_path / "events.jsonl"
+    hook.write_text(HOOK)
+    config = parseConfig(tomllib.loads(f"""
+[notifier]
+state_file = "{tmp_path / 'state.json'}"
+[[notifier.accounts]]
+name = "home"
+server = "tcp:127.0.0.1:{port.getHost().port}"
+plaintext = true
+username = "bob"
+password = "bobpw"
+sinks = [{{ kind = "jsonl", path = "{events}" }},
+         {{ kind = "exec", argv = ["{sys.executable}", "{hook}", "{ran}"] }}]
+"""), "cfg.toml")
+    seen = []
+    service = NotifierService(config.notifier, reactor=reactor, callback=seen.append)
+    service.startService()
+    try:
+        await until(lambda: any(e.event == "account.up" for e in seen))
+        backend.deliver("bob", b"From: a@example.org\r\nSubject: hello bob\r\n\r\nhi\r\n")
+        await until(lambda: len(lines(ran)) == 1)
+        [run] = lines(ran)
+        assert run["uid"] == "1" and run["subject"] == "hello bob"
+        assert run["stdin"]["event"] == "message.new"
+        kinds = [e["event"] for e in lines(events)]
+        assert kinds == ["account.up", "message.new"]
+        assert [e.event for e in seen] == kinds
+    finally:
+        await service.stopService()
+        for session in list(factory.sessions):
+            session.transport.abortConnection()
+        await port.stopListening()
+    assert json.loads((tmp_path / "state.json").read_text())["cursors"]["home/INBOX"]["highest"] == 1
