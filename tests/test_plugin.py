@@ -110,3 +110,66 @@ def test_a_missing_config_file_is_named(tmp_path):
     proc = twistd(tmp_path, "--config", "nope.toml")
     _, err = proc.communicate(timeout=30)
     assert proc.returncode != 0 and b"nope.toml: no such file" in err
+
+
+def test_twistd_runs_server_and_notifier_from_one_config(tmp_path):
+    port = freePort()
+    (tmp_path / "both.toml").write_text(f"""
+[server]
+listen = ["tcp:{port}:interface=127.0.0.1"]
+backend = "memory"
+[server.memory]
+users = {{ bob = "bobpw" }}
+
+[notifier]
+state_file = "state.json"
+[[notifier.accounts]]
+name = "home"
+server = "tcp:127.0.0.1:{port}"
+plaintext = true
+username = "bob"
+password = "bobpw"
+sinks = [{{ kind = "jsonl", path = "events.jsonl" }}]
+""")
+    proc = twistd(tmp_path, "--config", "both.toml")
+    events = tmp_path / "events.jsonl"
+    try:
+        waitForPort(port, proc)
+        deadline = time.monotonic() + 20
+        while b"account.up" not in (events.read_bytes() if events.exists() else b""):
+            assert time.monotonic() < deadline, "the notifier never came up"
+            time.sleep(0.05)
+        m = imaplib.IMAP4("127.0.0.1", port)
+        m.login("bob", "bobpw")
+        m.append("INBOX", None, None, b"Subject: via twistd\r\n\r\nhello\r\n")
+        m.logout()
+        while b"message.new" not in events.read_bytes():
+            assert time.monotonic() < deadline, events.read_text()
+            time.sleep(0.05)
+        doctor = subprocess.run([sys.executable, "-m", "idlemail.cli", "doctor", "--config",
+                                 "both.toml"], cwd=tmp_path, capture_output=True, text=True,
+                                timeout=60, env={**os.environ, "PYTHONPATH": REPO})
+    finally:
+        stop(proc)
+    import json
+    new = [json.loads(x) for x in events.read_text().splitlines() if "message.new" in x]
+    assert new[0]["subject"] == "via twistd" and new[0]["uid"] == 1
+    assert doctor.returncode == 0, doctor.stdout + doctor.stderr
+    assert "home: ok: authenticated as 'bob'" in doctor.stdout
+    assert "IDLE round trip" in doctor.stdout
+
+
+def test_a_bad_notifier_config_names_the_key(tmp_path):
+    (tmp_path / "bad.toml").write_text("""
+[[notifier.accounts]]
+name = "home"
+server = "tcp:127.0.0.1:1"
+username = "bob"
+password = "x"
+sinks = [{ kind = "jsonl" }]
+""")
+    proc = twistd(tmp_path, "--config", "bad.toml")
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode != 0
+    assert b"notifier.accounts[0].server: a tcp: server sends the password in clear" in err
+    assert b"Traceback" not in err

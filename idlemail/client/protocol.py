@@ -16,6 +16,7 @@ import base64
 import re
 from dataclasses import dataclass, field
 
+import twisted.mail.imap4  # noqa: F401  registers the "imap4-utf-7" codec (a pure helper)
 from twisted.internet import defer
 from twisted.logger import Logger
 from twisted.protocols.basic import LineReceiver
