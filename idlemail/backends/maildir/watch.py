@@ -1,0 +1,134 @@
+"""
+Change detection for open Maildir folders: inotify on new/ and cur/, one INotify instance
+per process and one pair of watches per open folder (shared by all its sessions), with a
+stat poll as the fallback when inotify is missing or its limits are exhausted.
+
+A file event names one file; the watcher collects the touched bases for the rest of the
+reactor turn (so that the two halves of a rename arrive together) and then asks the folder
+to compare just those bases: no rescan per event.
+"""
+
+from __future__ import annotations
+
+import os
+
+from twisted.internet import task
+from twisted.logger import Logger
+from twisted.python.filepath import FilePath
+
+from idlemail.backends.maildir import flags as F
+
+log = Logger()
+
+try:
+    from twisted.internet import inotify
+except ImportError:  # not Linux
+    inotify = None
+
+_MASK = 0
+if inotify is not None:
+    _MASK = (inotify.IN_CREATE | inotify.IN_MOVED_TO | inotify.IN_MOVED_FROM | inotify.IN_DELETE
+             | inotify.IN_CLOSE_WRITE)
+
+
+class FolderWatch:
+    """Calls C{onBases(set_of_bases)} or C{onRescan()} when files of a folder change."""
+
+    def __init__(self, hub: "WatchHub", path, onBases, onRescan):
+        self.hub, self.path, self.onBases, self.onRescan = hub, path, onBases, onRescan
+        self.pending: set[str] = set()
+        self.flushCall = None
+        self.poller = None
+        self.watched: list[FilePath] = []
+
+    def start(self) -> None:
+        if self.hub.notifier() is not None:
+            try:
+                for sub in ("new", "cur"):
+                    fp = FilePath(str(self.path / sub))
+                    self.hub.notifier().watch(fp, _MASK, callbacks=[self._event])
+                    self.watched.append(fp)
+                return
+            except Exception as e:  # ENOSPC: max_user_watches reached
+                self.hub.warnOnce(f"cannot watch {self.path} with inotify ({e})")
+                self._unwatch()
+        self.poller = task.LoopingCall(self.onRescan)
+        self.poller.clock = self.hub.reactor
+        self.poller.start(self.hub.pollInterval, now=False)
+
+    def _unwatch(self) -> None:
+        for fp in self.watched:
+            try:
+                self.hub.notifier().ignore(fp)
+            except (KeyError, Exception):
+                pass
+        self.watched = []
+
+    def stop(self) -> None:
+        self._unwatch()
+        if self.poller is not None and self.poller.running:
+            self.poller.stop()
+        if self.flushCall is not None and self.flushCall.active():
+            self.flushCall.cancel()
+
+    def _event(self, _watch, filepath, mask) -> None:
+        if inotify is not None and mask & inotify.IN_Q_OVERFLOW:
+            self.onRescan()
+            return
+        name = filepath.basename()
+        if isinstance(name, bytes):
+            name = os.fsdecode(name)
+        if name.startswith("."):
+            return
+        self.pending.add(F.split(name)[0])
+        if self.flushCall is None or not self.flushCall.active():
+            self.flushCall = self.hub.reactor.callLater(0, self._flush)
+
+    def _flush(self) -> None:
+        bases, self.pending = self.pending, set()
+        if bases:
+            self.onBases(bases)
+
+
+class WatchHub:
+    """The process's one inotify instance (inotify instances are a scarce per-user limit)."""
+
+    def __init__(self, reactor, pollInterval: float = 2.0, useInotify: bool = True):
+        self.reactor, self.pollInterval = reactor, pollInterval
+        self.useInotify = useInotify and inotify is not None
+        self._notifier = None
+        self._failed = False
+        self._warned: set[str] = set()
+
+    def notifier(self):
+        if not self.useInotify or self._failed:
+            return None
+        if self._notifier is None:
+            try:
+                self._notifier = inotify.INotify(self.reactor)
+                self._notifier.startReading()
+            except Exception as e:  # EMFILE: max_user_instances reached
+                self._failed = True
+                self.warnOnce(f"inotify is unavailable ({e})")
+                return None
+        return self._notifier
+
+    def warnOnce(self, what: str) -> None:
+        key = what.split(" (")[0]
+        if key in self._warned:
+            return
+        self._warned.add(key)
+        log.warn("{what}; polling every {interval} s instead. Remedy: raise "
+                 "fs.inotify.max_user_instances / fs.inotify.max_user_watches "
+                 "(sysctl -w fs.inotify.max_user_watches=524288)",
+                 what=what, interval=self.pollInterval)
+
+    def watch(self, path, onBases, onRescan) -> FolderWatch:
+        w = FolderWatch(self, path, onBases, onRescan)
+        w.start()
+        return w
+
+    def close(self) -> None:
+        if self._notifier is not None:
+            self._notifier.loseConnection()
+            self._notifier = None

@@ -1,0 +1,99 @@
+"""
+Changes made on disk by other programs (an MDA, another MUA, a shell) reach the tracker.
+"""
+
+import os
+
+import pytest
+import pytest_twisted
+
+from idlemail.testing.conformance import Recorder, waitFor
+
+MESSAGE = b"From: mda@example.org\nSubject: dropped %d\n\nbody\n"
+
+
+def drop(maildir, n: int, name=None) -> str:
+    """As an MDA does: write tmp/, rename into new/."""
+    name = name or f"1700000000.M{n}P99.mda"
+    tmp = maildir / "tmp" / name
+    tmp.write_bytes(MESSAGE % n)
+    os.rename(tmp, maildir / "new" / name)
+    return name
+
+
+async def openInbox(backend, readonly=False):
+    account = await backend.login("alice", "alicepw")
+    return await account.open("INBOX", readonly)
+
+
+@pytest.fixture(params=["inotify", "poll"])
+def backend(request, makeBackend):
+    if request.param == "poll":
+        return makeBackend(useInotify=False, pollInterval=0.05)
+    return makeBackend()
+
+
+def maildir(backend):
+    return backend.root / "alice" / "Maildir"
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_drop_into_new_is_published_as_added_and_recent(backend):
+    inbox = await openInbox(backend)
+    seen = Recorder(inbox.tracker)
+    drop(maildir(backend), 1)
+    await waitFor(lambda: seen.session.hasPending())
+    assert seen.session.drain()[0] == ("EXISTS", 1)
+    [uid] = inbox.tracker.uids
+    assert uid in seen.session.recent
+    assert await inbox.body(uid) == b"From: mda@example.org\r\nSubject: dropped 1\r\n\r\nbody\r\n"
+    # A writable session has seen it: it leaves new/ for cur/, as Dovecot does.
+    await waitFor(lambda: not os.listdir(maildir(backend) / "new"))
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_flag_rename_by_another_program_is_published(backend):
+    inbox = await openInbox(backend)
+    uid = await inbox.append(b"Subject: x\r\n\r\ny\r\n", [], None)
+    seen = Recorder(inbox.tracker)
+    cur = maildir(backend) / "cur"
+    [name] = os.listdir(cur)
+    os.rename(cur / name, cur / (name.split(":2,")[0] + ":2,FS"))
+    await waitFor(lambda: seen.session.hasPending())
+    assert seen.session.drain() == [("FETCH", 1, uid, frozenset({"\\Flagged", "\\Seen"}))]
+
+
+@pytest_twisted.ensureDeferred
+async def test_deleting_a_file_is_an_expunge(backend):
+    inbox = await openInbox(backend)
+    await inbox.append(b"Subject: x\r\n\r\ny\r\n", [], None)
+    seen = Recorder(inbox.tracker)
+    cur = maildir(backend) / "cur"
+    [name] = os.listdir(cur)
+    os.unlink(cur / name)
+    await waitFor(lambda: seen.session.hasPending())
+    assert seen.session.drain() == [("EXPUNGE", 1)]
+    assert inbox.tracker.uids == []
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_burst_of_1000_drops_ends_with_1000_distinct_uids(backend):
+    inbox = await openInbox(backend)
+    for n in range(1000):
+        drop(maildir(backend), n)
+    await waitFor(lambda: len(inbox.tracker.uids) == 1000, timeout=30)
+    assert inbox.tracker.uids == list(range(1, 1001))
+    infos = await inbox.messages(inbox.tracker.uids)
+    assert len(infos) == 1000
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_file_that_vanishes_before_reading_is_not_an_error(backend):
+    inbox = await openInbox(backend)
+    uid = await inbox.append(b"Subject: x\r\n\r\ny\r\n", [], None)
+    cur = maildir(backend) / "cur"
+    for name in os.listdir(cur):
+        os.unlink(cur / name)
+    inbox._folder.byUid[uid].size = None  # as if never read
+    assert await inbox.body(uid) is None
+    assert await inbox.messages([uid]) == []
