@@ -43,6 +43,13 @@ def _readPassword(args) -> str:
     return password
 
 
+def checkUserName(name: str) -> None:
+    if not name or name.startswith(".") or any(c in name for c in ":/\\\0") \
+            or any(c.isspace() or ord(c) < 0x20 for c in name):
+        raise CommandError(f"{name!r} is not a valid user name (no ':', '/', spaces, "
+                           "control characters or leading '.')")
+
+
 def _load(args) -> Config | None:
     return loadConfig(args.config) if args.config else None
 
@@ -50,6 +57,7 @@ def _load(args) -> Config | None:
 def cmdAdduser(args) -> int:
     from idlemail.backends.maildir.backend import createMaildir
     from idlemail.passwd import PasswdFile
+    checkUserName(args.name)
     root, passwdPath = _maildirSettings(_load(args))
     passwd = PasswdFile(passwdPath)
     if passwd.lookup(args.name) is not None:
@@ -57,8 +65,8 @@ def cmdAdduser(args) -> int:
                            "(use 'idlemail passwd' to change the password)")
     password = _readPassword(args)
     passwdPath.parent.mkdir(parents=True, exist_ok=True)
-    passwd.addUser(args.name, password)
-    createMaildir(root / args.name / "Maildir")
+    passwd.setPassword(args.name, password)
+    createMaildir(root, args.name)
     print(f"added {args.name}; mail in {root / args.name / 'Maildir'}")
     return 0
 

@@ -11,7 +11,9 @@ import sys
 from twisted.application.service import MultiService
 from twisted.python import usage
 
-from idlemail.config import Config, ServerConfig, loadConfig
+from pathlib import Path
+
+from idlemail.config import DEFAULT_DATA, Config, ServerConfig, loadConfig
 from idlemail.errors import ConfigError
 
 
@@ -41,10 +43,16 @@ class Options(usage.Options):
             raise SystemExit(2)
 
     def _load(self) -> Config:
+        self["demo"] = None
         if self["config"]:
             config = loadConfig(self["config"])
         else:
             config = Config("(defaults)", defaultServer())
+            try:
+                self["demo"] = ensureDemoUser(DEFAULT_DATA)
+            except OSError as e:
+                raise ConfigError(f"{DEFAULT_DATA}: cannot create the data directory: "
+                                  f"{e.strerror}")
         if self["listen"]:
             if config.server is None:
                 raise ConfigError("--listen: the config has no [server] table to listen for")
@@ -58,9 +66,29 @@ class Options(usage.Options):
 
 
 def defaultServer() -> ServerConfig:
-    """No config: the embedded server with a demo user whose password is logged."""
-    return ServerConfig(backend="memory",
-                        backendSection={"users": {"demo": demoPassword()}})
+    """No config: the embedded Maildir server under ./idlemail-data, with a demo user."""
+    return ServerConfig(backend="maildir", backendSection={"root": DEFAULT_DATA})
+
+
+def ensureDemoUser(root: str) -> str:
+    """
+    On first run, create the data directory with a user C{demo} whose password is kept in
+    C{<root>/demo-password} (so the log can say it every time); return that password.
+    """
+    from idlemail.backends.maildir.backend import createMaildir
+    from idlemail.passwd import PasswdFile
+    data = Path(root)
+    secret = data / "demo-password"
+    passwd = PasswdFile(data / "passwd")
+    if secret.exists() and passwd.lookup("demo") is not None:
+        return secret.read_text().strip()
+    data.mkdir(parents=True, exist_ok=True)
+    password = demoPassword()
+    passwd.setPassword("demo", password)
+    secret.write_text(password + "\n")
+    secret.chmod(0o600)
+    createMaildir(data, "demo")
+    return password
 
 
 def _replace(server: ServerConfig, **changes) -> ServerConfig:
@@ -80,7 +108,7 @@ def makeService(options: Options) -> MultiService:
             from idlemail.server.tls import contextFromFiles
             tls = contextFromFiles(server.tlsCertificate, server.tlsKey)
         IMAPServerService(
-            backend, server.listen, banner=_banner(backend, server),
+            backend, server.listen, banner=_banner(backend, server, options["demo"]),
             idleKeepalive=server.idleKeepalive, autologout=server.autologout,
             appendLimit=server.appendLimit, tlsContext=tls,
         ).setServiceParent(top)
@@ -90,10 +118,12 @@ def makeService(options: Options) -> MultiService:
     return top
 
 
-def _banner(backend, server: ServerConfig) -> str:
+def _banner(backend, server: ServerConfig, demo: str | None = None) -> str:
     where = ", ".join(server.listen)
     text = f"idlemail serving IMAP on {where} ({server.backend} backend)"
-    demo = server.backendSection.get("users", {}).get("demo")
+    if server.backend == "maildir":
+        text += f", mail under {server.backendSection.get('root', DEFAULT_DATA)}"
+    demo = demo or server.backendSection.get("users", {}).get("demo")
     if demo:
         text += f"; log in as user 'demo' with password {demo!r}"
     return text

@@ -1,0 +1,81 @@
+"""
+`kill -9` of the server in the middle of APPENDs: the uidlist still loads, and every message
+that got a tagged OK is there with the UID its APPENDUID gave.
+"""
+
+import imaplib
+import re
+import signal
+import threading
+import time
+
+from tests.backends.maildir.conftest import writePasswd
+from tests.test_plugin import freePort, twistd, waitForPort
+
+
+def serve(tmp_path, port):
+    return twistd(tmp_path, "--config", "c.toml")
+
+
+def test_kill_9_mid_append_loses_nothing_acknowledged(tmp_path):
+    port = freePort()
+    writePasswd(tmp_path / "passwd", {"alice": "alicepw"})
+    (tmp_path / "c.toml").write_text(f"""
+[server]
+listen = ["tcp:{port}:interface=127.0.0.1"]
+backend = "maildir"
+[server.maildir]
+root = "mail"
+passwd_file = "passwd"
+""")
+    proc = serve(tmp_path, port)
+    acknowledged: dict[int, bytes] = {}
+    stopAt = time.monotonic() + 30
+
+    def appender():
+        m = imaplib.IMAP4("127.0.0.1", port)
+        m.login("alice", "alicepw")
+        n = 0
+        try:
+            while time.monotonic() < stopAt:
+                body = b"Subject: crash test %d\r\n\r\n%s\r\n" % (n, b"x" * 5000)
+                typ, data = m.append("INBOX", None, None, body)
+                uid = int(re.search(rb"APPENDUID \d+ (\d+)", data[0]).group(1))
+                acknowledged[uid] = body
+                n += 1
+        except (imaplib.IMAP4.abort, OSError, EOFError):
+            return
+
+    try:
+        waitForPort(port, proc)
+        workers = [threading.Thread(target=appender) for _ in range(3)]
+        for w in workers:
+            w.start()
+        while len(acknowledged) < 60 and time.monotonic() < stopAt:
+            time.sleep(0.01)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=10)
+        for w in workers:
+            w.join(timeout=15)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=10)
+    assert len(acknowledged) >= 60
+    proc = serve(tmp_path, port)
+    try:
+        waitForPort(port, proc)
+        m = imaplib.IMAP4("127.0.0.1", port)
+        m.login("alice", "alicepw")
+        m.select("INBOX")
+        uids = {int(u) for u in m.uid("SEARCH", "ALL")[1][0].split()}
+        assert set(acknowledged) <= uids
+        for uid in sorted(acknowledged)[:: max(1, len(acknowledged) // 10)]:
+            data = m.uid("FETCH", str(uid), "(BODY.PEEK[])")[1][0][1]
+            assert data == acknowledged[uid]
+        m.logout()
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=15)
+    uidlist = (tmp_path / "mail" / "alice" / "Maildir" / "dovecot-uidlist").read_text()
+    assert uidlist.startswith("3 V")
