@@ -7,22 +7,14 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
+from idlemail.testing.dovecot import processTree
+
 _TICK = os.sysconf("SC_CLK_TCK")
 
 
 def tree(pid: int) -> list[int]:
     """C{pid} and all its descendants that are alive now."""
-    out, todo = [], [pid]
-    while todo:
-        p = todo.pop()
-        out.append(p)
-        try:
-            for task in os.listdir(f"/proc/{p}/task"):
-                with open(f"/proc/{p}/task/{task}/children") as f:
-                    todo.extend(int(c) for c in f.read().split())
-        except OSError:
-            continue
-    return out
+    return processTree(pid)
 
 
 @dataclass

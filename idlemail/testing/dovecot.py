@@ -197,16 +197,15 @@ class DovecotServer:
 
     def pause(self) -> None:
         """Stop the whole process tree (SIGSTOP): a server that no longer answers."""
-        for pid in processTree(self.pid):
-            try:
-                os.kill(pid, signal.SIGSTOP)
-            except ProcessLookupError:
-                pass
+        self._signalTree(signal.SIGSTOP)
 
     def resume(self) -> None:
-        for pid in processTree(self.pid):
+        self._signalTree(signal.SIGCONT)
+
+    def _signalTree(self, sig, pids=None) -> None:
+        for pid in pids if pids is not None else processTree(self.pid):
             try:
-                os.kill(pid, signal.SIGCONT)
+                os.kill(pid, sig)
             except ProcessLookupError:
                 pass
 
@@ -218,11 +217,7 @@ class DovecotServer:
         try:
             self.proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
-            for pid in reversed(processTree(self.pid)):
-                try:
-                    os.kill(pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
+            self._signalTree(signal.SIGKILL, list(reversed(processTree(self.pid))))
             self.proc.wait(timeout=10)
         if self.proc.stderr:
             self.proc.stderr.close()

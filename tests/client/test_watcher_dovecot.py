@@ -164,8 +164,7 @@ sinks = [{{ kind = "exec", argv = ["{sys.executable}", "{hook}", "{ran}"] }}]
         await events.waitCount("account.up", 1, timeout=20)
         await threads.deferToThread(append, dovecot, 5)
         await events.waitCount("message.new", 1, timeout=20)
-        from tests.notifier.test_service import until
-        await until(lambda: ran.exists() and ran.read_text().strip(), timeout=20)
+        await waitFor(lambda: ran.exists() and ran.read_text().strip(), timeout=20)
         env = json.loads(ran.read_text().splitlines()[0])
         assert env["IDLEMAIL_EVENT"] == "message.new" and env["IDLEMAIL_UID"] == "1"
         assert env["IDLEMAIL_SUBJECT"] == "dc 5" and env["IDLEMAIL_ACCOUNT"] == "dc"

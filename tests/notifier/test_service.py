@@ -12,6 +12,7 @@ import tomllib
 import pytest_twisted
 from twisted.internet import reactor, task
 
+from idlemail.testing.conformance import waitFor as until
 from idlemail.config import parseConfig
 from idlemail.notifier.service import NotifierService
 from idlemail.testing import listenLocal, memoryBackend
@@ -23,14 +24,6 @@ with open(sys.argv[1], "a") as f:
                         "subject": os.environ.get("IDLEMAIL_SUBJECT"),
                         "stdin": json.loads(sys.stdin.read())}) + "\n")
 """
-
-
-async def until(check, timeout: float = 10.0) -> None:
-    for _ in range(int(timeout / 0.05)):
-        if check():
-            return
-        await task.deferLater(reactor, 0.05, lambda: None)
-    raise AssertionError("condition not met in time")
 
 
 def lines(path):

@@ -15,6 +15,7 @@ from twisted.internet import defer, reactor, task
 from twisted.internet.endpoints import TCP4ServerEndpoint
 from twisted.web import resource, server
 
+from idlemail.testing.conformance import waitFor as until
 from idlemail.client.events import WatchEvent
 from idlemail.errors import ConfigError
 from idlemail.notifier.sinks import (CallbackSink, ExecSink, JSONLinesSink, WebhookSink,
@@ -40,14 +41,6 @@ def runs(path) -> list[dict]:
     if not path.exists():
         return []
     return [json.loads(line) for line in path.read_text().splitlines()]
-
-
-async def until(check, timeout: float = 10.0) -> None:
-    for _ in range(int(timeout / 0.05)):
-        if check():
-            return
-        await task.deferLater(reactor, 0.05, lambda: None)
-    raise AssertionError("condition not met in time")
 
 
 @pytest_twisted.ensureDeferred

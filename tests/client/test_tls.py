@@ -1,0 +1,65 @@
+"""
+TLS on the client side: implicit TLS and STARTTLS verify the certificate and the host name
+by default; a certificate nobody vouches for is refused; a private CA file is honoured.
+"""
+
+from __future__ import annotations
+
+import pytest_twisted
+from twisted.internet import defer, reactor
+
+from idlemail.client.watcher import MailboxWatcher, WatchSettings
+from idlemail.server.factory import IMAPServerFactory
+from idlemail.server.tls import contextFromFiles
+from idlemail.testing import listenLocal, memoryBackend
+from idlemail.testing.certs import selfSigned
+from tests.client.test_watcher import Events
+
+
+async def watch(events, server, **overrides):
+    values = dict(account="tls", server=server, username="alice", password="alicepw",
+                  backoffInitial=0.1, backoffMax=0.3, commandTimeout=5.0)
+    values.update(overrides)
+    w = MailboxWatcher(WatchSettings(**values), events, reactor=reactor)
+    w.startService()
+    return w
+
+
+@pytest_twisted.ensureDeferred
+async def test_implicit_tls_is_verified(tmp_path):
+    cert = selfSigned(tmp_path)
+    factory = IMAPServerFactory(memoryBackend(), reactor)
+    port = reactor.listenSSL(0, factory, contextFromFiles(str(cert)), interface="127.0.0.1")
+    where = f"tls:127.0.0.1:{port.getHost().port}"
+    refused, trusted = Events(), Events()
+    bad = await watch(refused, where)
+    good = await watch(trusted, where, caFile=str(cert))
+    try:
+        await trusted.waitCount("account.up", 1)
+        await defer.Deferred().addTimeout(0.5, reactor).addErrback(lambda f: None)
+        assert refused.named("account.up") == []  # unknown issuer: never logged in
+        assert bad.failures >= 1
+    finally:
+        await bad.stopService()
+        await good.stopService()
+        for s in list(factory.sessions):
+            s.transport.abortConnection()
+        await port.stopListening()
+
+
+@pytest_twisted.ensureDeferred
+async def test_starttls_upgrades_before_login(tmp_path):
+    cert = selfSigned(tmp_path)
+    port, factory = listenLocal(memoryBackend(), tlsContext=contextFromFiles(str(cert)))
+    events = Events()
+    w = await watch(events, f"tcp:127.0.0.1:{port.getHost().port}", starttls=True,
+                    caFile=str(cert))
+    try:
+        await events.waitCount("account.up", 1)
+        [session] = [s for s in factory.sessions if s.account is not None]
+        assert session.tlsActive
+    finally:
+        await w.stopService()
+        for s in list(factory.sessions):
+            s.transport.abortConnection()
+        await port.stopListening()
