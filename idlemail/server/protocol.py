@@ -18,6 +18,7 @@ from idlemail.errors import MailboxError
 from idlemail.server import registry
 from idlemail.server.registry import (
     AUTHENTICATED, LOGOUT, NOT_AUTHENTICATED, SELECTED, CommandFailed)
+from idlemail.server.writethrough import writeNow
 from idlemail.wire.command import ParseError, parseCommand, parseTag
 from idlemail.wire.encode import flagList
 
@@ -287,7 +288,7 @@ class IMAPServerProtocol(LineReceiver):
             else:
                 lines.append(b"* %d %s\r\n" % (item[1], kind.encode()))
         if lines:
-            self.transport.writeSequence(lines)
+            writeNow(self.transport, b"".join(lines))
 
     def wake(self) -> None:
         """Called by the tracker when something changed: push at once while idling."""

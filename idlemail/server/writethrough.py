@@ -1,0 +1,28 @@
+"""
+Write-through for pushes: send at once when nothing is queued on the connection.
+
+Twisted queues every write and sends it on the next reactor pass, after two epoll_ctl
+calls per connection. When one change fans out to thousands of idlers, that doubles the
+work per idler; sending straight away, and queueing only what the kernel did not take,
+keeps the order of bytes and halves it.
+"""
+
+from __future__ import annotations
+
+from twisted.internet import tcp
+
+
+def writeNow(transport, data: bytes) -> None:
+    if (type(transport) is tcp.Server and not transport.TLS and transport.connected
+            and not transport.disconnecting and not transport.dataBuffer
+            and not transport._tempDataBuffer):
+        try:
+            sent = transport.socket.send(data)
+        except (BlockingIOError, InterruptedError):
+            sent = 0
+        except OSError:
+            sent = 0  # queued below; Twisted notices the broken socket and reports it
+        if sent < len(data):
+            transport.write(data[sent:])
+        return
+    transport.write(data)
