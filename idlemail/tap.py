@@ -34,6 +34,13 @@ class Options(usage.Options):
 
     opt_l = opt_listen
 
+    def parseOptions(self, options=None) -> None:
+        try:
+            super().parseOptions(options)
+        except usage.UsageError as e:
+            sys.stderr.write(f"idlemail: {e} (see: twistd idlemail --help)\n")
+            raise SystemExit(2)
+
     def postOptions(self) -> None:
         try:
             self["parsed"] = self._load()
@@ -59,10 +66,24 @@ class Options(usage.Options):
             config = Config(config.path, _replace(config.server, listen=tuple(self["listen"])),
                             config.notifier)
         if config.server is not None:
+            checkEndpoints(config.server.listen, "--listen" if self["listen"]
+                           else f"{config.path}: server.listen")
             from idlemail.backends.registry import buildBackend
             self["backend"] = buildBackend(config.server.backend, config.server.backendSection,
                                            config.path, reactor=None)
         return config
+
+
+def checkEndpoints(descriptions, where: str) -> None:
+    """Parse each endpoint string now, so a typo is one line, not a traceback later."""
+    from twisted.internet import reactor
+    from twisted.internet.endpoints import serverFromString
+    for description in descriptions:
+        try:
+            serverFromString(reactor, description)
+        except (ValueError, TypeError, KeyError) as e:
+            raise ConfigError(f"{where}: {description!r} is not a server endpoint ({e}); "
+                              f"use e.g. \"tcp:1143:interface=127.0.0.1\"")
 
 
 def defaultServer() -> ServerConfig:

@@ -173,3 +173,16 @@ sinks = [{ kind = "jsonl" }]
     assert proc.returncode != 0
     assert b"notifier.accounts[0].server: a tcp: server sends the password in clear" in err
     assert b"Traceback" not in err
+
+
+@pytest.mark.parametrize("args, fragment", [
+    (("--bogus",), "option --bogus not recognized"),
+    (("--listen", "nonsense:x"), "--listen: 'nonsense:x' is not a server endpoint"),
+])
+def test_bad_options_get_one_line(tmp_path, args, fragment):
+    proc = twistd(tmp_path, *args)
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode != 0
+    text = err.decode()
+    assert fragment in text and "Traceback" not in text + out.decode()
+    assert len(text.strip().splitlines()) == 1, text

@@ -347,6 +347,7 @@ class MailboxWatcher(Service):
         wakeup, self._wakeup = self._wakeup, None
         if wakeup is not None and not wakeup.called:
             wakeup.errback(ConnectionDead("connection lost"))
+            wakeup.addErrback(lambda f: None)  # told to whoever waited; no one else cares
 
     def _wake(self) -> None:
         wakeup, self._wakeup = self._wakeup, None
