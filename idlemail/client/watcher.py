@@ -41,6 +41,7 @@ from idlemail.client.events import (
 from idlemail.client.protocol import IMAPClientProtocol, IMAPCommandError
 from idlemail.wire import response as R
 
+_TEMPORARY = ("UNAVAILABLE", "SERVERBUG", "LIMIT", "INUSE", "EXPUNGEISSUED")
 HEADER_FIELDS = ("FROM", "SUBJECT", "DATE", "MESSAGE-ID")
 _HEADER_ITEMS = "(UID FLAGS BODY.PEEK[HEADER.FIELDS (%s)])" % " ".join(HEADER_FIELDS)
 
@@ -240,7 +241,10 @@ class MailboxWatcher(Service):
             else:
                 await self._deadline(proto.login(s.username, password))
         except IMAPCommandError as e:
-            raise AuthenticationFailed(getattr(e.tagged, "text", str(e)) or "refused")
+            code = (e.tagged.code or ("",))[0]
+            if code in _TEMPORARY:  # RFC 5530: the server's trouble, not our password
+                raise ConnectionDead(f"login refused for now [{code}]: {e.tagged.text}")
+            raise AuthenticationFailed(e.tagged.text or "refused")
         self.capabilities = caps = await self._deadline(proto.capability())
         self.state = "syncing"
         mailbox = await self._deadline(proto.select(s.mailbox, readonly=s.readonly))

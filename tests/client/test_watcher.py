@@ -246,3 +246,24 @@ def test_cursor_uid_sets_round_trip(text, expected):
     from idlemail.client.cursor import compactUids, expandUids
     assert expandUids(text) == expected
     assert compactUids(expected) == text
+
+
+@pytest_twisted.ensureDeferred
+async def test_unavailable_at_login_is_not_an_auth_failure(harness):
+    from twisted.cred.error import UnauthorizedLogin  # noqa: F401
+    from idlemail.errors import MailboxError
+    real = harness.backend.login
+    calls = []
+
+    def flaky(user, password):
+        calls.append(user)
+        if len(calls) == 1:
+            return defer.fail(MailboxError("Try again later", "UNAVAILABLE"))
+        return real(user, password)
+
+    harness.backend.login = flaky
+    events = Events()
+    harness.watch(events)
+    await events.waitCount("account.up", 1)
+    assert events.named("account.auth_failed") == []
+    assert len(calls) == 2
