@@ -118,7 +118,8 @@ async def measure(server, n: int, k: int, args) -> dict:
         c0, w0 = procstat.cpuSeconds(server.pid), time.monotonic()
         await asyncio.sleep(args.cpu_seconds)
         c1, w1 = procstat.cpuSeconds(server.pid), time.monotonic()
-        result["idle_cpu_percent"] = 100.0 * (c1 - c0) / (w1 - w0)
+        # Processes that exit meanwhile take their CPU time with them: never below 0.
+        result["idle_cpu_percent"] = max(0.0, 100.0 * (c1 - c0) / (w1 - w0))
     for idler in idlers:
         idler.close()
     return result

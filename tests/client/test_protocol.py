@@ -100,3 +100,40 @@ async def test_bad_command_fails_and_connection_loss_fails_the_rest(connect):
     proto.transport.abortConnection()
     with pytest.raises(Exception):
         await within(pending)
+
+
+@pytest_twisted.ensureDeferred
+async def test_xoauth2_sends_the_bearer_string():
+    # A stand-in for a Gmail-style XOAUTH2 server: no such server can run here.
+    import base64
+
+    from twisted.internet.protocol import Factory
+    from twisted.protocols.basic import LineReceiver
+
+    received = []
+
+    class Fake(LineReceiver):
+        delimiter = b"\r\n"
+
+        def connectionMade(self):
+            self.sendLine(b"* OK [CAPABILITY IMAP4rev1 SASL-IR AUTH=XOAUTH2] fake ready")
+
+        def lineReceived(self, line):
+            tag, _, rest = line.partition(b" ")
+            received.append(rest)
+            ok = b"\x01auth=Bearer good-token\x01\x01" in base64.b64decode(rest.split()[-1])
+            self.sendLine(tag + (b" OK done" if ok else b" NO [AUTHENTICATIONFAILED] bad"))
+
+    port = reactor.listenTCP(0, Factory.forProtocol(Fake), interface="127.0.0.1")
+    try:
+        proto = IMAPClientProtocol()
+        await connectProtocol(TCP4ClientEndpoint(reactor, "127.0.0.1", port.getHost().port), proto)
+        await proto.greeted
+        await proto.authenticateXOAUTH2("me@example.org", "good-token")
+        with pytest.raises(IMAPCommandError):
+            await proto.authenticateXOAUTH2("me@example.org", "bad-token")
+        assert received[0].startswith(b"AUTHENTICATE XOAUTH2 ")
+        assert base64.b64decode(received[0].split()[-1]).startswith(b"user=me@example.org\x01")
+        proto.transport.loseConnection()
+    finally:
+        await port.stopListening()

@@ -97,3 +97,19 @@ async def test_a_file_that_vanishes_before_reading_is_not_an_error(backend):
     inbox._folder.byUid[uid].size = None  # as if never read
     assert await inbox.body(uid) is None
     assert await inbox.messages([uid]) == []
+
+
+@pytest_twisted.ensureDeferred
+async def test_one_watch_pair_per_open_folder_whatever_the_sessions(makeBackend):
+    backend = makeBackend()
+    account = await backend.login("alice", "alicepw")
+    boxes = [await account.open("INBOX", False) for _ in range(25)]
+    trackers = {id(b.tracker) for b in boxes}
+    assert len(trackers) == 1
+    [opened] = backend.folders.values()
+    assert len(opened.watch.watched) == 2  # new/ and cur/
+    assert len(backend.hub.notifier()._watchpoints) == 2
+    for box in boxes:
+        box.close()
+    assert backend.folders == {}
+    assert backend.hub.notifier()._watchpoints == {}
