@@ -19,7 +19,6 @@ import statistics
 import sys
 import tempfile
 import time
-import tomllib
 from pathlib import Path
 
 from twisted.internet import defer, task
@@ -50,26 +49,18 @@ async def until(reactor, check, timeout: float) -> None:
 
 async def run(reactor, args) -> dict:
     from idlemail.client.protocol import IMAPClientProtocol
-    from idlemail.config import parseConfig
+    from idlemail.testing import notifierConfig
     from idlemail.notifier.service import NotifierService
 
     scratch = Path(tempfile.mkdtemp(prefix="idlemail-bench-notifier-"))
     server = IdlemailServer(scratch / "server", USERS, backend="memory")
     server.start()
     stamps = scratch / "exec-times"
-    config = parseConfig(tomllib.loads(f"""
-[notifier]
-state_file = "{scratch / 'state.json'}"
-[[notifier.accounts]]
-name = "bench"
-server = "tcp:127.0.0.1:{server.port}"
-plaintext = true
-username = "alice"
-password = "alicepw"
-sinks = [{{ kind = "exec", argv = ["sh", "-c", "date +%s.%N >> {stamps}"], headers = false }}]
-"""), "bench")
+    config = notifierConfig("bench", server.port, "alice", "alicepw", [
+        {"kind": "exec", "argv": ["sh", "-c", f"date +%s.%N >> {stamps}"], "headers": False}],
+        scratch / "state.json")
     seen: list = []
-    service = NotifierService(config.notifier, reactor=reactor,
+    service = NotifierService(config, reactor=reactor,
                               callback=lambda e: seen.append((time.time(), e)))
     service.startService()
     result: dict = {}

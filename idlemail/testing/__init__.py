@@ -28,4 +28,16 @@ def listenLocal(backend, reactor=None, **settings):
     return port, factory
 
 
-__all__ = ["DEFAULT_USERS", "memoryBackend", "listenLocal"]
+def notifierConfig(name: str, port: int, username: str, password: str, sinks: list[dict],
+                   stateFile, host: str = "127.0.0.1"):
+    """
+    A parsed L{idlemail.notifier.config.NotifierConfig} for one plaintext loopback account,
+    built through the same loader as a config file (so tests exercise the real parsing).
+    """
+    from idlemail.notifier.config import parseNotifier
+    return parseNotifier({"state_file": str(stateFile), "accounts": [{
+        "name": name, "server": f"tcp:{host}:{port}", "plaintext": True,
+        "username": username, "password": password, "sinks": sinks}]}, "test-config")
+
+
+__all__ = ["DEFAULT_USERS", "memoryBackend", "listenLocal", "notifierConfig"]

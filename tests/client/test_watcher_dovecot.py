@@ -10,14 +10,13 @@ import json
 import os
 import shutil
 import sys
-import tomllib
 
 import pytest_twisted
 from twisted.internet import reactor, threads
 
 from idlemail.client.cursor import CursorStore
 from idlemail.client.watcher import MailboxWatcher, WatchSettings
-from idlemail.config import parseConfig
+from idlemail.testing import notifierConfig
 from idlemail.notifier.service import NotifierService
 from idlemail.testing.conformance import waitFor
 from tests.client.test_watcher import Events
@@ -146,19 +145,10 @@ with open(sys.argv[1], "a") as f:
 async def test_new_mail_on_dovecot_runs_the_exec_sink(dovecot, tmp_path):
     hook, ran = tmp_path / "hook.py", tmp_path / "ran.jsonl"
     hook.write_text(HOOK)
-    config = parseConfig(tomllib.loads(f"""
-[notifier]
-state_file = "{tmp_path / 'state.json'}"
-[[notifier.accounts]]
-name = "dc"
-server = "tcp:127.0.0.1:{dovecot.port}"
-plaintext = true
-username = "alice"
-password = "alicepw"
-sinks = [{{ kind = "exec", argv = ["{sys.executable}", "{hook}", "{ran}"] }}]
-"""), "cfg.toml")
+    config = notifierConfig("dc", dovecot.port, "alice", "alicepw", [
+        {"kind": "exec", "argv": [sys.executable, str(hook), str(ran)]}], tmp_path / "state.json")
     events = Events()
-    service = NotifierService(config.notifier, reactor=reactor, callback=events)
+    service = NotifierService(config, reactor=reactor, callback=events)
     service.startService()
     try:
         await events.waitCount("account.up", 1, timeout=20)

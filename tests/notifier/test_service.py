@@ -7,15 +7,13 @@ from __future__ import annotations
 
 import json
 import sys
-import tomllib
 
 import pytest_twisted
 from twisted.internet import reactor, task
 
 from idlemail.testing.conformance import waitFor as until
-from idlemail.config import parseConfig
 from idlemail.notifier.service import NotifierService
-from idlemail.testing import listenLocal, memoryBackend
+from idlemail.testing import listenLocal, memoryBackend, notifierConfig
 
 HOOK = r"""
 import json, os, sys
@@ -36,20 +34,11 @@ async def test_new_mail_reaches_exec_jsonl_and_callback(tmp_path):
     port, factory = listenLocal(backend)
     hook, ran, events = tmp_path / "hook.py", tmp_path / "ran.jsonl", tmp_path / "events.jsonl"
     hook.write_text(HOOK)
-    config = parseConfig(tomllib.loads(f"""
-[notifier]
-state_file = "{tmp_path / 'state.json'}"
-[[notifier.accounts]]
-name = "home"
-server = "tcp:127.0.0.1:{port.getHost().port}"
-plaintext = true
-username = "bob"
-password = "bobpw"
-sinks = [{{ kind = "jsonl", path = "{events}" }},
-         {{ kind = "exec", argv = ["{sys.executable}", "{hook}", "{ran}"] }}]
-"""), "cfg.toml")
+    config = notifierConfig("home", port.getHost().port, "bob", "bobpw", [
+        {"kind": "jsonl", "path": str(events)},
+        {"kind": "exec", "argv": [sys.executable, str(hook), str(ran)]}], tmp_path / "state.json")
     seen = []
-    service = NotifierService(config.notifier, reactor=reactor, callback=seen.append)
+    service = NotifierService(config, reactor=reactor, callback=seen.append)
     service.startService()
     try:
         await until(lambda: any(e.event == "account.up" for e in seen))
