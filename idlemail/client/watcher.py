@@ -129,6 +129,7 @@ class MailboxWatcher(Service):
         self._proto: _WatchedProtocol | None = None
         self._loop: defer.Deferred | None = None
         self._sleeping: defer.Deferred | None = None
+        self._connecting: defer.Deferred | None = None
         self._wakeup: defer.Deferred | None = None
         self._uids: list[int | None] = []
         self._fetching = False
@@ -144,8 +145,9 @@ class MailboxWatcher(Service):
 
     def stopService(self):
         super().stopService()
-        if self._sleeping is not None and not self._sleeping.called:
-            self._sleeping.cancel()
+        for pending in (self._sleeping, self._connecting):
+            if pending is not None and not pending.called:
+                pending.cancel()
         if self._proto is not None and self._proto.transport is not None:
             self._proto.transport.abortConnection()
         loop, self._loop = self._loop, None
@@ -212,7 +214,11 @@ class MailboxWatcher(Service):
         factory = Factory.forProtocol(_WatchedProtocol)
         endpoint = clientEndpoint(self.reactor, s.server, caFile=s.caFile,
                                   insecure=s.insecureSkipVerify)
-        proto = await self._deadline(endpoint.connect(factory))
+        self._connecting = self._deadline(endpoint.connect(factory))
+        try:
+            proto = await self._connecting
+        finally:
+            self._connecting = None
         proto.clock = self.reactor
         proto.lastReceived = self.reactor.seconds()
         self._proto = proto
