@@ -125,6 +125,13 @@ class IMailbox(Interface):
         C{uids} (ascending ints) that still exist, in the same order.
         """
 
+    def flags(uids):
+        """
+        L{Deferred} firing with a dict uid -> flags (frozenset of str) for those of C{uids}
+        that still exist. Cheap: SELECT asks it of every message, so it must not read
+        message contents.
+        """
+
     def body(uid: int):
         """
         L{Deferred} firing with the whole message as stored (bytes, CRLF line ends),

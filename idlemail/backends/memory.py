@@ -218,6 +218,10 @@ class MemoryMailbox:
             MessageInfo(uid, m.flags, m.internaldate, len(m.body))
             for uid in uids if (m := found.get(uid)) is not None])
 
+    def flags(self, uids):
+        found = self._store.messages
+        return defer.succeed({uid: m.flags for uid in uids if (m := found.get(uid)) is not None})
+
     def body(self, uid: int):
         m = self._store.messages.get(uid)
         return defer.succeed(None if m is None else m.body)

@@ -21,10 +21,10 @@ async def _open(session, cmd, readonly: bool):
     view = mailbox.tracker.openSession(session.wake, readonly)
     session.select(mailbox, view)
     uids = view.uidsInView()
-    infos = await mailbox.messages(uids) if uids else []
-    firstUnseen = next((i for i, info in enumerate(infos, 1)
-                        if "\\Seen" not in info.flags), None)
-    keywords = {f for info in infos for f in info.flags if not f.startswith("\\")}
+    flags = await mailbox.flags(uids) if uids else {}
+    firstUnseen = next((seq for seq, uid in enumerate(uids, 1)
+                        if uid in flags and "\\Seen" not in flags[uid]), None)
+    keywords = {f for fs in flags.values() for f in fs if not f.startswith("\\")}
     session.untagged(b"FLAGS " + flagList(set(SYSTEM_FLAGS) | keywords))
     session.untagged(b"%d EXISTS" % view.exists)
     session.untagged(b"%d RECENT" % len(view.recent))

@@ -114,6 +114,13 @@ class BackendConformanceTests:
         assert await mailbox.body(first) == message(1)
 
     @pytest_twisted.ensureDeferred
+    async def test_flags_of_many_messages_at_once(self, backend):
+        _, mailbox = await self.inbox(backend)
+        a = await mailbox.append(message(1), ["\\Seen", "Work"], None)
+        b = await mailbox.append(message(2), [], None)
+        assert await mailbox.flags([a, b, b + 50]) == {a: {"\\Seen", "Work"}, b: frozenset()}
+
+    @pytest_twisted.ensureDeferred
     async def test_bare_newlines_are_stored_as_crlf(self, backend):
         _, mailbox = await self.inbox(backend)
         uid = await mailbox.append(b"Subject: lf\n\nbody\n", [], None)

@@ -289,6 +289,10 @@ class MaildirMailbox:
             return out
         return defer.maybeDeferred(run)
 
+    def flags(self, uids):
+        entries = self._folder.byUid
+        return defer.succeed({uid: e.flags for uid in uids if (e := entries.get(uid)) is not None})
+
     def body(self, uid: int):
         return defer.maybeDeferred(self._folder.read, uid)
 
