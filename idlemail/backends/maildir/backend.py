@@ -248,7 +248,12 @@ class MaildirAccount:
     def open(self, name: str, readonly: bool):
         def run():
             opened = self.backend.openFolder(self._path(name))
-            return MaildirMailbox(name, opened, self, readonly)
+            mailbox = MaildirMailbox(name, opened, self, readonly)
+            if not readonly:
+                # This session will claim what is \Recent: out of new/, as Dovecot does,
+                # so that no other program counts it as recent again.
+                opened.folder.moveToCur(sorted(opened.tracker._unclaimedRecent))
+            return mailbox
         return defer.maybeDeferred(run)
 
     def logout(self) -> None:

@@ -113,3 +113,20 @@ async def test_one_watch_pair_per_open_folder_whatever_the_sessions(makeBackend)
         box.close()
     assert backend.folders == {}
     assert backend.hub.notifier()._watchpoints == {}
+
+
+@pytest_twisted.ensureDeferred
+async def test_mail_waiting_in_new_is_recent_once_and_moves_to_cur(makeBackend):
+    backend = makeBackend()
+    account = await backend.login("alice", "alicepw")
+    (maildir(backend)).mkdir(parents=True, exist_ok=True)
+    drop(maildir(backend), 7)
+    peek = await account.open("INBOX", True)
+    assert os.listdir(maildir(backend) / "new")  # EXAMINE leaves it where it is
+    box = await account.open("INBOX", False)
+    session = box.tracker.openSession(lambda: None)
+    assert session.recent == {1}
+    assert os.listdir(maildir(backend) / "new") == []
+    assert len(os.listdir(maildir(backend) / "cur")) == 1
+    peek.close()
+    box.close()
