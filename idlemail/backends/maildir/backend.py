@@ -10,15 +10,16 @@ from __future__ import annotations
 
 import os
 import shutil
+from datetime import datetime, timezone
 from pathlib import Path
 
 from twisted.cred.error import UnauthorizedLogin
-from twisted.internet import defer
+from twisted.internet import defer, threads
 from twisted.logger import Logger
 from zope.interface import implementer
 
 from idlemail.backends.maildir import names as N
-from idlemail.backends.maildir.store import Folder, createFolder
+from idlemail.backends.maildir.store import Folder, createFolder, readPath, statPaths
 from idlemail.backends.maildir.watch import WatchHub
 from idlemail.errors import MailboxError, MailboxExists, NoSuchMailbox
 from idlemail.events import FlagsChanged, MessagesAdded, MessagesExpunged
@@ -281,25 +282,45 @@ class MaildirMailbox:
         return self._folder.uidlist.uidNext
 
     def messages(self, uids):
-        def run():
+        # File reads and stats happen in a thread: a big mailbox must not stall every idler.
+        folder = self._folder
+        wanted = [(uid, folder.path / e.subdir / e.filename, e.size)
+                  for uid in uids if (e := folder.entry(uid)) is not None]
+
+        def assemble(found):
             out = []
-            for uid in uids:
-                e = self._folder.entry(uid)
+            for uid, size, mtime in found:
+                e = folder.entry(uid)
                 if e is None:
                     continue
-                size = self._folder.size(uid)
-                if size is None:
-                    continue  # vanished between listing and reading: an expunge to come
-                out.append(MessageInfo(uid, e.flags, self._folder.internalDate(uid), size))
+                if size is None or mtime is None:  # renamed meanwhile, or gone: look again
+                    size = folder.size(uid)
+                    if size is None:
+                        continue  # vanished between listing and reading: an expunge to come
+                    out.append(MessageInfo(uid, e.flags, folder.internalDate(uid), size))
+                    continue
+                e.size = size
+                out.append(MessageInfo(uid, e.flags,
+                                       datetime.fromtimestamp(mtime, timezone.utc), size))
             return out
-        return defer.maybeDeferred(run)
+        return threads.deferToThread(statPaths, wanted).addCallback(assemble)
 
     def flags(self, uids):
         entries = self._folder.byUid
         return defer.succeed({uid: e.flags for uid in uids if (e := entries.get(uid)) is not None})
 
     def body(self, uid: int):
-        return defer.maybeDeferred(self._folder.read, uid)
+        e = self._folder.entry(uid)
+        if e is None:
+            return defer.succeed(None)
+
+        def got(data):
+            if data is None:
+                return self._folder.read(uid)  # renamed (flags) meanwhile: find it again
+            e.size = len(data)
+            return data
+        return threads.deferToThread(readPath, self._folder.path / e.subdir / e.filename
+                                     ).addCallback(got)
 
     def append(self, message: bytes, flags, internaldate):
         def run():

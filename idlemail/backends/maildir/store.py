@@ -55,6 +55,30 @@ def crlf(data: bytes) -> bytes:
     return data.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
 
 
+def readPath(path: Path) -> bytes | None:
+    """A message file with CRLF line ends, or None if it is gone. Safe in a thread."""
+    try:
+        return crlf(path.read_bytes())
+    except FileNotFoundError:
+        return None
+
+
+def statPaths(items) -> list:
+    """For (uid, path, knownSize): (uid, size or None, mtime or None). Safe in a thread."""
+    out = []
+    for uid, path, size in items:
+        try:
+            mtime = os.stat(path).st_mtime
+        except FileNotFoundError:
+            out.append((uid, None, None))
+            continue
+        if size is None:
+            data = readPath(path)
+            size = None if data is None else len(data)
+        out.append((uid, size, mtime))
+    return out
+
+
 def uniqueName() -> str:
     """A Maildir file name: time, microseconds, pid and counter, host (maildir(5))."""
     global _counter
