@@ -23,8 +23,14 @@ import time
 from pathlib import Path
 
 from bench import procstat
-from bench.imapload import (Board, Connection, MaildirDrop, deliverAll, noopRoundTrip,
-                            openIdlers)
+from bench.imapload import (
+    Board,
+    Connection,
+    MaildirDrop,
+    deliverAll,
+    noopRoundTrip,
+    openIdlers,
+)
 from bench.servers import DovecotBenchServer, IdlemailServer, preload
 
 USERS = {"alice": "alicepw", "bob": "bobpw"}

@@ -49,8 +49,8 @@ async def until(reactor, check, timeout: float) -> None:
 
 async def run(reactor, args) -> dict:
     from idlemail.client.protocol import IMAPClientProtocol
-    from idlemail.testing import notifierConfig
     from idlemail.notifier.service import NotifierService
+    from idlemail.testing import notifierConfig
 
     scratch = Path(tempfile.mkdtemp(prefix="idlemail-bench-notifier-"))
     server = IdlemailServer(scratch / "server", USERS, backend="memory")

@@ -46,3 +46,12 @@ class MailboxStatus:
     uidnext: int
     uidvalidity: int
     unseen: int
+
+
+def applyFlags(old: frozenset[str], flags, mode: str) -> frozenset[str]:
+    """STORE's arithmetic: C{"+"} adds, C{"-"} removes, C{""} replaces."""
+    if mode == "+":
+        return old | frozenset(flags)
+    if mode == "-":
+        return old - frozenset(flags)
+    return frozenset(flags)

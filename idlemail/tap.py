@@ -7,11 +7,10 @@ from __future__ import annotations
 
 import secrets
 import sys
+from pathlib import Path
 
 from twisted.application.service import MultiService
 from twisted.python import usage
-
-from pathlib import Path
 
 from idlemail.config import DEFAULT_DATA, Config, ServerConfig, loadConfig
 from idlemail.errors import ConfigError

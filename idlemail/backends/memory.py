@@ -19,7 +19,13 @@ from zope.interface import implementer
 from idlemail.errors import MailboxError, MailboxExists, NoSuchMailbox
 from idlemail.events import FlagsChanged, MessagesAdded, MessagesExpunged
 from idlemail.interfaces import IAccount, IBackend, IMailbox
-from idlemail.records import SYSTEM_FLAGS, MailboxInfo, MailboxStatus, MessageInfo
+from idlemail.records import (
+    SYSTEM_FLAGS,
+    MailboxInfo,
+    MailboxStatus,
+    MessageInfo,
+    applyFlags,
+)
 from idlemail.server.tracker import MailboxTracker
 
 _validities = itertools.count(int(time.time()))
@@ -61,14 +67,6 @@ class _User:
     password: str
     mailboxes: dict[str, _Store] = field(default_factory=lambda: {"INBOX": _Store()})
     subscriptions: set[str] = field(default_factory=set)
-
-
-def _applyFlags(old: frozenset[str], flags, mode: str) -> frozenset[str]:
-    if mode == "+":
-        return old | frozenset(flags)
-    if mode == "-":
-        return old - frozenset(flags)
-    return frozenset(flags)
 
 
 @implementer(IBackend)
@@ -236,7 +234,7 @@ class MemoryMailbox:
             m = self._store.messages.get(uid)
             if m is None:
                 continue
-            new = _applyFlags(m.flags, flags, mode)
+            new = applyFlags(m.flags, flags, mode)
             if new != m.flags:
                 m.flags = new
                 changed.append((uid, new))

@@ -36,8 +36,15 @@ from twisted.logger import Logger
 from idlemail.client.cursor import Cursor, CursorStore
 from idlemail.client.endpoints import clientEndpoint, tlsOptions
 from idlemail.client.events import (
-    ACCOUNT_AUTH_FAILED, ACCOUNT_DOWN, ACCOUNT_UP, FLAGS_CHANGED, MESSAGE_EXPUNGED,
-    MESSAGE_NEW, UIDVALIDITY_RESET, WatchEvent)
+    ACCOUNT_AUTH_FAILED,
+    ACCOUNT_DOWN,
+    ACCOUNT_UP,
+    FLAGS_CHANGED,
+    MESSAGE_EXPUNGED,
+    MESSAGE_NEW,
+    UIDVALIDITY_RESET,
+    WatchEvent,
+)
 from idlemail.client.protocol import IMAPClientProtocol, IMAPCommandError
 from idlemail.wire import response as R
 

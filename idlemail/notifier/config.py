@@ -6,7 +6,7 @@ one line naming the file and the key (e.g. C{notifier.accounts[0].password}).
 from __future__ import annotations
 
 import subprocess
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from idlemail.config import Table

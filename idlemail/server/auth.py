@@ -9,7 +9,13 @@ import binascii
 
 from twisted.cred.error import UnauthorizedLogin
 
-from idlemail.server.registry import ANSWERED, AUTHENTICATED, UNAUTHED, CommandFailed, command
+from idlemail.server.registry import (
+    ANSWERED,
+    AUTHENTICATED,
+    UNAUTHED,
+    CommandFailed,
+    command,
+)
 
 
 async def _login(session, username: str, password: str):

@@ -10,6 +10,7 @@ transport is paused when it fills), so pipelining is safe.
 from __future__ import annotations
 
 import re
+
 from twisted.internet import defer
 from twisted.logger import Logger
 from twisted.protocols.basic import LineReceiver
@@ -17,7 +18,12 @@ from twisted.protocols.basic import LineReceiver
 from idlemail.errors import MailboxError
 from idlemail.server import registry
 from idlemail.server.registry import (
-    AUTHENTICATED, LOGOUT, NOT_AUTHENTICATED, SELECTED, CommandFailed)
+    AUTHENTICATED,
+    LOGOUT,
+    NOT_AUTHENTICATED,
+    SELECTED,
+    CommandFailed,
+)
 from idlemail.server.writethrough import writeNow
 from idlemail.wire.command import ParseError, parseCommand, parseTag
 from idlemail.wire.encode import flagList

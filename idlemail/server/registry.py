@@ -67,4 +67,12 @@ def lookup(name: str) -> Handler | None:
 def _loadAll() -> None:
     # Importing the command modules registers their handlers.
     from idlemail.server import (  # noqa: F401
-        auth, fetch, idle, mailboxes, messages, search, selection, session_commands)
+        auth,
+        fetch,
+        idle,
+        mailboxes,
+        messages,
+        search,
+        selection,
+        session_commands,
+    )

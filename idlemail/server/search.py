@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from email.utils import parsedate_to_datetime
 
-from idlemail.server.names import resolveUids
 from idlemail.server.registry import ONLY_SELECTED, command
 from idlemail.wire.command import SearchKey
 from idlemail.wire.message import MessageStructure, Section

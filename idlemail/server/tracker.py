@@ -24,7 +24,6 @@ from typing import Callable
 
 from idlemail.events import FlagsChanged, MailboxEvent, MessagesAdded, MessagesExpunged
 
-
 _NONE: frozenset[int] = frozenset()
 
 

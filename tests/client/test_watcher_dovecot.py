@@ -16,8 +16,8 @@ from twisted.internet import reactor, threads
 
 from idlemail.client.cursor import CursorStore
 from idlemail.client.watcher import MailboxWatcher, WatchSettings
-from idlemail.testing import notifierConfig
 from idlemail.notifier.service import NotifierService
+from idlemail.testing import notifierConfig
 from idlemail.testing.conformance import waitFor
 from tests.client.test_watcher import Events
 

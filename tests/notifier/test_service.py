@@ -9,11 +9,11 @@ import json
 import sys
 
 import pytest_twisted
-from twisted.internet import reactor, task
+from twisted.internet import reactor
 
-from idlemail.testing.conformance import waitFor as until
 from idlemail.notifier.service import NotifierService
 from idlemail.testing import listenLocal, memoryBackend, notifierConfig
+from idlemail.testing.conformance import waitFor as until
 
 HOOK = r"""
 import json, os, sys

@@ -15,11 +15,16 @@ from twisted.internet import defer, reactor, task
 from twisted.internet.endpoints import TCP4ServerEndpoint
 from twisted.web import resource, server
 
-from idlemail.testing.conformance import waitFor as until
 from idlemail.client.events import WatchEvent
 from idlemail.errors import ConfigError
-from idlemail.notifier.sinks import (CallbackSink, ExecSink, JSONLinesSink, WebhookSink,
-                                     buildSink)
+from idlemail.notifier.sinks import (
+    CallbackSink,
+    ExecSink,
+    JSONLinesSink,
+    WebhookSink,
+    buildSink,
+)
+from idlemail.testing.conformance import waitFor as until
 
 
 def newMail(uid: int, mailbox: str = "INBOX") -> WatchEvent:

@@ -7,7 +7,13 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from idlemail.wire.command import (
-    FetchAttribute, ParseError, SearchKey, SequenceSet, parseCommand, parseTag)
+    FetchAttribute,
+    ParseError,
+    SearchKey,
+    SequenceSet,
+    parseCommand,
+    parseTag,
+)
 from idlemail.wire.message import Section
 
 

@@ -24,7 +24,13 @@ from idlemail.backends.maildir.watch import WatchHub
 from idlemail.errors import MailboxError, MailboxExists, NoSuchMailbox
 from idlemail.events import FlagsChanged, MessagesAdded, MessagesExpunged
 from idlemail.interfaces import IAccount, IBackend, IMailbox
-from idlemail.records import SYSTEM_FLAGS, MailboxInfo, MailboxStatus, MessageInfo
+from idlemail.records import (
+    SYSTEM_FLAGS,
+    MailboxInfo,
+    MailboxStatus,
+    MessageInfo,
+    applyFlags,
+)
 from idlemail.server.tracker import MailboxTracker
 
 log = Logger()
@@ -336,14 +342,8 @@ class MaildirMailbox:
                 e = self._folder.entry(uid)
                 if e is None:
                     continue
-                if mode == "+":
-                    wanted = e.flags | frozenset(flags)
-                elif mode == "-":
-                    wanted = e.flags - frozenset(flags)
-                else:
-                    wanted = frozenset(flags)
                 old = e.flags
-                new = self._folder.setFlags(uid, wanted)
+                new = self._folder.setFlags(uid, applyFlags(old, flags, mode))
                 if new is None:
                     continue
                 result[uid] = new
