@@ -27,6 +27,7 @@ from bench.imapload import (
     Board,
     Connection,
     MaildirDrop,
+    blockingAppendLatency,
     deliverAll,
     noopRoundTrip,
     openIdlers,
@@ -143,6 +144,9 @@ def runOne(kind: str, n: int, args, scratch: Path) -> dict:
                                               args.timeout))
         result["noop_rtt_ms"] = asyncio.run(noopRoundTrip(
             "127.0.0.1", server.port, "alice", USERS["alice"])) * 1000
+        if n == 1:
+            result["append_blocking"] = percentiles(blockingAppendLatency(
+                "127.0.0.1", server.port, "alice", USERS["alice"], args.k))
         return result
     except asyncio.TimeoutError:
         return {"server": kind, "n": n, "error": f"timed out after {args.timeout} s"}
@@ -171,6 +175,8 @@ FIGURES = [
     ("APPEND → EXISTS p99 (ms)", ("append", "p99")),
     ("APPEND → EXISTS max (ms)", ("append", "max")),
     ("APPEND missed", ("append", "missed")),
+    ("APPEND → EXISTS p50, blocking client (ms)", ("append_blocking", "p50")),
+    ("APPEND → EXISTS p99, blocking client (ms)", ("append_blocking", "p99")),
     ("drop → EXISTS p50 (ms)", ("drop", "p50")),
     ("drop → EXISTS p90 (ms)", ("drop", "p90")),
     ("drop → EXISTS p99 (ms)", ("drop", "p99")),

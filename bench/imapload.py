@@ -207,3 +207,57 @@ async def noopRoundTrip(host, port, user, password, count=20) -> float:
     conn.close()
     times.sort()
     return times[len(times) // 2]
+
+
+def blockingAppendLatency(host, port, user, password, k=20, gap=0.05) -> list[float]:
+    """
+    APPEND -> EXISTS for one idler with plain blocking sockets and no event loop: the
+    smallest client overhead we can have (the asyncio figures include the loop's own).
+    """
+    import select
+
+    def connect():
+        s = socket.create_connection((host, port), timeout=30)
+        s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        s.recv(4096)
+        return s
+
+    def command(s, line: bytes) -> bytes:
+        s.sendall(b"t " + line + b"\r\n")
+        buf = b""
+        while not (buf.startswith(b"t ") or b"\r\nt " in buf):
+            chunk = s.recv(65536)
+            if not chunk:
+                raise ConnectionError("closed")
+            buf += chunk
+        return buf
+
+    idler, appender = connect(), connect()
+    login = b'LOGIN "%s" "%s"' % (user.encode(), password.encode())
+    command(idler, login)
+    command(appender, login)
+    command(idler, b'SELECT "INBOX"')
+    idler.sendall(b"i IDLE\r\n")
+    buf = b""
+    while b"+ " not in buf:
+        buf += idler.recv(4096)
+    times = []
+    for j in range(k):
+        message = MESSAGE % (j, j)
+        t0 = time.perf_counter()
+        appender.sendall(b'a APPEND "INBOX" {%d+}\r\n' % len(message) + message + b"\r\n")
+        got = b""
+        while b" EXISTS\r\n" not in got:
+            ready, _, _ = select.select([idler], [], [], 30)
+            if not ready:
+                raise TimeoutError("no EXISTS within 30 s")
+            got += idler.recv(65536)
+        times.append(time.perf_counter() - t0)
+        reply = b""
+        while b"a OK" not in reply and b"a NO" not in reply:
+            reply += appender.recv(65536)
+        time.sleep(gap)
+    idler.sendall(b"DONE\r\n")
+    idler.close()
+    appender.close()
+    return times
