@@ -51,12 +51,11 @@ def _addressTexts(items):
 def _headerMatches(structure: MessageStructure, name: str, needle: str) -> bool:
     """Any field called C{name} contains C{needle}; an empty needle asks that one exists."""
     name = name.lower()
+    if needle == "":
+        return bool(structure.rawHeaders(name))
     if name in _ADDRESS_HEADERS:
-        if needle == "":
-            return bool(structure.rawHeaders(name))
         return any(_contains(text, needle) for text in _addressTexts(structure.addresses(name)))
-    return any(_contains(value, needle) for value in structure.headers(name)) if needle else (
-        bool(structure.rawHeaders(name)))
+    return any(_contains(value, needle) for value in structure.headers(name))
 
 
 def _bodyMatches(structure: MessageStructure, needle: str) -> bool:
@@ -68,12 +67,9 @@ def _bodyMatches(structure: MessageStructure, needle: str) -> bool:
 
 
 def _textMatches(structure: MessageStructure, needle: str) -> bool:
-    """TEXT: the header (field values decoded too) or the body."""
-    if _contains(structure.headerBytes.decode("utf-8", "replace"), needle):
-        return True
-    if _contains(structure.headerText(), needle):
-        return True
-    return _bodyMatches(structure, needle)
+    """TEXT: the header as stored or with its encoded words decoded, or the body."""
+    return (_contains(structure.headerBytes.decode("utf-8", "replace"), needle)
+            or _contains(structure.headerText(), needle) or _bodyMatches(structure, needle))
 
 
 def _sentDate(m: _Candidate):

@@ -24,6 +24,19 @@ MIXED = (b"From: a@example.org\r\nSubject: outer\r\n"
 WRAPPED = b"From: outer@example.org\r\nContent-Type: message/rfc822\r\n\r\n" + INNER
 
 
+def selected(server, script):
+    """Run C{script(client)} on a raw client with INBOX selected, in a thread."""
+    def go():
+        c = RawClient(server.host, server.port)
+        try:
+            c.login()
+            c.command(b"s", b"SELECT INBOX")
+            return script(c)
+        finally:
+            c.close()
+    return inThread(go)
+
+
 def fetchSections(server, *items):
     """FETCH each item of message 1 with imaplib: {item: (response label, octets)}."""
     def go():
@@ -105,17 +118,11 @@ async def test_partial_fetch_of_encapsulated_sections(server):
 async def test_parts_past_the_end_are_empty_and_the_session_goes_on(server):
     server.backend.deliver("alice", MIXED)
 
-    def go():
-        c = RawClient(server.host, server.port)
-        try:
-            c.login()
-            c.command(b"s", b"SELECT INBOX")
-            return [c.command(b"a", b"FETCH 1 (BODY.PEEK[%s])" % spec) for spec in
-                    (b"9", b"1.1.1", b"1.HEADER", b"2.3", b"2.1.TEXT")] + [c.command(b"n", b"NOOP")]
-        finally:
-            c.close()
-    *answers, noop = await inThread(go)
-    for lines, spec in zip(answers, (b"9", b"1.1.1", b"1.HEADER", b"2.3", b"2.1.TEXT")):
+    specs = (b"9", b"1.1.1", b"1.HEADER", b"2.3", b"2.1.TEXT")
+    *answers, noop = await selected(server, lambda c: [
+        c.command(b"a", b"FETCH 1 (BODY.PEEK[%s])" % spec) for spec in specs
+    ] + [c.command(b"n", b"NOOP")])
+    for lines, spec in zip(answers, specs):
         assert lines == [b"* 1 FETCH (BODY[%s] {0}" % spec, b")", b"a OK FETCH completed"]
     assert noop[-1] == b"n OK NOOP completed"
 
@@ -124,19 +131,12 @@ async def test_parts_past_the_end_are_empty_and_the_session_goes_on(server):
 async def test_eight_bit_header_field_name_never_ends_the_connection(server):
     server.backend.deliver("alice", MIXED)
 
-    def go():
-        c = RawClient(server.host, server.port)
-        try:
-            c.login()
-            c.command(b"s", b"SELECT INBOX")
-            c.send(b"a FETCH 1 (BODY.PEEK[HEADER.FIELDS ({4}\r\n")
-            cont = c.readline()
-            c.send(b"caf\xe9)])\r\n")
-            answer = c.readUntilTagged(b"a")
-            return cont, answer, c.command(b"n", b"NOOP")
-        finally:
-            c.close()
-    cont, answer, noop = await inThread(go)
+    def script(c):
+        c.send(b"a FETCH 1 (BODY.PEEK[HEADER.FIELDS ({4}\r\n")
+        cont = c.readline()
+        c.send(b"caf\xe9)])\r\n")
+        return cont, c.readUntilTagged(b"a"), c.command(b"n", b"NOOP")
+    cont, answer, noop = await selected(server, script)
     assert cont.startswith(b"+")
     assert answer[-1].split()[1] in (b"OK", b"NO", b"BAD"), answer
     assert not any(line.startswith(b"* BYE") for line in answer)
@@ -147,15 +147,7 @@ async def test_eight_bit_header_field_name_never_ends_the_connection(server):
 async def test_bodystructure_of_a_message_rfc822_part(server):
     server.backend.deliver("alice", MIXED)
 
-    def go():
-        c = RawClient(server.host, server.port)
-        try:
-            c.login()
-            c.command(b"s", b"SELECT INBOX")
-            return c.command(b"a", b"FETCH 1 (BODY)")
-        finally:
-            c.close()
-    lines = await inThread(go)
+    lines = await selected(server, lambda c: c.command(b"a", b"FETCH 1 (BODY)"))
     # RFC 3501 7.4.2: after the basic fields, the envelope, body structure and line count
     # of the encapsulated message.
     assert lines[0] == (
@@ -181,15 +173,7 @@ ENVELOPE_HEADER = (b"Date: Sat, 01 Feb 2007 01:02:03 +0200\r\n"
 async def test_envelope_groups_routes_and_comments_on_the_wire(server):
     server.backend.deliver("alice", ENVELOPE_HEADER)
 
-    def go():
-        c = RawClient(server.host, server.port)
-        try:
-            c.login()
-            c.command(b"s", b"SELECT INBOX")
-            return c.command(b"a", b"FETCH 1 ENVELOPE")
-        finally:
-            c.close()
-    lines = await inThread(go)
+    lines = await selected(server, lambda c: c.command(b"a", b"FETCH 1 ENVELOPE"))
     real = b'(("Real Name" NIL "user" "domain"))'
     assert lines[0] == (
         b'* 1 FETCH (ENVELOPE ("Sat, 01 Feb 2007 01:02:03 +0200" NIL ' + real + b" " + real
