@@ -16,13 +16,13 @@ import gc
 import json
 import os
 import shutil
-import statistics
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 from bench import procstat
+from bench.figures import fmt, percentiles
 from bench.imapload import (
     Board,
     Connection,
@@ -36,18 +36,6 @@ from bench.servers import DovecotBenchServer, IdlemailServer, preload
 
 USERS = {"alice": "alicepw", "bob": "bobpw"}
 RESULTS = Path(__file__).resolve().parent / "results"
-
-
-def percentiles(values: list[float]) -> dict:
-    if not values:
-        return {"p50": None, "p90": None, "p99": None, "max": None}
-    ordered = sorted(values)
-
-    def at(q):
-        return ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000
-
-    return {"p50": statistics.median(ordered) * 1000, "p90": at(0.90), "p99": at(0.99),
-            "max": ordered[-1] * 1000}
 
 
 INOTIFY = "/proc/sys/fs/inotify/max_user_instances"
@@ -153,14 +141,6 @@ def runOne(kind: str, n: int, args, scratch: Path) -> dict:
     finally:
         server.stop()
         gc.collect()
-
-
-def fmt(value, digits=2) -> str:
-    if value is None:
-        return "–"
-    if isinstance(value, float):
-        return f"{value:.{digits}f}"
-    return str(value)
 
 
 def ratio(a, b) -> str:
