@@ -31,8 +31,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
-import os
 import resource
 import shutil
 import sys
@@ -44,10 +42,9 @@ from pathlib import Path
 
 from bench import attackcases as cases
 from bench.attackcases import Figure, openUser
-from bench.figures import markdownTable
+from bench.figures import machineNote, markdownTable, publish
 from bench.servers import IdlemailServer, freePort, makeMaildir, preload
 
-RESULTS = Path(__file__).resolve().parent / "results"
 STORM_USERS = {f"storm{i}": f"storm{i}-pw" for i in range(10)}
 USERS = {"attacker": "attacker-pw", "bulk": "bulk-pw", "big": "big-pw", "alice": "alice-pw",
          **STORM_USERS}
@@ -197,8 +194,7 @@ def parseArgs(argv):
 
 def main(argv=None) -> int:
     opts = parseArgs(argv)
-    notes = [f"machine: {os.cpu_count()} cores, load average at start "
-             f"{readProc('/proc/loadavg').split(' ')[0]} (shared with other work)"]
+    notes = [machineNote()]
     if "e" in opts.only:
         notes.append(raiseOpenFiles(opts.clients + 1024))
         notes.append(f"net.core.somaxconn {readProc('/proc/sys/net/core/somaxconn')}, "
@@ -223,15 +219,9 @@ def main(argv=None) -> int:
             print(f"bench: data dir kept: {scratch}", file=sys.stderr)
         else:
             shutil.rmtree(scratch, ignore_errors=True)
-    print(table(figures))
-    for note in notes:
-        print(f"\n{note}")
-    RESULTS.mkdir(exist_ok=True)
-    out = RESULTS / time.strftime("attacks-%Y%m%d-%H%M%S.json")
-    out.write_text(json.dumps({"args": {**vars(opts), "only": sorted(opts.only)},
-                               "notes": notes, "figures": [asdict(f) for f in figures]},
-                              indent=2))
-    print(f"\nbench: results written to {out}", file=sys.stderr)
+    publish("attacks", table(figures), notes,
+            {"args": {**vars(opts), "only": sorted(opts.only)},
+             "figures": [asdict(f) for f in figures]})
     return 0
 
 

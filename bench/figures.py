@@ -1,11 +1,18 @@
 """
-Turning measured times into the figures every bench prints: percentiles in ms, cells, and
-Markdown tables.
+Turning measured times into the figures every bench prints: percentiles in ms, cells,
+Markdown tables, and the printed table + notes + JSON under bench/results/.
 """
 
 from __future__ import annotations
 
+import json
+import os
 import statistics
+import sys
+import time
+from pathlib import Path
+
+RESULTS = Path(__file__).resolve().parent / "results"
 
 
 def percentiles(values: list[float]) -> dict:
@@ -33,3 +40,23 @@ def markdownTable(head: list[str], rows: list[list]) -> str:
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     lines += ["| " + " | ".join(fmt(c) for c in row) + " |" for row in rows]
     return "\n".join(lines)
+
+
+def machineNote() -> str:
+    with open("/proc/loadavg") as f:
+        load = f.read().split()[0]
+    return (f"machine: {os.cpu_count()} cores, load average {load} when measured "
+            "(shared with other work); client: asyncio, one process")
+
+
+def publish(name: str, table: str, notes: list[str], data: dict) -> Path:
+    """Print the table and its notes; write C{data} and the notes as JSON under
+    bench/results/ in a file named for C{name} and the time."""
+    print(table)
+    for note in notes:
+        print(f"\n{note}")
+    RESULTS.mkdir(exist_ok=True)
+    out = RESULTS / time.strftime(f"{name}-%Y%m%d-%H%M%S.json")
+    out.write_text(json.dumps({**data, "notes": notes}, indent=2))
+    print(f"\nbench: results written to {out}", file=sys.stderr)
+    return out

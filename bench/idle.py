@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gc
-import json
 import os
 import shutil
 import sys
@@ -22,7 +21,7 @@ import time
 from pathlib import Path
 
 from bench import procstat
-from bench.figures import fmt, percentiles
+from bench.figures import fmt, machineNote, percentiles, publish
 from bench.imapload import (
     Board,
     Connection,
@@ -35,7 +34,6 @@ from bench.imapload import (
 from bench.servers import DovecotBenchServer, IdlemailServer, preload
 
 USERS = {"alice": "alicepw", "bob": "bobpw"}
-RESULTS = Path(__file__).resolve().parent / "results"
 
 
 INOTIFY = "/proc/sys/fs/inotify/max_user_instances"
@@ -235,15 +233,9 @@ def main(argv=None) -> int:
     notes = [f"fs.inotify.max_user_instances = {instances}"
              + (" (Dovecot needs one per IDLE process; beyond it Dovecot polls every 30 s)"
                 if instances < max(ns) else ""),
-             f"machine: {os.cpu_count()} cores; client: asyncio, one process"]
-    print(table(results, servers, ns))
-    for note in notes:
-        print(f"\n{note}")
-    RESULTS.mkdir(exist_ok=True)
-    out = RESULTS / time.strftime("idle-%Y%m%d-%H%M%S.json")
-    out.write_text(json.dumps({"args": vars(args), "notes": notes, "results": results},
-                              indent=2))
-    print(f"\nbench: results written to {out}", file=sys.stderr)
+             machineNote()]
+    publish("idle", table(results, servers, ns), notes,
+            {"args": vars(args), "results": results})
     return 0
 
 

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import shutil
 import subprocess
@@ -34,12 +33,11 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench.figures import fmt, markdownTable, percentiles
+from bench.figures import fmt, machineNote, markdownTable, percentiles, publish
 from bench.imapload import Board, Connection, deliverAll, openIdlers
 from bench.mixedload import KINDS, message, runLoad
 from bench.servers import DovecotBenchServer, IdlemailServer, makeMaildir
 
-RESULTS = Path(__file__).resolve().parent / "results"
 HOST = "127.0.0.1"
 
 
@@ -178,20 +176,12 @@ def main(argv=None) -> int:
         f"{args.messages} messages per INBOX at start; idlemail backend: {args.backend}",
         "passwd-file scheme: {PLAIN} for both servers (Dovecot here also reads "
         f"{dovecotSchemes()}; every loop logs in, so a slow hash would measure hashing)",
-        f"machine: {os.cpu_count()} cores, load average {open('/proc/loadavg').read().split()[0]}"
-        " at the end (shared with other work); client: asyncio, one process",
+        machineNote(),
     ]
     for r in results:
         if r["errors"]:
             notes.append(f"{r['server']} errors, e.g.: {'; '.join(r['error_sample'][:3])}")
-    print(table(results))
-    for note in notes:
-        print(f"\n{note}")
-    RESULTS.mkdir(exist_ok=True)
-    out = RESULTS / time.strftime("mixed-%Y%m%d-%H%M%S.json")
-    out.write_text(json.dumps({"args": vars(args), "notes": notes, "results": results},
-                              indent=2))
-    print(f"\nbench: results written to {out}", file=sys.stderr)
+    publish("mixed", table(results), notes, {"args": vars(args), "results": results})
     return 0
 
 
