@@ -13,16 +13,15 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gc
-import json
 import os
 import shutil
-import statistics
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 from bench import procstat
+from bench.figures import fmt, machineNote, percentiles, publish
 from bench.imapload import (
     Board,
     Connection,
@@ -35,19 +34,6 @@ from bench.imapload import (
 from bench.servers import DovecotBenchServer, IdlemailServer, preload
 
 USERS = {"alice": "alicepw", "bob": "bobpw"}
-RESULTS = Path(__file__).resolve().parent / "results"
-
-
-def percentiles(values: list[float]) -> dict:
-    if not values:
-        return {"p50": None, "p90": None, "p99": None, "max": None}
-    ordered = sorted(values)
-
-    def at(q):
-        return ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000
-
-    return {"p50": statistics.median(ordered) * 1000, "p90": at(0.90), "p99": at(0.99),
-            "max": ordered[-1] * 1000}
 
 
 INOTIFY = "/proc/sys/fs/inotify/max_user_instances"
@@ -155,14 +141,6 @@ def runOne(kind: str, n: int, args, scratch: Path) -> dict:
         gc.collect()
 
 
-def fmt(value, digits=2) -> str:
-    if value is None:
-        return "–"
-    if isinstance(value, float):
-        return f"{value:.{digits}f}"
-    return str(value)
-
-
 def ratio(a, b) -> str:
     if a is None or b is None or not a:
         return "–"
@@ -255,15 +233,9 @@ def main(argv=None) -> int:
     notes = [f"fs.inotify.max_user_instances = {instances}"
              + (" (Dovecot needs one per IDLE process; beyond it Dovecot polls every 30 s)"
                 if instances < max(ns) else ""),
-             f"machine: {os.cpu_count()} cores; client: asyncio, one process"]
-    print(table(results, servers, ns))
-    for note in notes:
-        print(f"\n{note}")
-    RESULTS.mkdir(exist_ok=True)
-    out = RESULTS / time.strftime("idle-%Y%m%d-%H%M%S.json")
-    out.write_text(json.dumps({"args": vars(args), "notes": notes, "results": results},
-                              indent=2))
-    print(f"\nbench: results written to {out}", file=sys.stderr)
+             machineNote()]
+    publish("idle", table(results, servers, ns), notes,
+            {"args": vars(args), "results": results})
     return 0
 
 

@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import socket
 import time
 
 MESSAGE = (b"From: bench@example.org\r\nTo: alice@example.org\r\n"
            b"Subject: bench %d\r\nMessage-ID: <bench-%d@example.org>\r\n\r\nhello\r\n")
+_LITERAL_AT_END = re.compile(rb"\{(\d+)\}\r\n$")
 
 
 class Connection:
@@ -27,34 +29,56 @@ class Connection:
 
     @classmethod
     async def open(cls, host: str, port: int, timeout: float = 30.0) -> "Connection":
-        reader, writer = await asyncio.wait_for(asyncio.open_connection(host, port), timeout)
+        reader, writer = await asyncio.wait_for(
+            asyncio.open_connection(host, port, limit=1 << 20), timeout)
         writer.get_extra_info("socket").setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         greeting = await asyncio.wait_for(reader.readline(), timeout)
         if not greeting.startswith(b"* OK"):
             raise RuntimeError(f"bad greeting {greeting!r}")
         return cls(reader, writer)
 
-    async def command(self, line: bytes, timeout: float = 60.0) -> list[bytes]:
+    async def readResponse(self) -> bytes:
+        """One response line with the literals it carries inline (RFC 3501 4.3)."""
+        last = await self.reader.readline()
+        parts = [last]
+        while True:
+            if not last:
+                raise ConnectionError("connection closed")
+            m = _LITERAL_AT_END.search(last)
+            if m is None:
+                return b"".join(parts)
+            parts.append(await self.reader.readexactly(int(m.group(1))))
+            last = await self.reader.readline()
+            parts.append(last)
+
+    async def exchange(self, line: bytes, timeout: float = 60.0) -> tuple[bytes, list[bytes]]:
+        """Send one command; return its tagged answer (without the tag) and the untagged
+        responses before it, all within C{timeout} s."""
         self.tagCount += 1
-        tag = b"b%d" % self.tagCount
-        self.writer.write(tag + b" " + line + b"\r\n")
+        tag = b"b%d " % self.tagCount
+        self.writer.write(tag + line + b"\r\n")
+        return await asyncio.wait_for(self._answer(tag), timeout)
+
+    async def _answer(self, tag: bytes) -> tuple[bytes, list[bytes]]:
         untagged = []
         while True:
-            got = await asyncio.wait_for(self.reader.readline(), timeout)
-            if not got:
-                raise ConnectionError("connection closed")
-            if got.startswith(tag + b" "):
-                if not got[len(tag) + 1:].startswith(b"OK"):
-                    raise RuntimeError(f"{line[:40]!r} failed: {got!r}")
-                return untagged
+            got = await self.readResponse()
+            if got.startswith(tag):
+                return got[len(tag):], untagged
             untagged.append(got)
 
-    async def login(self, user: str, password: str) -> None:
-        await self.command(b'LOGIN "%s" "%s"' % (user.encode(), password.encode()))
+    async def command(self, line: bytes, timeout: float = 60.0) -> list[bytes]:
+        answer, untagged = await self.exchange(line, timeout)
+        if not answer.startswith(b"OK"):
+            raise RuntimeError(f"{line[:40]!r} failed: {answer!r}")
+        return untagged
 
-    async def select(self, mailbox: str = "INBOX") -> int:
+    async def login(self, user: str, password: str, timeout: float = 60.0) -> None:
+        await self.command(b'LOGIN "%s" "%s"' % (user.encode(), password.encode()), timeout)
+
+    async def select(self, mailbox: str = "INBOX", timeout: float = 60.0) -> int:
         exists = 0
-        for line in await self.command(b'SELECT "%s"' % mailbox.encode()):
+        for line in await self.command(b'SELECT "%s"' % mailbox.encode(), timeout):
             parts = line.split()
             if len(parts) >= 3 and parts[2] == b"EXISTS":
                 exists = int(parts[1])

@@ -51,3 +51,27 @@ def cpuSeconds(pid: int) -> float:
         except (OSError, IndexError, ValueError):
             continue
     return total / _TICK
+
+
+def _status(pid: int, field: str) -> int:
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    raise OSError(f"no {field} in /proc/{pid}/status")
+
+
+def rssKb(pid: int) -> int:
+    """The resident set of one process now (kB)."""
+    return _status(pid, "VmRSS")
+
+
+def resetPeak(pid: int) -> None:
+    """Start the process's peak RSS (VmHWM) afresh from its RSS now (Linux >= 4.0)."""
+    with open(f"/proc/{pid}/clear_refs", "w") as f:
+        f.write("5")
+
+
+def peakKb(pid: int) -> int:
+    """The highest resident set of one process since it started or since L{resetPeak}."""
+    return _status(pid, "VmHWM")

@@ -56,13 +56,28 @@ def preload(maildir: Path, count: int) -> None:
 
 
 class IdlemailServer:
+    """
+    idlemail as users run it: C{twistd -n idlemail --config FILE} in its own process.
+
+    C{listen} is an endpoint string with C{{port}} in it (default: a free loopback port with
+    a large backlog). C{adduser=True} makes the users with C{idlemail adduser
+    --password-stdin} (ARGON2ID, as users make them) instead of writing C{{PLAIN}} lines.
+    C{serverConfig} lines go into C{[server]} as they are. The data dir survives C{stop()},
+    so one set of users and mailboxes serves several fresh server processes.
+    """
+
     name = "idlemail"
 
     def __init__(self, workdir: Path, users: dict, backend: str = "maildir",
-                 mailRoot: Path | None = None):
+                 mailRoot: Path | None = None, listen: str | None = None,
+                 port: int | None = None, adduser: bool = False,
+                 serverConfig: tuple[str, ...] = ()):
         self.workdir, self.users, self.backend = workdir, users, backend
         self.mailRoot = mailRoot or workdir / "mail"
-        self.port = freePort()
+        self.port = port or freePort()
+        self.listen = listen or "tcp:{port}:interface=127.0.0.1:backlog=4096"
+        self.adduser, self.serverConfig = adduser, tuple(serverConfig)
+        self.config = workdir / "idlemail.toml"
         self.proc = None
         self.log = None
 
@@ -70,38 +85,67 @@ class IdlemailServer:
     def pid(self) -> int:
         return self.proc.pid
 
+    @property
+    def env(self) -> dict:
+        return {**os.environ, "PYTHONPATH": str(REPO)}
+
     def maildir(self, user: str) -> Path:
         return self.mailRoot / user / "Maildir"
 
-    def start(self) -> None:
+    def prepare(self) -> None:
+        """Write the config and make the users (once)."""
+        if self.config.exists():
+            return
         self.workdir.mkdir(parents=True, exist_ok=True)
-        config = self.workdir / "idlemail.toml"
-        listen = f"tcp:{self.port}:interface=127.0.0.1:backlog=4096"
-        lines = ["[server]", f'listen = ["{listen}"]', f'backend = "{self.backend}"']
+        listen = self.listen.format(port=self.port)
+        lines = ["[server]", f'listen = ["{listen}"]', f'backend = "{self.backend}"',
+                 *self.serverConfig]
+        passwd = self.workdir / "passwd"
         if self.backend == "memory":
             users = ", ".join(f'{u} = "{p}"' for u, p in self.users.items())
             lines += ["[server.memory]", f"users = {{ {users} }}"]
         else:
-            passwd = self.workdir / "passwd"
-            passwd.write_text("".join(f"{u}:{{PLAIN}}{p}::::::\n" for u, p in self.users.items()))
+            lines += ["[server.maildir]", f'root = "{self.mailRoot}"',
+                      f'passwd_file = "{passwd}"']
+        self.config.write_text("\n".join(lines) + "\n")
+        if self.backend != "maildir":
+            return
+        if self.adduser:
+            for user, password in self.users.items():
+                # The console script `idlemail` is this module run by this interpreter.
+                subprocess.run([sys.executable, "-m", "idlemail.cli", "adduser", user,
+                                "--config", str(self.config), "--password-stdin"],
+                               input=password.encode() + b"\n", env=self.env, check=True,
+                               stdout=subprocess.DEVNULL, timeout=60)
+        else:
+            passwd.write_text("".join(f"{u}:{{PLAIN}}{p}::::::\n"
+                                      for u, p in self.users.items()))
             for user in self.users:
                 makeMaildir(self.mailRoot, user)
-            lines += ["[server.maildir]", f'root = "{self.mailRoot}"', f'passwd_file = "{passwd}"']
-        config.write_text("\n".join(lines) + "\n")
-        self.log = open(self.workdir / "idlemail.log", "wb")
-        env = {**os.environ, "PYTHONPATH": str(REPO)}
+
+    def start(self) -> None:
+        self.prepare()
+        self.log = open(self.workdir / "idlemail.log", "ab")
         self.proc = subprocess.Popen(
             [sys.executable, "-c", TWISTD, "-n", "--pidfile=", "--logfile=-",
-             "idlemail", "--config", str(config)],
-            cwd=self.workdir, stdout=self.log, stderr=subprocess.STDOUT, env=env)
-        waitForGreeting(self.port, self.proc)
+             "idlemail", "--config", str(self.config)],
+            cwd=self.workdir, stdout=self.log, stderr=subprocess.STDOUT, env=self.env)
+        try:
+            waitForGreeting(self.port, self.proc)
+        except RuntimeError:
+            self.stop(timeout=5)
+            raise
 
-    def stop(self) -> None:
+    def stop(self, timeout: float = 20.0) -> None:
+        """SIGTERM, then SIGKILL after C{timeout} s (a server stuck on its reactor thread
+        never runs its SIGTERM handler)."""
         if self.proc is None or self.proc.poll() is not None:
+            if self.log:
+                self.log.close()
             return
         self.proc.send_signal(signal.SIGTERM)
         try:
-            self.proc.wait(timeout=20)
+            self.proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait(timeout=10)
