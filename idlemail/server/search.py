@@ -94,7 +94,7 @@ def _compareDay(op: str, day, ref) -> bool:
 
 @command("SEARCH", ONLY_SELECTED, expungesAfter=False)
 async def search(session, cmd):
-    _, criteria = cmd.args
+    criteria = cmd.args.criteria
     view, mailbox = session.view, session.mailbox
     inView = view.uidsInView()
     infos = await mailbox.messages(inView) if inView else []

@@ -5,7 +5,7 @@ The per-session arithmetic of MailboxTracker / SessionTracker, as a table of cas
 import pytest
 
 from idlemail.events import FlagsChanged, MessagesAdded, MessagesExpunged
-from idlemail.server.tracker import MailboxTracker
+from idlemail.tracker import MailboxTracker
 
 A, X, F = MessagesAdded, MessagesExpunged, FlagsChanged
 
