@@ -1,7 +1,8 @@
 """
 An in-process idlemail server on 127.0.0.1, for clients that run in threads (the
 reactor runs the server meanwhile): C{server} over the memory backend, and
-C{anyServer} once over each backend (memory, Maildir) for what must hold on both.
+C{anyServer} once over each backend (memory, Maildir) for what must hold on both, and
+C{maildirServer} for what only a Maildir on disk can show.
 """
 
 import os
@@ -56,15 +57,23 @@ async def server():
     await _stop(port, served)
 
 
+def _maildirBackend(tmp_path) -> MaildirBackend:
+    writePasswd(tmp_path / "passwd", DEFAULT_USERS)
+    for user in DEFAULT_USERS:
+        createMaildir(tmp_path / "mail", user)
+    return MaildirBackend(tmp_path / "mail", tmp_path / "passwd")
+
+
 @pytest_twisted.async_yield_fixture(params=["memory", "maildir"])
 async def anyServer(request, tmp_path):
-    if request.param == "memory":
-        backend = memoryBackend()
-    else:
-        writePasswd(tmp_path / "passwd", DEFAULT_USERS)
-        for user in DEFAULT_USERS:
-            createMaildir(tmp_path / "mail", user)
-        backend = MaildirBackend(tmp_path / "mail", tmp_path / "passwd")
+    backend = memoryBackend() if request.param == "memory" else _maildirBackend(tmp_path)
     port, served = await _serve(backend, request.param)
+    yield served
+    await _stop(port, served)
+
+
+@pytest_twisted.async_yield_fixture
+async def maildirServer(tmp_path):
+    port, served = await _serve(_maildirBackend(tmp_path), "maildir")
     yield served
     await _stop(port, served)

@@ -151,3 +151,16 @@ async def test_a_message_appended_with_a_new_keyword_announces_it_first(anyServe
     assert pushed[0].startswith(b"* FLAGS (") and b"$Label1" in pushed[0]
     assert pushed[1].startswith(b"* OK [PERMANENTFLAGS (") and b"$Label1" in pushed[1]
     assert pushed[2:] == [b"* 1 EXISTS", b"* 1 RECENT"]
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_mailbox_whose_keyword_file_holds_an_8bit_entry_can_be_selected(maildirServer):
+    home = maildirServer.maildir()
+    (home / "dovecot-keywords").write_bytes("0 café\n1 $Fine\n".encode())
+    (home / "cur" / "1700000000.M1P1.host:2,ab").write_bytes(MESSAGE)
+
+    def script(c):
+        return c.command(b"s", b"SELECT INBOX"), c.command(b"f", b"FETCH 1 FLAGS")
+    selected, fetched = await run(maildirServer, script)
+    assert ok(selected, b"s")[0] == b"* FLAGS (\\Answered \\Deleted \\Draft \\Flagged \\Seen $Fine)"
+    assert ok(fetched, b"f") == [b"* 1 FETCH (FLAGS ($Fine))"]

@@ -4,6 +4,7 @@ exception in a handler gets a tagged NO [SERVERBUG], and a few thousand generate
 commands over one connection each get their tagged answer.
 """
 
+import os
 import random
 import re
 
@@ -147,3 +148,23 @@ def test_the_generator_is_bounded_and_never_ends_a_line_in_a_literal():
     lines = list(fuzzLines(random.Random(1), 500))
     assert len(lines) == 500
     assert not any(_ENDS_IN_LITERAL.search(line) for _, line in lines)
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_folder_that_is_a_symlink_cannot_be_listed_selected_or_deleted(
+        maildirServer, tmp_path):
+    outside = tmp_path / "outside"
+    for sub in ("cur", "new", "tmp"):
+        (outside / sub).mkdir(parents=True)
+    (outside / "cur" / "1.M1P1.x:2,").write_bytes(MESSAGE)
+    os.symlink(outside, maildirServer.maildir() / ".Linked")
+
+    def script(c):
+        return [c.command(b"a", line) for line in (
+            b'LIST "" *', b"SELECT Linked", b"DELETE Linked", b"CREATE Linked",
+            b"RENAME Linked Other")] + [c.command(b"z", b"NOOP")]
+    listed, *refused, after = await run(maildirServer, script)
+    assert ok(listed) == [b'* LIST (\\HasNoChildren) "/" "INBOX"']
+    assert [r[-1][:4] for r in refused] == [b"a NO"] * 4, refused
+    ok(after, b"z")
+    assert os.listdir(outside / "cur") == ["1.M1P1.x:2,"]

@@ -186,9 +186,10 @@ class MaildirAccount:
     def _createFolder(self, path: Path) -> None:
         if self._isFolder(path):
             return
-        if os.path.lexists(path) and not isRealDir(path):
-            raise IMAPError(f"Cannot create {path.name}: something else has that name",
-                            "CANNOT")
+        for part in (path, path / "cur", path / "new", path / "tmp"):
+            if os.path.lexists(part) and not isRealDir(part):  # e.g. a symlink
+                raise IMAPError(f"Cannot create {path.name}: something else has that name",
+                                "CANNOT")
         createFolder(path)
 
     def delete(self, name: str):
