@@ -8,7 +8,7 @@ from idlemail.server.names import resolveUids
 from idlemail.server.registry import ONLY_SELECTED, command
 from idlemail.server.responses import flagsItem
 from idlemail.wire.command import FetchAttribute
-from idlemail.wire.encode import literal
+from idlemail.wire.encode import literal, string
 from idlemail.wire.message import MessageStructure, Section
 
 _MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
@@ -27,17 +27,26 @@ def internalDate(when) -> bytes:
             f'{sign}{minutes // 60:02d}{minutes % 60:02d}"').encode()
 
 
+def _fieldName(name: str) -> bytes:
+    """A header-fld-name echoed as an atom, or as a string when it is not one (8-bit)."""
+    data = name.encode("utf-8")
+    if data and all(0x20 < b < 0x7F for b in data) and not any(c in data for c in b'(){%*"\\]'):
+        return data
+    return string(data)
+
+
 def sectionLabel(att: FetchAttribute) -> bytes:
     section = att.section
     spec = ".".join(str(n) for n in section.part)
     if section.text:
         spec = f"{spec}.{section.text}" if spec else section.text
+    label = b"BODY[" + spec.encode("ascii")
     if section.fields:
-        spec += " (" + " ".join(section.fields) + ")"
-    label = f"BODY[{spec}]"
+        label += b" (" + b" ".join(_fieldName(f) for f in section.fields) + b")"
+    label += b"]"
     if att.partial is not None:
-        label += f"<{att.partial[0]}>"
-    return label.encode("ascii")
+        label += b"<%d>" % att.partial[0]
+    return label
 
 
 def _marksSeen(att: FetchAttribute) -> bool:

@@ -6,11 +6,16 @@ from __future__ import annotations
 
 from email.utils import parsedate_to_datetime
 
+from idlemail.errors import IMAPError
 from idlemail.server.registry import ONLY_SELECTED, command
+from idlemail.wire.addresses import Group
 from idlemail.wire.command import SearchKey
-from idlemail.wire.message import MessageStructure, Section
+from idlemail.wire.message import MessageStructure, decodeWords
 
 _NEEDS_BODY = {"HEADER", "BODY", "TEXT", "SENTBEFORE", "SENTON", "SENTSINCE"}
+# Searched in the envelope's address structures (RFC 3501 6.4.4 FROM, TO, CC, BCC).
+_ADDRESS_HEADERS = {"from", "to", "cc", "bcc"}
+_CHARSETS = ("US-ASCII", "UTF-8")
 
 
 def _needsBody(key: SearchKey) -> bool:
@@ -28,7 +33,44 @@ class _Candidate:
 
 
 def _contains(haystack: str | None, needle: str) -> bool:
+    """RFC 3501 6.4.4: a substring, compared case-insensitively."""
     return haystack is not None and needle.casefold() in haystack.casefold()
+
+
+def _addressTexts(items):
+    """What FROM/TO/CC/BCC match: each display name (decoded) with its address, group names."""
+    for item in items:
+        members = (item,)
+        if isinstance(item, Group):
+            yield decodeWords(item.name)
+            members = item.members
+        for m in members:
+            name = decodeWords(m.name) if m.name else ""
+            yield f"{name} <{m.address}>" if name else m.address
+
+
+def _headerMatches(structure: MessageStructure, name: str, needle: str) -> bool:
+    """Any field called C{name} contains C{needle}; an empty needle asks that one exists."""
+    name = name.lower()
+    if needle == "":
+        return bool(structure.rawHeaders(name))
+    if name in _ADDRESS_HEADERS:
+        return any(_contains(text, needle) for text in _addressTexts(structure.addresses(name)))
+    return any(_contains(value, needle) for value in structure.headers(name))
+
+
+def _bodyMatches(structure: MessageStructure, needle: str) -> bool:
+    """The body as stored, or any text part with its transfer encoding and charset undone."""
+    if _contains(structure.text().decode("utf-8", "replace"), needle):
+        return True
+    return any(leaf.mainType == "text" and _contains(leaf.decodedText(), needle)
+               for leaf in structure.leaves())
+
+
+def _textMatches(structure: MessageStructure, needle: str) -> bool:
+    """TEXT: the header as stored or with its encoded words decoded, or the body."""
+    return (_contains(structure.headerBytes.decode("utf-8", "replace"), needle)
+            or _contains(structure.headerText(), needle) or _bodyMatches(structure, needle))
 
 
 def _sentDate(m: _Candidate):
@@ -74,17 +116,11 @@ def matches(key: SearchKey, m: _Candidate) -> bool:
         day = _sentDate(m)
         return day is not None and _compareDay(op[4:], day, args[0].date())
     if op == "HEADER":
-        name, text = args
-        value = m.structure.header(name)
-        return value is not None and (text == "" or _contains(value, text))
+        return _headerMatches(m.structure, *args)
     if op == "BODY":
-        return _contains(m.structure.text().decode("utf-8", "replace"), args[0])
+        return _bodyMatches(m.structure, args[0])
     if op == "TEXT":
-        whole = m.structure.section(Section()) or b""
-        # Decoded headers too, so an RFC 2047 encoded Subject still matches.
-        header = "\n".join(filter(None, (m.structure.header(h) for h in
-                                         ("From", "To", "Cc", "Subject"))))
-        return _contains(header, args[0]) or _contains(whole.decode("utf-8", "replace"), args[0])
+        return _textMatches(m.structure, args[0])
     raise ValueError(f"unknown search key {op}")
 
 
@@ -94,7 +130,11 @@ def _compareDay(op: str, day, ref) -> bool:
 
 @command("SEARCH", ONLY_SELECTED, expungesAfter=False)
 async def search(session, cmd):
-    criteria = cmd.args.criteria
+    charset, criteria = cmd.args.charset, cmd.args.criteria
+    if charset is not None and charset.upper() not in _CHARSETS:
+        # RFC 3501 6.4.4: an unsupported charset is a NO (not a BAD) naming those we take.
+        raise IMAPError(f"Unsupported charset {charset}",
+                        "BADCHARSET (" + " ".join(_CHARSETS) + ")")
     view, mailbox = session.view, session.mailbox
     inView = view.uidsInView()
     infos = await mailbox.messages(inView) if inView else []

@@ -509,9 +509,9 @@ def _search(r: _Reader, uid: bool):
     r.sp()
     charset = None
     if r.maybe(b"CHARSET "):
+        # Any charset parses; the handler refuses those it cannot search with NO
+        # [BADCHARSET] (RFC 3501 6.4.4), which a parse error (BAD) could not say.
         charset = r.astring("a charset").decode("ascii", "replace").upper()
-        if charset not in ("US-ASCII", "UTF-8"):
-            raise ParseError(f"[BADCHARSET (US-ASCII UTF-8)] Unsupported charset {charset}", r.tag)
         r.sp()
     keys = [_searchKey(r)]
     while r.maybe(b" "):
