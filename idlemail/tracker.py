@@ -74,10 +74,6 @@ class MailboxTracker:
         (what STATUS RECENT reports)."""
         return len(self._unclaimed)
 
-    def isRecent(self, uid: int) -> bool:
-        """True if C{uid} is \\Recent and not yet claimed by a read-write session."""
-        return uid in self._unclaimed
-
     @property
     def hasWriter(self) -> bool:
         """True if a read-write session has the mailbox selected: new messages are
