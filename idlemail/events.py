@@ -1,7 +1,7 @@
 """
 What a backend reports when a mailbox changes: frozen events keyed by UID.
 
-Backends publish these to the mailbox's L{idlemail.server.tracker.MailboxTracker};
+Backends publish these to the mailbox's L{idlemail.tracker.MailboxTracker};
 they never see sequence numbers or tags.
 """
 
@@ -43,4 +43,17 @@ class FlagsChanged:
     flags: tuple[tuple[int, frozenset[str]], ...]
 
 
-MailboxEvent = MessagesAdded | MessagesExpunged | FlagsChanged
+@dataclass(frozen=True, slots=True)
+class KeywordsAdded:
+    """
+    Keywords the mailbox did not have before. Published before the L{MessagesAdded} or
+    L{FlagsChanged} that first uses them, so that every session is sent the new FLAGS
+    first (RFC 3501 7.2.6).
+
+    @ivar keywords: the new keywords, in the mailbox's one spelling of each.
+    """
+
+    keywords: tuple[str, ...]
+
+
+MailboxEvent = MessagesAdded | MessagesExpunged | FlagsChanged | KeywordsAdded

@@ -6,12 +6,19 @@ What may block: nothing. Every method that touches disk or network returns a
 L{Deferred}; CPU-heavy work (password hashing) belongs in a thread pool.
 What is pushed: a backend reports every change of an open mailbox, whoever made it
 (a session, an outside MDA, an upstream server), as an L{idlemail.events} event by UID
-to that mailbox's L{MailboxTracker} (C{IMailbox.tracker}), on the reactor thread.
-A backend knows nothing of tags or sequence numbers.
+to that mailbox's L{idlemail.tracker.MailboxTracker} (C{IMailbox.tracker}), on the
+reactor thread, through its public API only. A backend knows nothing of tags or
+sequence numbers.
 
 Mailbox names are Python strings (already decoded from modified UTF-7), hierarchy
 levels separated by C{IAccount.delimiter}; C{"INBOX"} is always spelled so.
-Failures the user should see are L{idlemail.errors.MailboxError}.
+Failures the user should see are L{idlemail.errors.IMAPError} (or a subclass such as
+L{idlemail.errors.NoSuchMailbox}), which carries the response code.
+
+Flags are case-insensitive (RFC 3501 2.3.2): a backend stores one spelling of each,
+system flags as the RFC spells them (L{idlemail.records.systemFlag}) and keywords as
+first stored in that mailbox (L{idlemail.records.KeywordSpellings}), and compares
+C{"\\\\seen"} with C{"\\\\Seen"} as equal in STORE, APPEND, COPY, EXPUNGE and STATUS.
 """
 
 from __future__ import annotations
@@ -91,7 +98,11 @@ class IAccount(Interface):
         """L{Deferred} firing with the subscribed names, a list of str."""
 
     def status(name: str):
-        """L{Deferred} firing with an L{idlemail.records.MailboxStatus}."""
+        """
+        L{Deferred} firing with an L{idlemail.records.MailboxStatus}. Its C{recent} is
+        the number of messages the next SELECT would see as \\Recent (for an open
+        mailbox, C{tracker.recentCount}), so SELECT, EXAMINE and STATUS agree.
+        """
 
     def open(name: str, readonly: bool):
         """
@@ -112,12 +123,18 @@ class IMailbox(Interface):
 
     name = Attribute("The mailbox's name, a str.")
     readonly = Attribute("True if opened with EXAMINE or not writable.")
-    uidValidity = Attribute("The UIDVALIDITY, an int that never changes while open.")
+    uidValidity = Attribute("The UIDVALIDITY: an int above 0 that never changes while "
+                            "the mailbox lives, and that a mailbox of the same name "
+                            "created later never has again (RFC 3501 2.3.1.1).")
     uidNext = Attribute("The UID the next message will get, an int.")
     permanentFlags = Attribute("Flags a client may store for good: a tuple of str; "
                                "'\\\\*' if new keywords may be made.")
-    tracker = Attribute("The L{idlemail.server.tracker.MailboxTracker} this mailbox "
-                        "feeds; its C{uids} are the mailbox's UIDs, ascending.")
+    tracker = Attribute("The L{idlemail.tracker.MailboxTracker} this mailbox feeds; "
+                        "its C{uids} are the mailbox's UIDs, ascending, and its "
+                        "C{keywords} the mailbox's keywords. A message is \\\\Recent "
+                        "(RFC 3501 2.3.2) until a read-write session claims it; "
+                        "C{tracker.onClaim} tells the backend when, so it can "
+                        "remember it across restarts if it keeps state on disk.")
 
     def messages(uids):
         """
@@ -142,7 +159,9 @@ class IMailbox(Interface):
         """
         Add a message (C{flags}: iterable of str; C{internaldate}: aware datetime or
         None for now). L{Deferred} firing with its UID once it is durable; the
-        resulting L{idlemail.events.MessagesAdded} is published before it fires.
+        resulting L{idlemail.events.MessagesAdded} is published before it fires,
+        after a L{idlemail.events.KeywordsAdded} if it brings keywords new to the
+        mailbox. It is \\Recent for the first read-write session to see it.
         """
 
     def store(uids, flags, mode: str, origin=None):
@@ -150,7 +169,8 @@ class IMailbox(Interface):
         Change flags: C{mode} is C{"+"} (add), C{"-"} (remove) or C{""} (replace).
         L{Deferred} firing with a dict uid -> new flag set (frozenset) for the
         messages that exist; a L{idlemail.events.FlagsChanged} is published for
-        those whose flags changed.
+        those whose flags changed, after a L{idlemail.events.KeywordsAdded} for
+        keywords new to the mailbox.
         """
 
     def expunge(uids=None, origin=None):

@@ -16,19 +16,21 @@ from twisted.cred.error import UnauthorizedLogin
 from twisted.internet import defer
 from zope.interface import implementer
 
-from idlemail.errors import MailboxError, MailboxExists, NoSuchMailbox
-from idlemail.events import FlagsChanged, MessagesAdded, MessagesExpunged
+from idlemail.errors import IMAPError, MailboxExists, NoSuchMailbox
+from idlemail.events import FlagsChanged, KeywordsAdded, MessagesAdded, MessagesExpunged
 from idlemail.interfaces import IAccount, IBackend, IMailbox
 from idlemail.records import (
     SYSTEM_FLAGS,
+    KeywordSpellings,
     MailboxInfo,
     MailboxStatus,
     MessageInfo,
     applyFlags,
 )
-from idlemail.server.tracker import MailboxTracker
+from idlemail.tracker import MailboxTracker
 
 _validities = itertools.count(int(time.time()))
+DELETED = "\\Deleted"
 
 
 def _crlf(message: bytes) -> bytes:
@@ -49,15 +51,26 @@ class _Message:
 class _Store:
     """One mailbox's contents, shared by every session that opens it."""
 
+    # Strictly increasing for the process's life, so a mailbox deleted and created
+    # again never has its old UIDVALIDITY (RFC 3501 2.3.1.1).
     uidValidity: int = field(default_factory=lambda: next(_validities))
     uidNext: int = 1
     messages: dict[int, _Message] = field(default_factory=dict)
+    keywords: KeywordSpellings = field(default_factory=KeywordSpellings)
     tracker: MailboxTracker = field(default_factory=MailboxTracker)
 
+    def canonical(self, flags, register: bool = True) -> frozenset[str]:
+        """C{flags} in this mailbox's spelling; new keywords are published first."""
+        flags, new = self.keywords.canonical(flags, register)
+        if new:
+            self.tracker.publish(KeywordsAdded(tuple(new)))
+        return flags
+
     def add(self, body: bytes, flags, internaldate) -> int:
+        flags = self.canonical(flags)
         uid = self.uidNext
         self.uidNext += 1
-        self.messages[uid] = _Message(_crlf(body), frozenset(flags), internaldate)
+        self.messages[uid] = _Message(_crlf(body), flags, internaldate)
         self.tracker.publish(MessagesAdded((uid,)))
         return uid
 
@@ -126,7 +139,7 @@ class MemoryAccount:
             raise MailboxExists(name)
         parts = name.split(self.delimiter)
         if any(not p for p in parts):
-            raise MailboxError(f"Invalid mailbox name: {name}", "CANNOT")
+            raise IMAPError(f"Invalid mailbox name: {name}", "CANNOT")
         for i in range(1, len(parts)):
             self._user.mailboxes.setdefault(self.delimiter.join(parts[:i]), _Store())
         self._user.mailboxes[name] = _Store()
@@ -146,7 +159,7 @@ class MemoryAccount:
         if new in self._user.mailboxes:
             raise MailboxExists(new)
         if new.startswith(old + self.delimiter):
-            raise MailboxError("Cannot move a mailbox into itself", "CANNOT")
+            raise IMAPError("Cannot move a mailbox into itself", "CANNOT")
         if old == "INBOX":
             # RFC 3501 6.3.5: the messages move; INBOX stays, empty.
             moved = _Store()
@@ -181,7 +194,7 @@ class MemoryAccount:
     def _status(self, name: str) -> MailboxStatus:
         store = self._store(name)
         unseen = sum(1 for m in store.messages.values() if "\\Seen" not in m.flags)
-        return MailboxStatus(len(store.messages), len(store.tracker._unclaimedRecent),
+        return MailboxStatus(len(store.messages), store.tracker.recentCount,
                              store.uidNext, store.uidValidity, unseen)
 
     def open(self, name: str, readonly: bool):
@@ -229,6 +242,7 @@ class MemoryMailbox:
         return defer.succeed(self._store.add(message, flags, when))
 
     def store(self, uids, flags, mode: str, origin=None):
+        flags = self._store.canonical(flags, register=mode != "-")
         result, changed = {}, []
         for uid in uids:
             m = self._store.messages.get(uid)
@@ -246,7 +260,7 @@ class MemoryMailbox:
     def expunge(self, uids=None, origin=None):
         messages = self._store.messages
         candidates = sorted(messages) if uids is None else sorted(set(uids) & set(messages))
-        gone = [uid for uid in candidates if "\\Deleted" in messages[uid].flags]
+        gone = [uid for uid in candidates if DELETED in messages[uid].flags]
         for uid in gone:
             del messages[uid]
         if gone:

@@ -9,13 +9,8 @@ import binascii
 
 from twisted.cred.error import UnauthorizedLogin
 
-from idlemail.server.registry import (
-    ANSWERED,
-    AUTHENTICATED,
-    UNAUTHED,
-    CommandFailed,
-    command,
-)
+from idlemail.errors import BadRequest, IMAPError
+from idlemail.server.registry import ANSWERED, AUTHENTICATED, UNAUTHED, command
 
 
 async def _login(session, username: str, password: str):
@@ -23,7 +18,7 @@ async def _login(session, username: str, password: str):
         account = await session.factory.backend.login(username, password)
     except UnauthorizedLogin:
         session.factory.log.info("Login failed for {user!r}", user=username)
-        raise CommandFailed("Authentication failed.", "NO", "AUTHENTICATIONFAILED")
+        raise IMAPError("Authentication failed.", "AUTHENTICATIONFAILED")
     if session.state != "not authenticated":  # the connection went away meanwhile
         account.logout()
         return None
@@ -36,37 +31,38 @@ def _text(raw: bytes, what: str) -> str:
     try:
         return raw.decode("utf-8")
     except UnicodeDecodeError:
-        raise CommandFailed(f"{what} is not UTF-8", "BAD")
+        raise BadRequest(f"{what} is not UTF-8")
 
 
 @command("LOGIN", UNAUTHED)
 async def login(session, cmd):
-    user, password = cmd.args
-    return await _login(session, _text(user, "User name"), _text(password, "Password"))
+    args = cmd.args
+    return await _login(session, _text(args.username, "User name"),
+                        _text(args.password, "Password"))
 
 
 @command("AUTHENTICATE", UNAUTHED)
 async def authenticate(session, cmd):
-    mechanism, initial = cmd.args
+    mechanism, initial = cmd.args.mechanism, cmd.args.initialResponse
     if mechanism != "PLAIN":
-        raise CommandFailed(f"Unsupported mechanism {mechanism}", "NO", "CANNOT")
+        raise IMAPError(f"Unsupported mechanism {mechanism}", "CANNOT")
     if initial is None:
         response = await session.readContinuation(b"")
     else:
-        response = initial.encode("ascii")
+        response = initial
     response = response.strip()
     if response == b"*":
-        raise CommandFailed("Authentication cancelled", "BAD")
+        raise BadRequest("Authentication cancelled")
     try:
         decoded = base64.b64decode(response, validate=True) if response != b"=" else b""
-    except (binascii.Error, ValueError):
-        raise CommandFailed("Invalid base64 in PLAIN response", "BAD")
+    except (binascii.Error, ValueError):  # 8-bit bytes too
+        raise BadRequest("Invalid base64 in PLAIN response")
     parts = decoded.split(b"\0")
     if len(parts) != 3:
-        raise CommandFailed("PLAIN response must be authzid NUL authcid NUL password", "BAD")
+        raise BadRequest("PLAIN response must be authzid NUL authcid NUL password")
     authzid, user, password = (_text(p, "PLAIN response") for p in parts)
     if authzid and authzid != user:
-        raise CommandFailed("Acting as another user is not allowed", "NO", "AUTHORIZATIONFAILED")
+        raise IMAPError("Acting as another user is not allowed", "AUTHORIZATIONFAILED")
     return await _login(session, user, password)
 
 
@@ -74,9 +70,9 @@ async def authenticate(session, cmd):
 async def starttls(session, cmd):
     tls = session.factory.tlsContext
     if tls is None:
-        raise CommandFailed("TLS is not configured", "BAD")
+        raise BadRequest("TLS is not configured")
     if session.tlsActive:
-        raise CommandFailed("TLS is already active", "BAD")
+        raise BadRequest("TLS is already active")
     session.sendLine(f"{cmd.tag} OK Begin TLS negotiation now".encode())
     # Anything the client sent after STARTTLS in the clear must not be run as if it
     # came over TLS (CVE-2011-0411 class command injection).

@@ -42,14 +42,18 @@ class IMAPServerFactory(ServerFactory):
             sweepInterval = min(idleKeepalive or 60.0, 60.0)
         self.sweepInterval = sweepInterval
         self._sweeper: task.LoopingCall | None = None
-        auth = b" AUTH=PLAIN"
-        if tlsContext is not None:
-            auth += b" STARTTLS"
-        self._preAuth = _BASE_CAPABILITIES + auth + b" APPENDLIMIT=%d" % appendLimit
-        self._postAuth = _BASE_CAPABILITIES + b" APPENDLIMIT=%d" % appendLimit
+        limit = b" APPENDLIMIT=%d" % appendLimit
+        self._preAuth = _BASE_CAPABILITIES + b" AUTH=PLAIN" + limit
+        # RFC 3501 6.2.1: STARTTLS is offered only until TLS is on.
+        self._preTLS = _BASE_CAPABILITIES + b" AUTH=PLAIN STARTTLS" + limit
+        self._postAuth = _BASE_CAPABILITIES + limit
 
     def capabilities(self, session) -> bytes:
-        return self._preAuth if session.state == NOT_AUTHENTICATED else self._postAuth
+        if session.state != NOT_AUTHENTICATED:
+            return self._postAuth
+        if self.tlsContext is not None and not session.tlsActive:
+            return self._preTLS
+        return self._preAuth
 
     def startFactory(self) -> None:
         if self._sweeper is None:

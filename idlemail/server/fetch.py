@@ -6,8 +6,9 @@ from __future__ import annotations
 
 from idlemail.server.names import resolveUids
 from idlemail.server.registry import ONLY_SELECTED, command
+from idlemail.server.responses import flagsItem
 from idlemail.wire.command import FetchAttribute
-from idlemail.wire.encode import flagList, literal, string
+from idlemail.wire.encode import literal, string
 from idlemail.wire.message import MessageStructure, Section
 
 _MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
@@ -55,8 +56,7 @@ def _marksSeen(att: FetchAttribute) -> bool:
 def _render(att: FetchAttribute, info, seq: int, raw: bytes | None, structure, recent):
     name = att.name
     if name == "FLAGS":
-        flags = info.flags | {"\\Recent"} if info.uid in recent else info.flags
-        return b"FLAGS " + flagList(flags)
+        return flagsItem(info.flags, info.uid in recent)
     if name == "UID":
         return b"UID %d" % info.uid
     if name == "INTERNALDATE":
@@ -86,12 +86,11 @@ def _render(att: FetchAttribute, info, seq: int, raw: bytes | None, structure, r
 
 @command("FETCH", ONLY_SELECTED, expungesAfter=False)
 async def fetch(session, cmd):
-    seqset, atts = cmd.args
     view, mailbox = session.view, session.mailbox
-    uids = resolveUids(session, seqset, cmd.uid)
+    uids = resolveUids(session, cmd.args.sequenceSet, cmd.uid)
     if not uids:
         return None
-    atts = list(atts)
+    atts = list(cmd.args.attributes)
     if cmd.uid and not any(a.name == "UID" for a in atts):
         atts.insert(0, FetchAttribute("UID"))  # RFC 3501 6.4.8
     needsBody = any(a.name in _NEEDS_BODY for a in atts)
@@ -106,6 +105,7 @@ async def fetch(session, cmd):
                 # The change is told in this response, not again afterwards.
                 atts.append(FetchAttribute("FLAGS"))
     missing = len(infos) < len(uids)
+    session.announceKeywords()  # a FETCH may show a keyword new to this session
     for info in infos:
         seq = view.seqOf(info.uid)
         if seq is None:

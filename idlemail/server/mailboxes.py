@@ -5,11 +5,14 @@ STATUS, and APPEND.
 
 from __future__ import annotations
 
-import re
+from idlemail.errors import BadRequest, IMAPError, NoSuchMailbox
+from idlemail.records import RECENT
+from idlemail.server.names import decodeName, encodeName, wireName
+from idlemail.server.patterns import patternMatcher
+from idlemail.wire.encode import string
+from idlemail.server.registry import AUTHED, command
 
-from idlemail.errors import NoSuchMailbox
-from idlemail.server.names import decodeName, encodeName
-from idlemail.server.registry import AUTHED, CommandFailed, command
+_NOSELECT = "\\Noselect"
 
 
 def _name(session, raw: bytes) -> str:
@@ -20,17 +23,17 @@ def _name(session, raw: bytes) -> str:
 async def create(session, cmd):
     delimiter = session.account.delimiter
     # RFC 3501 6.3.3: a trailing delimiter only says the name will have children.
-    name = _name(session, cmd.args[0]).rstrip(delimiter)
+    name = _name(session, cmd.args.mailbox).rstrip(delimiter)
     if name == "INBOX":
-        raise CommandFailed("INBOX always exists", "NO", "ALREADYEXISTS")
+        raise IMAPError("INBOX always exists", "ALREADYEXISTS")
     await session.account.create(name)
 
 
 @command("DELETE", AUTHED)
 async def delete(session, cmd):
-    name = _name(session, cmd.args[0])
+    name = _name(session, cmd.args.mailbox)
     if name == "INBOX":
-        raise CommandFailed("INBOX cannot be deleted", "NO", "CANNOT")
+        raise IMAPError("INBOX cannot be deleted", "CANNOT")
     if session.mailbox is not None and session.mailbox.name == name:
         session.deselect()
     await session.account.delete(name)
@@ -38,45 +41,34 @@ async def delete(session, cmd):
 
 @command("RENAME", AUTHED)
 async def rename(session, cmd):
-    old, new = (_name(session, raw) for raw in cmd.args)
+    old, new = _name(session, cmd.args.old), _name(session, cmd.args.new)
     if new == "INBOX":
-        raise CommandFailed("Cannot rename to INBOX", "NO", "ALREADYEXISTS")
+        raise IMAPError("Cannot rename to INBOX", "ALREADYEXISTS")
     await session.account.rename(old, new)
 
 
 @command("SUBSCRIBE", AUTHED)
 async def subscribe(session, cmd):
-    await session.account.subscribe(_name(session, cmd.args[0]))
+    await session.account.subscribe(_name(session, cmd.args.mailbox))
 
 
 @command("UNSUBSCRIBE", AUTHED)
 async def unsubscribe(session, cmd):
-    await session.account.unsubscribe(_name(session, cmd.args[0]))
+    await session.account.unsubscribe(_name(session, cmd.args.mailbox))
 
 
-def patternMatcher(reference: str, pattern: str, delimiter: str):
-    """RFC 3501 6.3.8: C{*} matches anything, C{%} anything but the delimiter."""
-    whole = reference + pattern
-    regex = "".join(".*" if c == "*" else f"[^{re.escape(delimiter)}]*" if c == "%"
-                    else re.escape(c) for c in whole)
-    compiled = re.compile(regex, re.DOTALL)
-    inbox = re.compile(regex, re.DOTALL | re.IGNORECASE)
-
-    def matches(name: str) -> bool:
-        if name == "INBOX" or name.upper().startswith("INBOX" + delimiter):
-            return bool(inbox.fullmatch(name))
-        return bool(compiled.fullmatch(name))
-    return matches
+def _parents(name: str, delimiter: str):
+    """C{"a/b/c"} -> C{"a"}, C{"a/b"}."""
+    parts = name.split(delimiter)
+    return (delimiter.join(parts[:i]) for i in range(1, len(parts)))
 
 
 def _withParents(entries: dict[str, tuple], delimiter: str) -> dict[str, tuple]:
     """Add the levels of the hierarchy that hold children but are not mailboxes."""
     out = dict(entries)
     for name in entries:
-        parts = name.split(delimiter)
-        for i in range(1, len(parts)):
-            parent = delimiter.join(parts[:i])
-            out.setdefault(parent, ("\\Noselect",))
+        for parent in _parents(name, delimiter):
+            out.setdefault(parent, (_NOSELECT,))
     return out
 
 
@@ -85,31 +77,55 @@ def _listLine(kind: bytes, attributes, delimiter: str, name: str) -> bytes:
     return kind + b" (" + attrs + b') "' + delimiter.encode() + b'" ' + encodeName(name)
 
 
+def _checkPattern(raw: bytes, what: str) -> None:
+    # RFC 3501 9: list-mailbox and quoted strings are 7-bit. A pattern that is not valid
+    # modified UTF-7 is matched as spelled (see patterns.py).
+    if raw and max(raw) >= 0x80:
+        raise BadRequest(f"The {what} must be 7-bit (modified UTF-7, RFC 3501 5.1.3)")
+
+
+async def _subscribedEntries(account, names, matches, wildcardStops: bool):
+    """
+    LSUB's entries: the subscribed names, and (RFC 3501 6.3.9) for a C{%} pattern the
+    unsubscribed parents it matches of subscribed names it does not, as \\Noselect.
+    """
+    subscribed = set(await account.subscriptions())
+    entries = {n: (() if n in names else (_NOSELECT,)) for n in subscribed}
+    if wildcardStops:
+        delimiter = account.delimiter
+        for name in subscribed:
+            if matches(wireName(name)):
+                continue
+            for parent in _parents(name, delimiter):
+                if parent not in subscribed and matches(wireName(parent)):
+                    entries[parent] = (_NOSELECT,)
+    return entries
+
+
 async def _list(session, cmd, subscribedOnly: bool):
     account = session.account
     delimiter = account.delimiter
-    reference = cmd.args[0].decode("imap4-utf-7", "replace")
-    pattern = cmd.args[1].decode("imap4-utf-7", "replace")
+    reference, pattern = cmd.args.reference, cmd.args.pattern
+    _checkPattern(reference, "reference")
+    _checkPattern(pattern, "pattern")
     kind = b"LSUB" if subscribedOnly else b"LIST"
-    if pattern == "":
+    if pattern == b"":
         # RFC 3501 6.3.8: the delimiter and the root of the reference.
-        root = reference.split(delimiter)[0] + delimiter if delimiter in reference else ""
-        session.untagged(kind + b' (\\Noselect) "' + delimiter.encode() + b'" '
-                         + encodeName(root))
+        sep = delimiter.encode()
+        root = reference.split(sep)[0] + sep if sep in reference else b""
+        session.untagged(kind + b' (\\Noselect) "' + sep + b'" ' + string(root))
         return None
+    matches = patternMatcher(reference, pattern, delimiter)
     infos = await account.listMailboxes()
     entries = {info.name: tuple(info.attributes) for info in infos}
     names = set(entries)
     if subscribedOnly:
-        subscribed = set(await account.subscriptions())
-        entries = {n: (a if n in names else ("\\Noselect",)) for n, a in entries.items()
-                   if n in subscribed}
+        entries = await _subscribedEntries(account, names, matches, b"%" in pattern)
     else:
         entries = _withParents(entries, delimiter)
-    matches = patternMatcher(reference, pattern, delimiter)
     prefixes = {n.rsplit(delimiter, 1)[0] for n in names if delimiter in n}
     for name in sorted(entries, key=lambda n: (n != "INBOX", n)):
-        if not matches(name):
+        if not matches(wireName(name)):
             continue
         attributes = list(entries[name])
         if not subscribedOnly:
@@ -130,20 +146,19 @@ async def lsub(session, cmd):
 
 @command("STATUS", AUTHED)
 async def status(session, cmd):
-    raw, items = cmd.args
-    name = _name(session, raw)
+    name = _name(session, cmd.args.mailbox)
     figures = await session.account.status(name)
-    values = " ".join(f"{item} {getattr(figures, item.lower())}" for item in items)
+    values = " ".join(f"{item} {getattr(figures, item.lower())}" for item in cmd.args.items)
     session.untagged(b"STATUS " + encodeName(name) + b" (" + values.encode() + b")")
 
 
 @command("APPEND", AUTHED)
 async def append(session, cmd):
-    raw, flags, date, message = cmd.args
-    name = _name(session, raw)
-    if not message:
-        raise CommandFailed("Empty message", "NO")
-    flags = [f for f in flags if f.lower() != "\\recent"]
+    args = cmd.args
+    name = _name(session, args.mailbox)
+    if not args.message:
+        raise IMAPError("Empty message")
+    flags = [f for f in args.flags if f != RECENT]
     selected = session.mailbox
     if selected is not None and selected.name == name and not selected.readonly:
         mailbox, opened = selected, False
@@ -151,12 +166,12 @@ async def append(session, cmd):
         try:
             mailbox = await session.account.open(name, False)
         except NoSuchMailbox:
-            raise CommandFailed(f"Mailbox doesn't exist: {name}", "NO", "TRYCREATE")
+            raise IMAPError(f"Mailbox doesn't exist: {name}", "TRYCREATE")
         opened = True
     try:
         if mailbox.readonly:
-            raise CommandFailed("Mailbox is read-only", "NO", "READ-ONLY")
-        uid = await mailbox.append(message, flags, date)
+            raise IMAPError("Mailbox is read-only", "READ-ONLY")
+        uid = await mailbox.append(args.message, flags, args.date)
         return (f"APPENDUID {mailbox.uidValidity} {uid}", "APPEND completed")
     finally:
         if opened:

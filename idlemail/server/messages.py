@@ -5,11 +5,12 @@ UID forms (RFC 3501 6.4.6-6.4.8, RFC 4315 COPYUID).
 
 from __future__ import annotations
 
-from idlemail.errors import NoSuchMailbox
+from idlemail.errors import IMAPError, NoSuchMailbox
+from idlemail.records import RECENT
 from idlemail.server.names import decodeName, resolveUids
-from idlemail.server.registry import ONLY_SELECTED, CommandFailed, command
+from idlemail.server.registry import ONLY_SELECTED, command
+from idlemail.server.responses import fetchFlags
 from idlemail.server.selection import requireWritable
-from idlemail.wire.encode import flagList
 
 
 def compactSet(numbers) -> str:
@@ -28,42 +29,41 @@ def compactSet(numbers) -> str:
 
 @command("STORE", ONLY_SELECTED, expungesAfter=False)
 async def store(session, cmd):
-    seqset, mode, silent, flags = cmd.args
+    args = cmd.args
     requireWritable(session)
     view = session.view
-    uids = resolveUids(session, seqset, cmd.uid)
+    uids = resolveUids(session, args.sequenceSet, cmd.uid)
     # \Recent is the server's to set (RFC 3501 2.3.2).
-    flags = [f for f in flags if f.lower() != "\\recent"]
+    flags = [f for f in args.flags if f != RECENT]
     if not uids:
         return None
-    result = await session.mailbox.store(uids, flags, mode, origin=view)
-    if not silent:
+    result = await session.mailbox.store(uids, flags, args.mode, origin=view)
+    session.announceKeywords()  # before any FETCH that shows a new one
+    if not args.silent:
         # Tell every stored message's flags, changed or not; the tracker's copy of
         # our own change is then dropped (ownFlags=False after STORE).
         for uid in uids:
             seq = view.seqOf(uid)
             if uid in result and seq is not None:
-                newFlags = result[uid] | {"\\Recent"} if uid in view.recent else result[uid]
-                extra = b" UID %d" % uid if cmd.uid else b""
-                session.untagged(b"%d FETCH (FLAGS %s%s)" % (seq, flagList(newFlags), extra))
+                session.untagged(fetchFlags(seq, result[uid], uid in view.recent,
+                                            uid if cmd.uid else None))
     if len(result) < len(uids):
         return ("EXPUNGEISSUED", "Some of the messages were expunged")
     return None
 
 
 async def _copy(session, cmd, move: bool):
-    seqset, raw = cmd.args
     if move:
         requireWritable(session)
-    destination = decodeName(raw, session.account.delimiter)
-    uids = resolveUids(session, seqset, cmd.uid)
+    destination = decodeName(cmd.args.mailbox, session.account.delimiter)
+    uids = resolveUids(session, cmd.args.sequenceSet, cmd.uid)
     if not uids:
         return None
     try:
         validity, pairs = await session.mailbox.copy(uids, destination, move,
                                                      origin=session.view)
     except NoSuchMailbox:
-        raise CommandFailed(f"Mailbox doesn't exist: {destination}", "NO", "TRYCREATE")
+        raise IMAPError(f"Mailbox doesn't exist: {destination}", "TRYCREATE")
     if not pairs:
         return None
     code = (f"COPYUID {validity} {compactSet(p[0] for p in pairs)} "

@@ -6,30 +6,50 @@ from __future__ import annotations
 
 import twisted.mail.imap4  # noqa: F401  registers the "imap4-utf-7" codec
 
-from idlemail.server.registry import CommandFailed
+from idlemail.errors import BadRequest, IMAPError
 from idlemail.wire.encode import string
+
+#: Limits on a mailbox name, as sent: longer or deeper names are refused with
+#: NO [LIMIT] (every backend can hold these; Maildir++ folders are one directory entry).
+MAX_NAME_OCTETS = 255
+MAX_LEVELS = 32
 
 
 def decodeName(raw: bytes, delimiter: str = "/") -> str:
     """
     A mailbox name as the backend sees it; INBOX in any case is C{"INBOX"} (5.1).
+    A name that is not valid modified UTF-7, or not in its one canonical spelling
+    (C{&AGEAYgBj-} for C{abc}), is refused: two spellings must not name two mailboxes.
     """
+    if len(raw) > MAX_NAME_OCTETS:
+        raise IMAPError(f"Mailbox name too long (at most {MAX_NAME_OCTETS} octets)", "LIMIT")
+    if raw.count(delimiter.encode()) >= MAX_LEVELS:
+        raise IMAPError(f"Mailbox name too deep (at most {MAX_LEVELS} levels)", "LIMIT")
     try:
         name = raw.decode("imap4-utf-7")
-    except (UnicodeDecodeError, ValueError):
-        raise CommandFailed("Mailbox name is not valid modified UTF-7", "BAD")
+        canonical = name.encode("imap4-utf-7") == raw
+    except (UnicodeError, ValueError):
+        canonical = False
+    if not canonical:
+        raise IMAPError("Mailbox name is not valid modified UTF-7", "CANNOT")
     if not name:
-        raise CommandFailed("Mailbox name is empty", "NO", "CANNOT")
+        raise IMAPError("Mailbox name is empty", "CANNOT")
     if any(ord(c) < 0x20 or ord(c) == 0x7F for c in name):
-        raise CommandFailed("Mailbox name contains control characters", "NO", "CANNOT")
+        raise IMAPError("Mailbox name contains control characters", "CANNOT")
     head, sep, rest = name.partition(delimiter)
     if head.upper() == "INBOX":
         name = "INBOX" + sep + rest
     return name
 
 
+def wireName(name: str) -> bytes:
+    """The modified UTF-7 form of a mailbox name."""
+    return name.encode("imap4-utf-7")
+
+
 def encodeName(name: str) -> bytes:
-    return string(name.encode("imap4-utf-7"))
+    """A mailbox name as a response item (a quoted string or a literal)."""
+    return string(wireName(name))
 
 
 def resolveUids(session, seqset, uid: bool) -> list[int]:
@@ -48,6 +68,6 @@ def resolveUids(session, seqset, uid: bool) -> list[int]:
     picked: set[int] = set()
     for lo, hi in seqset.resolve(exists):
         if hi > exists or lo < 1:
-            raise CommandFailed("Invalid message sequence number", "BAD")
+            raise BadRequest("Invalid message sequence number")
         picked.update(range(lo, hi + 1))
     return [inView[i - 1] for i in sorted(picked)]

@@ -15,18 +15,12 @@ from twisted.internet import defer
 from twisted.logger import Logger
 from twisted.protocols.basic import LineReceiver
 
-from idlemail.errors import MailboxError
-from idlemail.server import registry
-from idlemail.server.registry import (
-    AUTHENTICATED,
-    LOGOUT,
-    NOT_AUTHENTICATED,
-    SELECTED,
-    CommandFailed,
-)
+from idlemail.errors import IMAPError
+from idlemail.server.commands import lookup
+from idlemail.server.registry import ANSWERED, AUTHENTICATED, LOGOUT, NOT_AUTHENTICATED, SELECTED
+from idlemail.server.responses import fetchFlags, mailboxFlags
 from idlemail.server.writethrough import writeNow
 from idlemail.wire.command import ParseError, parseCommand, parseTag
-from idlemail.wire.encode import flagList
 
 _TRAILING_LITERAL = re.compile(rb"\{(\d{1,10})(\+?)\}$")
 _APPEND_START = re.compile(rb"^[^ ]+ (?:UID )?APPEND ", re.IGNORECASE)
@@ -196,11 +190,10 @@ class IMAPServerProtocol(LineReceiver):
             self._runQueue()
 
     def _crashed(self, failure) -> None:
-        if self.state == LOGOUT:
-            return  # the client went away mid-command (e.g. during IDLE): nothing to say
-        self.log.failure("Command failed unexpectedly", failure)
-        self.sendLine(b"* BYE Internal server error")
-        self.transport.loseConnection()
+        # _execute answers every failure itself; this is the last net, and the
+        # connection goes on whatever happened.
+        if self.state != LOGOUT:
+            self.log.failure("Command failed unexpectedly", failure)
 
     def readContinuation(self, prompt: bytes) -> defer.Deferred:
         """
@@ -237,28 +230,45 @@ class IMAPServerProtocol(LineReceiver):
         self._queue.insert(0, unit)
 
     async def _execute(self, unit: bytes) -> None:
+        # No exception ends the connection: a bug in one command is a tagged
+        # NO [SERVERBUG] for that command (RFC 5530), logged with its traceback.
+        tag = None
+        try:
+            tag = await self._run(unit)
+        except Exception:
+            if self.state == LOGOUT:
+                return  # the client went away mid-command: nothing to say
+            self.log.failure("Command failed unexpectedly")
+            if tag is None:  # not answered yet
+                self._serverBug(parseTag(unit))
+
+    async def _run(self, unit: bytes) -> str:
+        """Run one command; returns its tag once the tagged response is sent."""
         try:
             cmd = parseCommand(unit)
         except ParseError as e:
             self.sendLine(f"{e.tag} BAD {e}".encode())
-            return
-        handler = registry.lookup(cmd.name)
+            return e.tag
+        handler = lookup(cmd.name)
         if handler is None:
             self.sendLine(f"{cmd.tag} BAD Unknown command".encode())
-            return
+            return cmd.tag
         if self.state not in handler.states:
             self.sendLine(f"{cmd.tag} BAD {cmd.name} is not allowed {_stateText(self.state)}".encode())
-            return
+            return cmd.tag
         status, code, text = "OK", None, f"{cmd.name} completed"
         try:
             result = await handler.run(self, cmd)
-        except CommandFailed as e:
+        except IMAPError as e:
             status, code, text = e.status, e.code, str(e)
-        except MailboxError as e:
-            status, code, text = "NO", e.code, str(e)
+        except Exception:
+            if self.state == LOGOUT:
+                return cmd.tag
+            self.log.failure("{command} failed unexpectedly", command=cmd.name)
+            status, code, text = "NO", "SERVERBUG", _SERVERBUG_TEXT
         else:
-            if result is registry.ANSWERED:
-                return
+            if result is ANSWERED:
+                return cmd.tag
             if isinstance(result, tuple):
                 code, text = result
             elif result is not None:
@@ -266,11 +276,15 @@ class IMAPServerProtocol(LineReceiver):
         if self.state == LOGOUT:
             self._finish(cmd.tag, status, code, text)
             self.transport.loseConnection()
-            return
+            return cmd.tag
         if self.view is not None:
             self.sendUpdates(expunges=cmd.uid or handler.expungesAfter,
                              ownFlags=cmd.name not in ("STORE", "FETCH"))
         self._finish(cmd.tag, status, code, text)
+        return cmd.tag
+
+    def _serverBug(self, tag: str) -> None:
+        self._finish(tag, "NO", "SERVERBUG", _SERVERBUG_TEXT)
 
     def _finish(self, tag: str, status: str, code: str | None, text: str) -> None:
         line = f"{tag} {status} " + (f"[{code}] " if code else "") + text
@@ -283,18 +297,32 @@ class IMAPServerProtocol(LineReceiver):
     def sendUpdates(self, expunges: bool = True, ownFlags: bool = True) -> None:
         """Tell the session what changed in its mailbox, as far as it may be told now."""
         lines = []
-        for item in self.view.drain(expunges=expunges, ownFlags=ownFlags):
+        view = self.view
+        for item in view.drain(expunges=expunges, ownFlags=ownFlags):
             kind = item[0]
             if kind == "FETCH":
                 _, seq, uid, flags = item
-                if uid in self.view.recent:
-                    flags = flags | {"\\Recent"}
                 # UID too, so a client need not ask which message it was.
-                lines.append(b"* %d FETCH (FLAGS %s UID %d)\r\n" % (seq, flagList(flags), uid))
+                lines.append(b"* " + fetchFlags(seq, flags, uid in view.recent, uid) + b"\r\n")
+            elif kind == "FLAGS":
+                lines.extend(b"* " + line + b"\r\n" for line in self.flagsResponses(item[1]))
             else:
                 lines.append(b"* %d %s\r\n" % (item[1], kind.encode()))
         if lines:
             writeNow(self.transport, b"".join(lines))
+
+    def announceKeywords(self) -> None:
+        """
+        Send FLAGS and PERMANENTFLAGS now if the mailbox has new keywords: before a
+        FETCH response that may use one (RFC 3501 7.2.6).
+        """
+        keywords = self.view.takeKeywords()
+        if keywords is not None:
+            for line in self.flagsResponses(keywords):
+                self.untagged(line)
+
+    def flagsResponses(self, keywords) -> list[bytes]:
+        return mailboxFlags(keywords, self.mailbox.permanentFlags, self.view.readonly)
 
     def wake(self) -> None:
         """Called by the tracker when something changed: push at once while idling."""
@@ -316,6 +344,9 @@ class IMAPServerProtocol(LineReceiver):
             mailbox.close()
         if self.state == SELECTED:
             self.state = AUTHENTICATED
+
+
+_SERVERBUG_TEXT = "Internal error; the command may not have completed"
 
 
 def _stateText(state: str) -> str:

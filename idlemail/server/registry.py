@@ -1,10 +1,11 @@
 """
-The table of commands: which states allow each, and how its updates may be sent.
+Registering command handlers: the protocol states, and the table each command family
+module adds its handlers to with L{command}. The families are imported (and so
+registered) by L{idlemail.server.commands}; nothing here imports them.
 
-Each command module registers its handlers with L{command}; the protocol looks them
-up by name. A handler is C{async def handler(session, cmd)}: it writes untagged
-responses with C{session.untagged()}, and returns the tagged OK's text (optionally
-with a response code as C{(code, text)}), or raises L{CommandFailed}.
+A handler is C{async def handler(session, cmd)}: it writes untagged responses with
+C{session.untagged()}, and returns the tagged OK's text (optionally with a response
+code as C{(code, text)}), or raises L{idlemail.errors.IMAPError} for a NO or BAD.
 """
 
 from __future__ import annotations
@@ -27,17 +28,6 @@ UNAUTHED = frozenset({NOT_AUTHENTICATED})
 ANSWERED = object()
 
 
-class CommandFailed(Exception):
-    """
-    End the command with a tagged C{status} (C{"NO"} or C{"BAD"}).
-    """
-
-    def __init__(self, text: str, status: str = "NO", code: str | None = None):
-        super().__init__(text)
-        self.status = status
-        self.code = code
-
-
 @dataclass(frozen=True, slots=True)
 class Handler:
     name: str
@@ -48,31 +38,11 @@ class Handler:
     expungesAfter: bool = True
 
 
-_HANDLERS: dict[str, Handler] = {}
+HANDLERS: dict[str, Handler] = {}
 
 
 def command(name: str, states: frozenset, expungesAfter: bool = True):
     def register(fn):
-        _HANDLERS[name] = Handler(name, states, fn, expungesAfter)
+        HANDLERS[name] = Handler(name, states, fn, expungesAfter)
         return fn
     return register
-
-
-def lookup(name: str) -> Handler | None:
-    if not _HANDLERS:
-        _loadAll()
-    return _HANDLERS.get(name)
-
-
-def _loadAll() -> None:
-    # Importing the command modules registers their handlers.
-    from idlemail.server import (  # noqa: F401
-        auth,
-        fetch,
-        idle,
-        mailboxes,
-        messages,
-        search,
-        selection,
-        session_commands,
-    )

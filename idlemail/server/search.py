@@ -6,7 +6,8 @@ from __future__ import annotations
 
 from email.utils import parsedate_to_datetime
 
-from idlemail.server.registry import ONLY_SELECTED, CommandFailed, command
+from idlemail.errors import IMAPError
+from idlemail.server.registry import ONLY_SELECTED, command
 from idlemail.wire.addresses import Group
 from idlemail.wire.command import SearchKey
 from idlemail.wire.message import MessageStructure, decodeWords
@@ -129,11 +130,11 @@ def _compareDay(op: str, day, ref) -> bool:
 
 @command("SEARCH", ONLY_SELECTED, expungesAfter=False)
 async def search(session, cmd):
-    charset, criteria = cmd.args
+    charset, criteria = cmd.args.charset, cmd.args.criteria
     if charset is not None and charset.upper() not in _CHARSETS:
         # RFC 3501 6.4.4: an unsupported charset is a NO (not a BAD) naming those we take.
-        raise CommandFailed(f"Unsupported charset {charset}", "NO",
-                            "BADCHARSET (" + " ".join(_CHARSETS) + ")")
+        raise IMAPError(f"Unsupported charset {charset}",
+                        "BADCHARSET (" + " ".join(_CHARSETS) + ")")
     view, mailbox = session.view, session.mailbox
     inView = view.uidsInView()
     infos = await mailbox.messages(inView) if inView else []

@@ -4,15 +4,16 @@ Selecting a mailbox and leaving it: SELECT, EXAMINE, CLOSE, UNSELECT, CHECK, EXP
 
 from __future__ import annotations
 
-from idlemail.records import SYSTEM_FLAGS
+from idlemail.errors import IMAPError
 from idlemail.server.names import decodeName, resolveUids
-from idlemail.server.registry import AUTHED, ONLY_SELECTED, CommandFailed, command
-from idlemail.wire.encode import flagList
+from idlemail.server.registry import AUTHED, ONLY_SELECTED, command
+
+_SEEN = "\\Seen"
 
 
 async def _open(session, cmd, readonly: bool):
     session.deselect()  # RFC 3501 6.3.1: a failed SELECT leaves no mailbox selected
-    name = decodeName(cmd.args[0], session.account.delimiter)
+    name = decodeName(cmd.args.mailbox, session.account.delimiter)
     mailbox = await session.account.open(name, readonly)
     if session.state not in AUTHED:  # connection lost meanwhile
         mailbox.close()
@@ -23,17 +24,17 @@ async def _open(session, cmd, readonly: bool):
     uids = view.uidsInView()
     flags = await mailbox.flags(uids) if uids else {}
     firstUnseen = next((seq for seq, uid in enumerate(uids, 1)
-                        if uid in flags and "\\Seen" not in flags[uid]), None)
-    keywords = {f for fs in flags.values() for f in fs if not f.startswith("\\")}
-    session.untagged(b"FLAGS " + flagList(set(SYSTEM_FLAGS) | keywords))
+                        if uid in flags and _SEEN not in flags[uid]), None)
+    view.takeKeywords()  # told here, with the FLAGS below
+    flagsLine, permanentLine = session.flagsResponses(mailbox.tracker.keywords)
+    session.untagged(flagsLine)
     session.untagged(b"%d EXISTS" % view.exists)
     session.untagged(b"%d RECENT" % len(view.recent))
     if firstUnseen is not None:
         session.untagged(b"OK [UNSEEN %d] First unseen" % firstUnseen)
     session.untagged(b"OK [UIDVALIDITY %d] UIDs valid" % mailbox.uidValidity)
     session.untagged(b"OK [UIDNEXT %d] Predicted next UID" % mailbox.uidNext)
-    permanent = () if readonly else tuple(mailbox.permanentFlags)
-    session.untagged(b"OK [PERMANENTFLAGS " + flagList(permanent) + b"] Limited")
+    session.untagged(permanentLine)
     return ("READ-ONLY" if readonly else "READ-WRITE",
             f"{cmd.name} completed")
 
@@ -68,13 +69,13 @@ async def check(session, cmd):
 
 def requireWritable(session) -> None:
     if session.view.readonly:
-        raise CommandFailed("Mailbox is read-only", "NO", "READ-ONLY")
+        raise IMAPError("Mailbox is read-only", "READ-ONLY")
 
 
 @command("EXPUNGE", ONLY_SELECTED)
 async def expunge(session, cmd):
     requireWritable(session)
-    uids = resolveUids(session, cmd.args[0], True) if cmd.uid else None
+    uids = resolveUids(session, cmd.args.sequenceSet, True) if cmd.uid else None
     if uids == []:
         return None
     await session.mailbox.expunge(uids, origin=session.view)

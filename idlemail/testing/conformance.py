@@ -11,7 +11,8 @@ C{bob}/C{bobpw}, each with an empty INBOX::
             return MyBackend(tmp_path, users={"alice": "alicepw", "bob": "bobpw"})
 
 Changes a backend makes asynchronously (a file watch) are awaited with a bounded
-deadline, never a fixed sleep.
+deadline, never a fixed sleep. A test opens sessions on C{mailbox.tracker} as the
+protocol does for SELECT (read-write) and EXAMINE (read-only).
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from twisted.cred.error import UnauthorizedLogin
 from twisted.internet import defer, task
 from zope.interface.verify import verifyObject
 
-from idlemail.errors import MailboxError, MailboxExists, NoSuchMailbox
+from idlemail.errors import IMAPError, MailboxExists, NoSuchMailbox
 from idlemail.interfaces import IAccount, IBackend, IMailbox
 from idlemail.records import MailboxInfo, MailboxStatus, MessageInfo
 
@@ -220,7 +221,7 @@ class BackendConformanceTests:
         assert f"Groups{d}python" not in names
         with pytest.raises(NoSuchMailbox):
             await account.open("Nowhere", False)
-        with pytest.raises(MailboxError):
+        with pytest.raises(IMAPError):
             await account.delete("Nowhere")
 
     @pytest_twisted.ensureDeferred
@@ -266,3 +267,118 @@ class BackendConformanceTests:
     async def test_backend_closes(self, backend):
         await self.inbox(backend)
         await defer.maybeDeferred(backend.close)
+
+    # --- flags: one spelling each (RFC 3501 2.3.2) -------------------------------------
+    @pytest_twisted.ensureDeferred
+    async def test_flags_in_any_case_are_one_flag_with_one_spelling(self, backend):
+        account, mailbox = await self.inbox(backend)
+        a = await mailbox.append(message(1), ["\\seen", "$Work", "\\Recent"], None)
+        b = await mailbox.append(message(2), ["\\FLAGGED", "$WORK"], None)
+        assert await mailbox.flags([a, b]) == {a: {"\\Seen", "$Work"},
+                                               b: {"\\Flagged", "$Work"}}
+        added = await mailbox.store([a], ["\\DELETED", "$work", "Junk"], "+")
+        assert added[a] == {"\\Seen", "\\Deleted", "$Work", "Junk"}
+        removed = await mailbox.store([a], ["\\sEEN", "JUNK"], "-")
+        assert removed[a] == {"\\Deleted", "$Work"}
+        assert (await account.status("INBOX")).unseen == 2
+        assert await mailbox.expunge() == [a]
+        [info] = await mailbox.messages([b])
+        assert info.flags == {"\\Flagged", "$Work"}
+
+    @pytest_twisted.ensureDeferred
+    async def test_a_copy_takes_the_destination_spelling_of_a_keyword(self, backend):
+        account, mailbox = await self.inbox(backend)
+        await account.create("Archive")
+        archive = await account.open("Archive", False)
+        await archive.append(message(1), ["$label"], None)
+        uid = await mailbox.append(message(2), ["$LABEL", "\\Answered"], None)
+        _, [(_, copied)] = await mailbox.copy([uid], "Archive")
+        assert await archive.flags([copied]) == {copied: {"$label", "\\Answered"}}
+
+    @pytest_twisted.ensureDeferred
+    async def test_a_new_keyword_is_published_before_the_change_that_uses_it(self, backend):
+        _, mailbox = await self.inbox(backend)
+        uid = await mailbox.append(message(1), ["$Old"], None)
+        assert [k.lower() for k in mailbox.tracker.keywords] == ["$old"]
+        watcher = Recorder(mailbox.tracker)
+        await mailbox.store([uid], ["$New", "$old"], "+")
+        await waitFor(lambda: watcher.session.hasPending())
+        told = watcher.session.drain()
+        assert told[0] == ("FLAGS", ("$Old", "$New"))
+        assert told[1][0] == "FETCH" and told[1][3] == {"$Old", "$New"}
+        await mailbox.append(message(2), ["$NEW", "$Newer"], None)
+        await waitFor(lambda: watcher.session.hasPending())
+        told = watcher.session.drain()
+        assert told[0] == ("FLAGS", ("$Old", "$New", "$Newer"))
+        assert told[1][0] == "EXISTS"
+
+    # --- \Recent: one session's, the first read-write one (RFC 3501 2.3.2) -----------
+    @pytest_twisted.ensureDeferred
+    async def test_recent_is_claimed_by_the_first_read_write_session_only(self, backend):
+        account, mailbox = await self.inbox(backend)
+        uid = await mailbox.append(message(1), [], None)  # nobody has INBOX selected
+        assert (await account.status("INBOX")).recent == 1
+        reader = mailbox.tracker.openSession(readonly=True)
+        assert set(reader.recent) == {uid}  # EXAMINE sees it, and leaves it
+        assert (await account.status("INBOX")).recent == 1
+        writer = mailbox.tracker.openSession()
+        assert set(writer.recent) == {uid}
+        assert not mailbox.tracker.openSession().recent
+        assert (await account.status("INBOX")).recent == 0
+        later = await mailbox.append(message(2), [], None)  # the writer is selected
+        assert later in writer.recent
+        assert (await account.status("INBOX")).recent == 0
+
+    @pytest_twisted.ensureDeferred
+    async def test_recent_waits_for_a_read_write_session_across_closes(self, backend):
+        account, mailbox = await self.inbox(backend)
+        uid = await mailbox.append(message(1), [], None)
+        mailbox.close()
+
+        async def select(readonly: bool):
+            box = await (await self.account(backend)).open("INBOX", readonly)
+            session = box.tracker.openSession(readonly=readonly)
+            recent = set(session.recent)
+            box.tracker.closeSession(session)
+            box.close()
+            return recent
+        assert await select(readonly=True) == {uid}
+        assert await select(readonly=True) == {uid}
+        assert await select(readonly=False) == {uid}
+        assert await select(readonly=False) == set()
+        assert await select(readonly=True) == set()
+        assert (await account.status("INBOX")).recent == 0
+
+    @pytest_twisted.ensureDeferred
+    async def test_copies_are_recent_in_the_destination(self, backend):
+        account, mailbox = await self.inbox(backend)
+        await account.create("Archive")
+        uid = await mailbox.append(message(1), ["\\Seen"], None)
+        await mailbox.copy([uid], "Archive")
+        assert (await account.status("Archive")).recent == 1
+
+    # --- UIDVALIDITY: never 0, never reused (RFC 3501 2.3.1.1) ------------------------
+    @pytest_twisted.ensureDeferred
+    async def test_uidvalidity_is_never_reused_by_a_mailbox_created_again(self, backend):
+        account = await self.account(backend)
+        seen = []
+        for n in range(3):  # within one second
+            await account.create("Again")
+            box = await account.open("Again", False)
+            await box.append(message(n), [], None)
+            assert (await account.status("Again")).uidvalidity == box.uidValidity
+            seen.append(box.uidValidity)
+            box.close()
+            await account.delete("Again")
+        assert seen[0] > 0 and seen == sorted(set(seen))
+
+    @pytest_twisted.ensureDeferred
+    async def test_uidvalidity_stays_the_same_while_the_mailbox_lives(self, backend):
+        account = await self.account(backend)
+        await account.create("Stays")
+        first = await account.open("Stays", True)
+        value = first.uidValidity
+        first.close()
+        again = await (await self.account(backend)).open("Stays", False)
+        assert again.uidValidity == value > 0
+        assert (await account.status("Stays")).uidvalidity == value

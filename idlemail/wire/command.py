@@ -9,9 +9,10 @@ n octets. Nothing here knows sockets or Twisted.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
+from idlemail.records import RECENT, systemFlag
 from idlemail.wire.message import Section
 
 
@@ -80,17 +81,118 @@ class SearchKey:
     args: tuple = ()
 
 
+# --- typed arguments, one small class per command family ------------------------
+
+@dataclass(frozen=True, slots=True)
+class MailboxArgs:
+    """SELECT, EXAMINE, CREATE, DELETE, SUBSCRIBE, UNSUBSCRIBE: one mailbox name as
+    sent (modified UTF-7, RFC 3501 5.1.3)."""
+
+    mailbox: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class LoginArgs:
+    username: bytes
+    password: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class AuthenticateArgs:
+    """C{initialResponse} is the SASL-IR (RFC 4959) base64 text, or None."""
+
+    mechanism: str
+    initialResponse: bytes | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RenameArgs:
+    old: bytes
+    new: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class ListArgs:
+    """LIST and LSUB: the reference name and the pattern, as sent."""
+
+    reference: bytes
+    pattern: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class StatusArgs:
+    mailbox: bytes
+    items: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class AppendArgs:
+    """C{flags} are already checked and spelled as the RFC spells system flags."""
+
+    mailbox: bytes
+    flags: tuple[str, ...]
+    date: datetime | None
+    message: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class SearchArgs:
+    charset: str | None
+    criteria: SearchKey
+
+
+@dataclass(frozen=True, slots=True)
+class FetchArgs:
+    sequenceSet: SequenceSet
+    attributes: tuple[FetchAttribute, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class StoreArgs:
+    """C{mode}: C{"+"} add, C{"-"} remove, C{""} replace; C{silent} for FLAGS.SILENT."""
+
+    sequenceSet: SequenceSet
+    mode: str
+    silent: bool
+    flags: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class CopyArgs:
+    """COPY and MOVE."""
+
+    sequenceSet: SequenceSet
+    mailbox: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class ExpungeArgs:
+    """C{sequenceSet} is the UID set of UID EXPUNGE (RFC 4315), None for EXPUNGE."""
+
+    sequenceSet: SequenceSet | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class EnableArgs:
+    capabilities: tuple[str, ...]
+
+
+CommandArgs = (MailboxArgs | LoginArgs | AuthenticateArgs | RenameArgs | ListArgs
+               | StatusArgs | AppendArgs | SearchArgs | FetchArgs | StoreArgs | CopyArgs
+               | ExpungeArgs | EnableArgs | None)
+
+
 @dataclass(frozen=True, slots=True)
 class Command:
     """
-    A parsed command. C{uid} is True for the UID forms; C{args} depend on C{name}.
+    A parsed command. C{uid} is True for the UID forms; C{args} is the typed
+    arguments of its family (None for commands without arguments).
     """
 
     tag: str
     name: str
-    args: tuple = ()
+    args: CommandArgs = None
     uid: bool = False
-    fields: dict = field(default_factory=dict)
 
 
 class _Reader:
@@ -236,9 +338,26 @@ class _Reader:
         return flags
 
     def flag(self) -> str:
+        """
+        A flag, one spelling each (RFC 3501 2.3.2: flags are case-insensitive): a system
+        flag as the RFC spells it; an unknown C{\\Word} is refused rather than dropped.
+        """
         if self.maybe(b"\\"):
-            return "\\" + self.atom(what="a flag name")
-        return self.atom(what="a flag")
+            name = "\\" + self.asciiAtom("a flag name")
+            flag = systemFlag(name)
+            if flag is None:
+                self.fail(f"Unknown system flag {name}")
+            return flag
+        return self.asciiAtom("a flag")
+
+    def asciiAtom(self, what: str) -> str:
+        """An atom of 7-bit characters (RFC 3501 9: ATOM-CHAR is a CHAR)."""
+        word = self._run(_ATOM_SPECIALS)
+        if not word:
+            self.fail(f"Expected {what}")
+        if max(word) >= 0x80:
+            self.fail(f"{what.capitalize()} must be 7-bit ASCII")
+        return word.decode("ascii")
 
     def dateTime(self) -> datetime:
         raw = self.quoted().decode("ascii", "replace")
@@ -312,45 +431,45 @@ def parseCommand(data: bytes) -> Command:
         r.fail(f"Unknown command {name}")
     args = grammar(r, uid)
     r.end()
-    return Command(r.tag, name, tuple(args), uid)
+    return Command(r.tag, name, args, uid)
 
 
 def _noArgs(r: _Reader, uid: bool):
-    return ()
+    return None
 
 
 def _oneMailbox(r: _Reader, uid: bool):
     r.sp()
-    return (r.astring("a mailbox name"),)
+    return MailboxArgs(r.astring("a mailbox name"))
 
 
 def _login(r: _Reader, uid: bool):
     r.sp()
     user = r.astring("a user name")
     r.sp()
-    return (user, r.astring("a password"))
+    return LoginArgs(user, r.astring("a password"))
 
 
 def _authenticate(r: _Reader, uid: bool):
     r.sp()
     mechanism = r.atom(what="a mechanism").upper()
     if r.maybe(b" "):
-        return (mechanism, r.atom(what="an initial response"))
-    return (mechanism, None)
+        return AuthenticateArgs(mechanism, r.astring("an initial response"))
+    return AuthenticateArgs(mechanism)
 
 
 def _rename(r: _Reader, uid: bool):
     r.sp()
     old = r.astring("a mailbox name")
     r.sp()
-    return (old, r.astring("a mailbox name"))
+    return RenameArgs(old, r.astring("a mailbox name"))
 
 
 def _list(r: _Reader, uid: bool):
     r.sp()
     reference = r.astring("a reference name") if r.peek() != 0x22 else r.quoted()
     r.sp()
-    return (reference, r.listMailbox())
+    return ListArgs(reference, r.listMailbox())
 
 
 def _status(r: _Reader, uid: bool):
@@ -368,7 +487,7 @@ def _status(r: _Reader, uid: bool):
         items.append(item)
     if not items:
         r.fail("Expected status items")
-    return (mailbox, tuple(items))
+    return StatusArgs(mailbox, tuple(items))
 
 
 def _append(r: _Reader, uid: bool):
@@ -383,7 +502,7 @@ def _append(r: _Reader, uid: bool):
     if r.peek() == 0x22:
         date = r.dateTime()
         r.sp()
-    return (mailbox, tuple(flags), date, r.literal())
+    return AppendArgs(mailbox, tuple(flags), date, r.literal())
 
 
 def _search(r: _Reader, uid: bool):
@@ -397,7 +516,7 @@ def _search(r: _Reader, uid: bool):
     keys = [_searchKey(r)]
     while r.maybe(b" "):
         keys.append(_searchKey(r))
-    return (charset, keys[0] if len(keys) == 1 else SearchKey("AND", tuple(keys)))
+    return SearchArgs(charset, keys[0] if len(keys) == 1 else SearchKey("AND", tuple(keys)))
 
 
 _FLAG_KEYS = {"ANSWERED": r"\Answered", "DELETED": r"\Deleted", "DRAFT": r"\Draft",
@@ -432,7 +551,7 @@ def _searchKey(r: _Reader, depth: int = 0) -> SearchKey:
         return SearchKey("FLAG", (_FLAG_KEYS[word[2:]], False))
     if word in ("KEYWORD", "UNKEYWORD"):
         r.sp()
-        return SearchKey("FLAG", (r.atom(what="a keyword"), word == "KEYWORD"))
+        return SearchKey("FLAG", (r.asciiAtom("a keyword"), word == "KEYWORD"))
     if word in ("NEW", "OLD"):
         return SearchKey(word)
     if word == "RECENT":
@@ -442,7 +561,7 @@ def _searchKey(r: _Reader, depth: int = 0) -> SearchKey:
         return SearchKey("HEADER", (word, _searchText(r)))
     if word == "HEADER":
         r.sp()
-        name = r.astring("a header name").decode("ascii", "replace").upper()
+        name = _headerName(r)
         r.sp()
         return SearchKey("HEADER", (name, _searchText(r)))
     if word in ("BODY", "TEXT"):
@@ -489,7 +608,7 @@ def _fetch(r: _Reader, uid: bool):
         else:
             r.pos = save
             atts = [_fetchAtt(r)]
-    return (seqs, tuple(atts))
+    return FetchArgs(seqs, tuple(atts))
 
 
 def _fetchAtt(r: _Reader) -> FetchAttribute:
@@ -517,6 +636,14 @@ def _fetchAtt(r: _Reader) -> FetchAttribute:
     r.fail(f"Unknown fetch item {word or '(empty)'}")
 
 
+def _headerName(r: _Reader) -> str:
+    """A header field name, upper-cased: printable ASCII but ':' (RFC 5322 2.2)."""
+    raw = r.astring("a header name")
+    if not raw or any(b < 0x21 or b > 0x7E or b == 0x3A for b in raw):
+        r.fail("Header names are printable ASCII without ':'")
+    return raw.decode("ascii").upper()
+
+
 def _section(r: _Reader) -> Section:
     part: list[int] = []
     while r.peek() is not None and 0x30 <= r.peek() <= 0x39:
@@ -540,7 +667,7 @@ def _section(r: _Reader) -> Section:
         while not r.maybe(b")"):
             if names:
                 r.sp()
-            names.append(r.astring("a header name").decode("ascii", "replace").upper())
+            names.append(_headerName(r))
         if not names:
             r.fail("Expected header names")
         return Section(tuple(part), text, tuple(names))
@@ -565,28 +692,28 @@ def _store(r: _Reader, uid: bool):
         flags = [r.flag()]
         while r.maybe(b" "):
             flags.append(r.flag())
-    return (seqs, mode, item == "FLAGS.SILENT", tuple(flags))
+    return StoreArgs(seqs, mode, item == "FLAGS.SILENT", tuple(flags))
 
 
 def _copy(r: _Reader, uid: bool):
     r.sp()
     seqs = r.sequenceSet()
     r.sp()
-    return (seqs, r.astring("a mailbox name"))
+    return CopyArgs(seqs, r.astring("a mailbox name"))
 
 
 def _expunge(r: _Reader, uid: bool):
     if not uid:
-        return ()
+        return ExpungeArgs()
     r.sp()
-    return (r.sequenceSet(),)
+    return ExpungeArgs(r.sequenceSet())
 
 
 def _id(r: _Reader, uid: bool):
     # RFC 2971: ID ("name" "value" ...) or ID NIL; we only check the shape.
     r.sp()
     if r.maybe(b"NIL"):
-        return ()
+        return None
     r.expect(b"(", "a parameter list or NIL")
     while not r.maybe(b")"):
         if r.peek() == 0x20:
@@ -594,7 +721,7 @@ def _id(r: _Reader, uid: bool):
         if r.maybe(b"NIL"):
             continue
         r.string()
-    return ()
+    return None
 
 
 def _enable(r: _Reader, uid: bool):
@@ -603,7 +730,7 @@ def _enable(r: _Reader, uid: bool):
         caps.append(r.atom(what="a capability").upper())
     if not caps:
         r.fail("Expected a capability")
-    return tuple(caps)
+    return EnableArgs(tuple(caps))
 
 
 _GRAMMARS = {name: _noArgs for name in _NO_ARGS}

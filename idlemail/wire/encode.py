@@ -37,6 +37,6 @@ def plist(items) -> bytes:
 
 
 def flagList(flags) -> bytes:
-    """A flag list, system flags first, then keywords, each sorted."""
-    ordered = sorted(flags, key=lambda f: (not f.startswith("\\"), f.lower()))
+    """A flag list, system flags first, then keywords, each sorted; C{\\*} last."""
+    ordered = sorted(flags, key=lambda f: (f == "\\*", not f.startswith("\\"), f.lower()))
     return plist(f.encode("ascii") for f in ordered)

@@ -58,3 +58,27 @@ class RawClient:
 
     def close(self) -> None:
         self.sock.close()
+
+
+def run(server, script, user=b"alice", password=b"alicepw"):
+    """Run C{script(client)} on a logged-in raw client in a thread; a Deferred."""
+    def go():
+        c = RawClient(server.host, server.port)
+        try:
+            c.login(user, password)
+            return script(c)
+        finally:
+            c.close()
+    return inThread(go)
+
+
+def ok(lines, tag=b"a"):
+    """The untagged lines of a response that must end in a tagged OK."""
+    assert lines[-1].startswith(tag + b" OK"), lines
+    return lines[:-1]
+
+
+def appendCommand(mailbox: bytes, message: bytes, flags: bytes = b"") -> bytes:
+    """An APPEND with a non-synchronizing literal (RFC 7888), one line to send."""
+    flags = b"(" + flags + b") " if flags else b""
+    return b"APPEND " + mailbox + b" " + flags + b"{%d+}\r\n" % len(message) + message

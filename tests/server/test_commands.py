@@ -6,27 +6,10 @@ import base64
 
 import pytest_twisted
 
-from tests.server.clients import RawClient, inThread
+from tests.server.clients import RawClient, inThread, ok, run
 
 MESSAGE = (b"From: Bob <bob@example.org>\r\nTo: alice@example.org\r\n"
            b"Subject: Hello there\r\nDate: Mon, 7 Feb 1994 21:52:25 -0800\r\n\r\nBody text.\r\n")
-
-
-def run(server, script):
-    """Run C{script(client)} on a logged-in raw client in a thread."""
-    def go():
-        c = RawClient(server.host, server.port)
-        try:
-            c.login()
-            return script(c)
-        finally:
-            c.close()
-    return inThread(go)
-
-
-def ok(lines, tag=b"a"):
-    assert lines[-1].startswith(tag + b" OK"), lines
-    return lines[:-1]
 
 
 @pytest_twisted.ensureDeferred

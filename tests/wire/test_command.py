@@ -7,10 +7,17 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from idlemail.wire.command import (
+    AppendArgs,
+    FetchArgs,
     FetchAttribute,
+    ListArgs,
+    LoginArgs,
     ParseError,
+    SearchArgs,
     SearchKey,
     SequenceSet,
+    StatusArgs,
+    StoreArgs,
     parseCommand,
     parseTag,
 )
@@ -24,13 +31,13 @@ def test_simple_commands():
 
 def test_login_with_quoted_and_literal_strings():
     cmd = parseCommand(b'x LOGIN "al\\"ice" {5}\r\np w d')
-    assert cmd.args == (b'al"ice', b"p w d")
-    assert parseCommand(b"x LOGIN alice {3+}\r\npwd").args == (b"alice", b"pwd")
+    assert cmd.args == LoginArgs(b'al"ice', b"p w d")
+    assert parseCommand(b"x LOGIN alice {3+}\r\npwd").args == LoginArgs(b"alice", b"pwd")
 
 
 def test_sequence_sets():
     cmd = parseCommand(b"t FETCH 1:3,5,7:*,* FLAGS")
-    seqs = cmd.args[0]
+    seqs = cmd.args.sequenceSet
     assert seqs == SequenceSet(((1, 3), (5, 5), (7, None), (None, None)))
     assert list(seqs.resolve(9)) == [(1, 3), (5, 5), (7, 9), (9, 9)]
     assert seqs.contains(8, 9) and not seqs.contains(4, 9)
@@ -40,33 +47,34 @@ def test_sequence_sets():
 def test_fetch_items_and_macros():
     cmd = parseCommand(b"t UID FETCH 1:* (FLAGS BODY.PEEK[HEADER.FIELDS (From Subject)]<0.100> BODY[1.2.MIME] BODY)")
     assert cmd.uid
-    assert cmd.args[1] == (
+    assert cmd.args.attributes == (
         FetchAttribute("FLAGS"),
         FetchAttribute("BODY[]", Section((), "HEADER.FIELDS", ("FROM", "SUBJECT")), True, (0, 100)),
         FetchAttribute("BODY[]", Section((1, 2), "MIME")),
         FetchAttribute("BODY"),
     )
-    assert [a.name for a in parseCommand(b"t FETCH 1 FAST").args[1]] == ["FLAGS", "INTERNALDATE", "RFC822.SIZE"]
-    assert parseCommand(b"t FETCH 1 BODY[]").args[1] == (FetchAttribute("BODY[]", Section()),)
+    assert [a.name for a in parseCommand(b"t FETCH 1 FAST").args.attributes] == ["FLAGS", "INTERNALDATE", "RFC822.SIZE"]
+    assert parseCommand(b"t FETCH 1 BODY[]").args == FetchArgs(SequenceSet(((1, 1),)), (FetchAttribute("BODY[]", Section()),))
 
 
 def test_store():
     cmd = parseCommand(b"t STORE 2 +FLAGS.SILENT (\\Seen $Label)")
-    assert cmd.args == (SequenceSet(((2, 2),)), "+", True, ("\\Seen", "$Label"))
-    assert parseCommand(b"t STORE 1 FLAGS \\Deleted").args[1:] == ("", False, ("\\Deleted",))
+    assert cmd.args == StoreArgs(SequenceSet(((2, 2),)), "+", True, ("\\Seen", "$Label"))
+    args = parseCommand(b"t STORE 1 FLAGS \\Deleted").args
+    assert (args.mode, args.silent, args.flags) == ("", False, ("\\Deleted",))
 
 
 def test_append_with_flags_and_date():
     cmd = parseCommand(b't APPEND INBOX (\\Seen) "07-Feb-1994 21:52:25 -0800" {5}\r\nhello')
-    mailbox, flags, date, message = cmd.args
-    assert (mailbox, flags, message) == (b"INBOX", ("\\Seen",), b"hello")
-    assert date == datetime(1994, 2, 7, 21, 52, 25, tzinfo=timezone(timedelta(hours=-8)))
-    assert parseCommand(b"t APPEND Drafts {2}\r\nhi").args == (b"Drafts", (), None, b"hi")
+    assert cmd.args == AppendArgs(b"INBOX", ("\\Seen",),
+                                  datetime(1994, 2, 7, 21, 52, 25,
+                                           tzinfo=timezone(timedelta(hours=-8))), b"hello")
+    assert parseCommand(b"t APPEND Drafts {2}\r\nhi").args == AppendArgs(b"Drafts", (), None, b"hi")
 
 
 def test_search_criteria():
     cmd = parseCommand(b'T SEARCH CHARSET UTF-8 OR FROM alice (UNSEEN SINCE 1-Feb-2024) NOT 2:4 UID 5:*')
-    charset, key = cmd.args
+    charset, key = cmd.args.charset, cmd.args.criteria
     assert charset == "UTF-8"
     assert key.op == "AND"
     first, second, third = key.args
@@ -78,12 +86,12 @@ def test_search_criteria():
 
 
 def test_list_patterns_allow_wildcards():
-    assert parseCommand(b'x LIST "" *').args == (b"", b"*")
-    assert parseCommand(b'x LIST "" Lists/%').args == (b"", b"Lists/%")
+    assert parseCommand(b'x LIST "" *').args == ListArgs(b"", b"*")
+    assert parseCommand(b'x LIST "" Lists/%').args == ListArgs(b"", b"Lists/%")
 
 
 def test_status_items():
-    assert parseCommand(b"x STATUS INBOX (MESSAGES UIDNEXT)").args == (b"INBOX", ("MESSAGES", "UIDNEXT"))
+    assert parseCommand(b"x STATUS INBOX (MESSAGES UIDNEXT)").args == StatusArgs(b"INBOX", ("MESSAGES", "UIDNEXT"))
 
 
 @pytest.mark.parametrize("line,fragment", [
@@ -117,5 +125,4 @@ def test_the_tag_survives_a_parse_error():
 
 def test_search_carries_any_charset_for_the_handler_to_refuse():
     # RFC 3501 6.4.4: an unsupported charset is a NO [BADCHARSET], so it must parse.
-    charset, key = parseCommand(b"a1 SEARCH CHARSET koi8-r ALL").args
-    assert (charset, key) == ("KOI8-R", SearchKey("ALL"))
+    assert parseCommand(b"a1 SEARCH CHARSET koi8-r ALL").args == SearchArgs("KOI8-R", SearchKey("ALL"))

@@ -19,10 +19,13 @@ from twisted.logger import Logger
 from zope.interface import implementer
 
 from idlemail.backends.maildir import names as N
+from idlemail.backends.maildir.flags import MAX_KEYWORDS
+from idlemail.backends.maildir.safe import isFolder, isRealDir, readNoFollow
 from idlemail.backends.maildir.store import Folder, createFolder, readPath, statPaths
+from idlemail.backends.maildir.validity import nextUidValidity
 from idlemail.backends.maildir.watch import WatchHub
-from idlemail.errors import MailboxError, MailboxExists, NoSuchMailbox
-from idlemail.events import FlagsChanged, MessagesAdded, MessagesExpunged
+from idlemail.errors import IMAPError, MailboxExists, NoSuchMailbox
+from idlemail.events import FlagsChanged, KeywordsAdded, MessagesAdded, MessagesExpunged
 from idlemail.interfaces import IAccount, IBackend, IMailbox
 from idlemail.records import (
     SYSTEM_FLAGS,
@@ -31,7 +34,7 @@ from idlemail.records import (
     MessageInfo,
     applyFlags,
 )
-from idlemail.server.tracker import MailboxTracker
+from idlemail.tracker import MailboxTracker
 
 log = Logger()
 
@@ -47,16 +50,32 @@ def createMaildir(root, username: str) -> Path:
     return path
 
 
+def validityAllocator(home: Path):
+    """UIDVALIDITY for the folders of the Maildir at C{home}, never one given before."""
+    return lambda atLeast=1: nextUidValidity(home, atLeast)
+
+
 class OpenFolder:
     """A folder open in this process: its index, its tracker and its watch."""
 
-    def __init__(self, backend: "MaildirBackend", path: Path):
+    def __init__(self, backend: "MaildirBackend", path: Path, home: Path):
         self.backend, self.path = backend, path
-        self.folder = Folder(path)
+        self.folder = Folder(path, validityAllocator(home))
         changes = self.folder.rescan()
-        self.tracker = MailboxTracker(self.folder.uids(), changes.recent)
+        # What is in new/ is \Recent; a read-write session that claims it moves it to
+        # cur/, as Dovecot does, so that no other program counts it as recent again.
+        self.tracker = MailboxTracker(self.folder.uids(), changes.recent,
+                                      self.folder.keywords.known())
+        self.tracker.onClaim = self.folder.moveToCur
         self.handles = 0
         self.watch = backend.hub.watch(path, self.refresh, self.rescan)
+
+    def publishKeywords(self) -> None:
+        """Tell sessions of keywords new to the folder (ours or another program's)
+        before any change that uses them (RFC 3501 7.2.6)."""
+        known = self.folder.keywords.known()
+        if len(known) != len(self.tracker.keywords):
+            self.tracker.publish(KeywordsAdded(tuple(known)))
 
     def refresh(self, bases) -> None:
         self._publish(self.folder.refresh(bases))
@@ -65,12 +84,11 @@ class OpenFolder:
         self._publish(self.folder.rescan())
 
     def _publish(self, changes, origin=None) -> None:
+        self.publishKeywords()
         if changes.expunged:
             self.tracker.publish(MessagesExpunged(tuple(changes.expunged)), origin)
         if changes.added:
             self.tracker.publish(MessagesAdded(tuple(changes.added)), origin)
-            if any(not s.readonly for s in self.tracker.sessions):
-                self.folder.moveToCur(changes.recent)
         if changes.flags:
             self.tracker.publish(FlagsChanged(tuple(changes.flags)), origin)
 
@@ -111,10 +129,10 @@ class MaildirBackend:
             return MaildirAccount(self, username, home)
         return d.addCallback(decide)
 
-    def openFolder(self, path: Path) -> OpenFolder:
+    def openFolder(self, path: Path, home: Path) -> OpenFolder:
         opened = self.folders.get(path)
         if opened is None:
-            opened = self.folders[path] = OpenFolder(self, path)
+            opened = self.folders[path] = OpenFolder(self, path, home)
         return opened
 
     def close(self):
@@ -130,18 +148,25 @@ class MaildirAccount:
 
     def __init__(self, backend: MaildirBackend, username: str, home: Path):
         self.backend, self.username, self.home = backend, username, home
+        self.newValidity = validityAllocator(home)
 
     def _path(self, name: str, mustExist: bool = True) -> Path:
         path = self.home / N.folderOf(name)
-        if mustExist and not (path / "cur").is_dir():
+        if mustExist and not self._isFolder(path):
             raise NoSuchMailbox(name)
         return path
+
+    def _isFolder(self, path: Path) -> bool:
+        # A symlink is never followed out of the Maildir: such a folder is not there.
+        if path == self.home:
+            return all(isRealDir(path / sub) for sub in ("cur", "new", "tmp"))
+        return isFolder(path)
 
     def _names(self) -> list[str]:
         names = ["INBOX"]
         for entry in sorted(os.listdir(self.home)):
             name = N.nameOf(entry)
-            if name is not None and (self.home / entry / "cur").is_dir():
+            if name is not None and self._isFolder(self.home / entry):
                 names.append(name)
         return names
 
@@ -152,18 +177,27 @@ class MaildirAccount:
         return defer.maybeDeferred(self._create, name)
 
     def _create(self, name: str) -> None:
-        if name.upper() == "INBOX" or (self._path(name, False) / "cur").is_dir():
+        if name.upper() == "INBOX" or self._isFolder(self._path(name, False)):
             raise MailboxExists(name)
         levels = N.checkName(name)
         for i in range(1, len(levels) + 1):
-            createFolder(self._path(N.DELIMITER.join(levels[:i]), False))
+            self._createFolder(self._path(N.DELIMITER.join(levels[:i]), False))
+
+    def _createFolder(self, path: Path) -> None:
+        if self._isFolder(path):
+            return
+        for part in (path, path / "cur", path / "new", path / "tmp"):
+            if os.path.lexists(part) and not isRealDir(part):  # e.g. a symlink
+                raise IMAPError(f"Cannot create {path.name}: something else has that name",
+                                "CANNOT")
+        createFolder(path)
 
     def delete(self, name: str):
         return defer.maybeDeferred(self._delete, name)
 
     def _delete(self, name: str) -> None:
         if name.upper() == "INBOX":
-            raise MailboxError("INBOX cannot be deleted", "CANNOT")
+            raise IMAPError("INBOX cannot be deleted", "CANNOT")
         path = self._path(name)
         opened = self.backend.folders.get(path)
         if opened is not None:
@@ -176,10 +210,10 @@ class MaildirAccount:
     def _rename(self, old: str, new: str) -> None:
         source = self._path(old)
         target = self._path(new, False)
-        if new.upper() == "INBOX" or (target / "cur").is_dir():
+        if new.upper() == "INBOX" or os.path.lexists(target):
             raise MailboxExists(new)
         if (new + N.DELIMITER).startswith(old + N.DELIMITER):
-            raise MailboxError("Cannot move a mailbox into itself", "CANNOT")
+            raise IMAPError("Cannot move a mailbox into itself", "CANNOT")
         if old.upper() == "INBOX":
             self._renameInbox(source, target)
             return
@@ -193,11 +227,11 @@ class MaildirAccount:
                 os.rename(path, self.home / (newPrefix + entry[len(prefix):]))
         levels = N.checkName(new)
         for i in range(1, len(levels)):
-            createFolder(self._path(N.DELIMITER.join(levels[:i]), False))
+            self._createFolder(self._path(N.DELIMITER.join(levels[:i]), False))
 
     def _renameInbox(self, source: Path, target: Path) -> None:
         # RFC 3501 6.3.5: INBOX's messages move to the new mailbox; INBOX stays, empty.
-        createFolder(target)
+        self._createFolder(target)
         for sub in ("new", "cur"):
             for name in os.listdir(source / sub):
                 os.rename(source / sub / name, target / sub / name)
@@ -208,9 +242,14 @@ class MaildirAccount:
     # --- subscriptions (Dovecot's "subscriptions" file, version 2) -----------------------
     def _readSubscriptions(self) -> list[str]:
         path = self.home / "subscriptions"
-        if not path.exists():
+        try:
+            data = readNoFollow(path)
+        except FileNotFoundError:
             return []
-        lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
+        if data is None:
+            log.warn("{path}: not a regular file (a symlink?); ignored", path=str(path))
+            return []
+        lines = data.decode("utf-8", "replace").splitlines()
         if lines and lines[0].startswith("V\t"):
             lines = lines[1:]
             return [line.replace("\t", N.DELIMITER) for line in lines if line]
@@ -244,9 +283,9 @@ class MaildirAccount:
         path = self._path(name)
         opened = self.backend.folders.get(path)
         if opened is not None:
-            folder, recent = opened.folder, len(opened.tracker._unclaimedRecent)
+            folder, recent = opened.folder, opened.tracker.recentCount
         else:
-            folder = Folder(path)
+            folder = Folder(path, self.newValidity)
             recent = len(folder.rescan().recent)
         unseen = sum(1 for e in folder.byUid.values() if "\\Seen" not in e.flags)
         return MailboxStatus(len(folder.byUid), recent, folder.uidlist.uidNext,
@@ -254,13 +293,8 @@ class MaildirAccount:
 
     def open(self, name: str, readonly: bool):
         def run():
-            opened = self.backend.openFolder(self._path(name))
-            mailbox = MaildirMailbox(name, opened, self, readonly)
-            if not readonly:
-                # This session will claim what is \Recent: out of new/, as Dovecot does,
-                # so that no other program counts it as recent again.
-                opened.folder.moveToCur(sorted(opened.tracker._unclaimedRecent))
-            return mailbox
+            opened = self.backend.openFolder(self._path(name), self.home)
+            return MaildirMailbox(name, opened, self, readonly)
         return defer.maybeDeferred(run)
 
     def logout(self) -> None:
@@ -269,7 +303,6 @@ class MaildirAccount:
 
 @implementer(IMailbox)
 class MaildirMailbox:
-    permanentFlags = SYSTEM_FLAGS + ("\\*",)
 
     def __init__(self, name: str, opened: OpenFolder, account: MaildirAccount, readonly: bool):
         self.name, self.readonly, self._account = name, readonly, account
@@ -278,6 +311,12 @@ class MaildirMailbox:
         self.tracker = opened.tracker
         opened.handles += 1
         self._closed = False
+
+    @property
+    def permanentFlags(self) -> tuple[str, ...]:
+        # A Maildir folder has 26 keyword letters; when all are used, no new keyword.
+        full = len(self._folder.keywords.known()) >= MAX_KEYWORDS
+        return SYSTEM_FLAGS if full else SYSTEM_FLAGS + ("\\*",)
 
     @property
     def uidValidity(self) -> int:
@@ -330,25 +369,30 @@ class MaildirMailbox:
 
     def append(self, message: bytes, flags, internaldate):
         def run():
-            uid = self._folder.add(message, flags, internaldate)
+            # Nobody to claim it: it stays \Recent (in new/) for the next session.
+            uid = self._folder.add(message, flags, internaldate,
+                                   recent=not self.tracker.hasWriter)
+            self._opened.publishKeywords()
             self.tracker.publish(MessagesAdded((uid,)))
             return uid
         return defer.maybeDeferred(run)
 
     def store(self, uids, flags, mode: str, origin=None):
         def run():
+            wanted = self._folder.keywords.canonical(flags)
             result, changed = {}, []
             for uid in uids:
                 e = self._folder.entry(uid)
                 if e is None:
                     continue
                 old = e.flags
-                new = self._folder.setFlags(uid, applyFlags(old, flags, mode))
+                new = self._folder.setFlags(uid, applyFlags(old, wanted, mode))
                 if new is None:
                     continue
                 result[uid] = new
                 if new != old:
                     changed.append((uid, new))
+            self._opened.publishKeywords()
             if changed:
                 self.tracker.publish(FlagsChanged(tuple(changed)), origin)
             return result
@@ -367,18 +411,22 @@ class MaildirMailbox:
 
     def copy(self, uids, destination: str, move: bool = False, origin=None):
         def run():
-            target = self._account._path(destination)
-            opened = self._account.backend.folders.get(target)
-            folder = opened.folder if opened is not None else Folder(target)
+            account = self._account
+            target = account._path(destination)
+            opened = account.backend.folders.get(target)
+            folder = opened.folder if opened is not None else Folder(target, account.newValidity)
+            # RFC 3501 6.4.7: copies are \Recent; they stay so (in new/) if nobody claims them.
+            recent = opened is None or not opened.tracker.hasWriter
             pairs = []
             for uid in sorted(uids):
                 e = self._folder.entry(uid)
                 data = self._folder.read(uid)
                 if e is None or data is None:
                     continue
-                newUid = folder.add(data, e.flags, self._folder.internalDate(uid))
+                newUid = folder.add(data, e.flags, self._folder.internalDate(uid), recent)
                 pairs.append((uid, newUid))
             if opened is not None and pairs:
+                opened.publishKeywords()
                 opened.tracker.publish(MessagesAdded(tuple(n for _, n in pairs)))
             if move and pairs:
                 gone = self._folder.remove([u for u, _ in pairs])

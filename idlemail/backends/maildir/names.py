@@ -9,28 +9,29 @@ from __future__ import annotations
 
 import twisted.mail.imap4  # noqa: F401  registers the "imap4-utf-7" codec (a pure helper)
 
-from idlemail.errors import MailboxError
+from idlemail.errors import IMAPError
 
 DELIMITER = "/"
+NAME_MAX = 255  # octets in one directory entry, and a folder is one: ".Lists.python"
 
 
 def checkName(name: str) -> list[str]:
-    """The levels of C{name}; a L{MailboxError} for a name that could leave the Maildir."""
+    """The levels of C{name}; a L{IMAPError} for a name that could leave the Maildir."""
     if not name or name.startswith(DELIMITER) or name.endswith(DELIMITER):
-        raise MailboxError(f"Invalid mailbox name {name!r}: empty level or leading/trailing "
+        raise IMAPError(f"Invalid mailbox name {name!r}: empty level or leading/trailing "
                            f"{DELIMITER!r}", "CANNOT")
     if any(ord(c) < 0x20 or ord(c) == 0x7F for c in name):
-        raise MailboxError("Invalid mailbox name: control characters are not allowed", "CANNOT")
+        raise IMAPError("Invalid mailbox name: control characters are not allowed", "CANNOT")
     levels = name.split(DELIMITER)
     for level in levels:
         if not level or level in (".", "..") or level.startswith("."):
-            raise MailboxError(f"Invalid mailbox name {name!r}: a level may not be empty or "
+            raise IMAPError(f"Invalid mailbox name {name!r}: a level may not be empty or "
                                f"start with '.'", "CANNOT")
         if "." in level:
-            raise MailboxError(f"Invalid mailbox name {name!r}: '.' is the Maildir++ "
+            raise IMAPError(f"Invalid mailbox name {name!r}: '.' is the Maildir++ "
                                f"separator and cannot be used in a name", "CANNOT")
         if "\\" in level or "~" == level[0]:
-            raise MailboxError(f"Invalid mailbox name {name!r}", "CANNOT")
+            raise IMAPError(f"Invalid mailbox name {name!r}", "CANNOT")
     return levels
 
 
@@ -39,8 +40,11 @@ def folderOf(name: str) -> str:
     if name.upper() == "INBOX":
         return ""
     levels = checkName(name)
-    encoded = [level.encode("imap4-utf-7").decode("ascii") for level in levels]
-    return "." + ".".join(encoded)
+    encoded = "." + ".".join(level.encode("imap4-utf-7").decode("ascii") for level in levels)
+    if len(encoded) > NAME_MAX:
+        raise IMAPError(f"Mailbox name too long for a Maildir folder ({len(encoded)} octets, "
+                        f"at most {NAME_MAX})", "LIMIT")
+    return encoded
 
 
 def nameOf(folder: str) -> str | None:

@@ -19,6 +19,7 @@ from pathlib import Path
 from twisted.logger import Logger
 
 from idlemail.backends.maildir import flags as F
+from idlemail.backends.maildir.safe import readNoFollow
 from idlemail.backends.maildir.uidlist import UidList
 
 log = Logger()
@@ -56,11 +57,15 @@ def crlf(data: bytes) -> bytes:
 
 
 def readPath(path: Path) -> bytes | None:
-    """A message file with CRLF line ends, or None if it is gone. Safe in a thread."""
+    """
+    A message file with CRLF line ends, or None if it is gone (or became a symlink,
+    which is never followed). Safe in a thread.
+    """
     try:
-        return crlf(path.read_bytes())
+        data = readNoFollow(path)
     except FileNotFoundError:
         return None
+    return None if data is None else crlf(data)
 
 
 def statPaths(items) -> list:
@@ -68,7 +73,7 @@ def statPaths(items) -> list:
     out = []
     for uid, path, size in items:
         try:
-            mtime = os.stat(path).st_mtime
+            mtime = os.lstat(path).st_mtime
         except FileNotFoundError:
             out.append((uid, None, None))
             continue
@@ -104,12 +109,18 @@ def _vsize(base: str) -> int | None:
 
 
 class Folder:
-    def __init__(self, path: Path):
+    """
+    @param newValidity: allocates this folder's UIDVALIDITY when it has none yet
+        (see L{UidList}).
+    """
+
+    def __init__(self, path: Path, newValidity=None):
         self.path = path
-        self.uidlist = UidList(path)
+        self.uidlist = UidList(path) if newValidity is None else UidList(path, newValidity)
         self.keywords = F.Keywords(path)
         self.byUid: dict[int, Entry] = {}
         self.byBase: dict[str, int] = {}
+        self._symlinks: set[str] = set()  # message files skipped, warned about once
 
     # --- scanning -------------------------------------------------------------------
     def exists(self) -> bool:
@@ -120,11 +131,19 @@ class Folder:
         found: dict[str, tuple[str, str]] = {}
         for subdir in ("new", "cur"):
             try:
-                names = os.listdir(self.path / subdir)
+                entries = list(os.scandir(self.path / subdir))
             except FileNotFoundError:
                 continue
-            for name in names:
+            for entry in entries:
+                name = entry.name
                 if name.startswith("."):
+                    continue
+                if entry.is_symlink():
+                    # It could point anywhere (another user's mail, /etc/shadow).
+                    if name not in self._symlinks:
+                        self._symlinks.add(name)
+                        log.warn("{path}: skipping a message file that is a symlink",
+                                 path=str(self.path / subdir / name))
                     continue
                 base = F.split(name)[0]
                 found.setdefault(base, (subdir, name))
@@ -132,12 +151,13 @@ class Folder:
 
     def _mtime(self, subdir: str, name: str) -> float:
         try:
-            return os.stat(self.path / subdir / name).st_mtime
+            return os.lstat(self.path / subdir / name).st_mtime
         except FileNotFoundError:
             return 0.0
 
     def rescan(self) -> Changes:
         """Compare the whole folder with the index (used at open and by the poller)."""
+        self.uidlist.load()  # UIDVALIDITY is known even when no file is new
         return self._apply(self._listing(), full=True)
 
     def refresh(self, bases) -> Changes:
@@ -153,12 +173,12 @@ class Folder:
         uid = self.byBase.get(base)
         if uid is not None:
             e = self.byUid[uid]
-            if os.path.exists(self.path / e.subdir / e.filename):
+            if os.path.lexists(self.path / e.subdir / e.filename):
                 return (e.subdir, e.filename)
         # Renamed (flags) or moved between new/ and cur/: look for it by its base.
         for subdir in ("new", "cur"):
             for candidate in (base, base + F.INFO):
-                if os.path.exists(self.path / subdir / candidate):
+                if os.path.lexists(self.path / subdir / candidate):
                     return (subdir, candidate)
             try:
                 for name in os.listdir(self.path / subdir):
@@ -242,7 +262,10 @@ class Folder:
             return None
         for _ in range(3):  # the file may be renamed (flags) while we look
             try:
-                data = crlf((self.path / e.subdir / e.filename).read_bytes())
+                data = readNoFollow(self.path / e.subdir / e.filename)
+                if data is None:
+                    return None
+                data = crlf(data)
                 e.size = len(data)
                 return data
             except FileNotFoundError:
@@ -267,11 +290,17 @@ class Folder:
                                       timezone.utc)
 
     # --- writing --------------------------------------------------------------------
-    def add(self, message: bytes, flags, internaldate: datetime | None) -> int:
-        """Deliver as maildir(5) says: tmp/, fsync, rename into cur/, fsync the directory."""
+    def add(self, message: bytes, flags, internaldate: datetime | None,
+            recent: bool = False) -> int:
+        """
+        Deliver as maildir(5) says: tmp/, fsync, rename into cur/ (or new/ if it is
+        to stay \\Recent for the next session, as an MDA's delivery is), fsync the
+        directory.
+        """
         data = crlf(message)
         base = f"{uniqueName()},S={len(data)},W={len(data)}"
         info = self.keywords.toInfo(flags)
+        subdir = "new" if recent else "cur"
         tmp = self.path / "tmp" / base
         with open(tmp, "wb") as f:
             f.write(data)
@@ -280,9 +309,9 @@ class Folder:
         if internaldate is not None:
             stamp = internaldate.timestamp()
             os.utime(tmp, (stamp, stamp))
-        name = base + F.INFO + info
-        os.rename(tmp, self.path / "cur" / name)
-        fsyncDir(self.path / "cur")
+        name = base + F.INFO + info if info or not recent else base
+        os.rename(tmp, self.path / subdir / name)
+        fsyncDir(self.path / subdir)
         self.uidlist.lock()
         try:
             self.uidlist.load()
@@ -292,7 +321,7 @@ class Folder:
             self.uidlist.unlock()
             raise
         self.byBase[base] = uid
-        self.byUid[uid] = Entry(base, "cur", name, self.keywords.toFlags(info), len(data))
+        self.byUid[uid] = Entry(base, subdir, name, self.keywords.toFlags(info), len(data))
         return uid
 
     def setFlags(self, uid: int, flags) -> frozenset | None:

@@ -17,8 +17,11 @@ import os
 import time
 import uuid
 from pathlib import Path
+from typing import Callable
 
 from twisted.logger import Logger
+
+from idlemail.backends.maildir.safe import readNoFollow
 
 log = Logger()
 LOCK_STALE = 120.0  # seconds after which a lock left by a dead writer is taken over
@@ -29,8 +32,18 @@ class UidListLockTimeout(Exception):
     pass
 
 
+def _clockValidity(atLeast: int = 1) -> int:
+    return max(int(time.time()), atLeast)
+
+
 class UidList:
-    def __init__(self, folderPath: Path):
+    """
+    @param newValidity: gives a new UIDVALIDITY, at least its argument, never one
+        given before (L{idlemail.backends.maildir.validity.nextUidValidity}).
+    """
+
+    def __init__(self, folderPath: Path, newValidity: Callable[[int], int] = _clockValidity):
+        self.newValidity = newValidity
         self.path = folderPath / "dovecot-uidlist"
         self.lockPath = folderPath / "dovecot-uidlist.lock"
         self.uidValidity = 0
@@ -45,7 +58,7 @@ class UidList:
     def load(self) -> bool:
         """Re-read the file if it changed; False if there is none."""
         try:
-            st = self.path.stat()
+            st = os.lstat(self.path)
         except FileNotFoundError:
             return False
         stamp = (st.st_mtime_ns, st.st_size, st.st_ino)
@@ -53,7 +66,12 @@ class UidList:
             return True
         self._mtime = st.st_mtime
         try:
-            self._parse(self.path.read_bytes().decode("utf-8", "replace"))
+            data = readNoFollow(self.path)
+            if data is None:
+                data = b"(a symlink or not a regular file)"
+            self._parse(data.decode("utf-8", "replace"))
+        except FileNotFoundError:
+            return False
         except ValueError as e:
             log.warn("{path}: unreadable ({error}); rebuilding it from the message files",
                      path=str(self.path), error=e)
@@ -69,8 +87,8 @@ class UidList:
             # Without a trustworthy header the old UIDs cannot be kept: a new UIDVALIDITY
             # tells every client to forget them (RFC 3501 2.3.1.1).
             # The old UIDVALIDITY was set no later than the file's last write.
-            self.uidValidity = max(int(time.time()), int(self._mtime) + 1,
-                                   self.uidValidity + 1)
+            self.uidValidity = self.newValidity(max(int(self._mtime) + 1,
+                                                    self.uidValidity + 1))
             self.uidNext, self.byBase, self.extra = 1, {}, {}
             raise ValueError(f"unsupported or damaged header {lines[0][:60]!r}")
         self.uidValidity = validity
@@ -118,7 +136,7 @@ class UidList:
     def save(self) -> None:
         """Write the whole list through the lock file; the caller holds the lock."""
         if not self.uidValidity:
-            self.uidValidity = int(time.time())
+            self.uidValidity = self.newValidity(1)
         lines = [f"3 V{self.uidValidity} N{self.uidNext} G{self.guid}"]
         for base, uid in sorted(self.byBase.items(), key=lambda item: item[1]):
             ext = self.extra.get(uid)

@@ -22,3 +22,17 @@ def makeBackend(tmp_path):
     yield make
     for backend in made:
         backend.close()
+
+
+@pytest.fixture
+def loggedWarnings():
+    """The text of every warning logged through twisted.logger during the test."""
+    from twisted.logger import LogLevel, formatEvent, globalLogPublisher
+    seen: list[str] = []
+
+    def observe(event):
+        if event.get("log_level") in (LogLevel.warn, LogLevel.error, LogLevel.critical):
+            seen.append(formatEvent(event))
+    globalLogPublisher.addObserver(observe)
+    yield seen
+    globalLogPublisher.removeObserver(observe)

@@ -91,9 +91,9 @@ async def test_a_burst_of_1000_drops_ends_with_1000_distinct_uids(backend):
 async def test_a_file_that_vanishes_before_reading_is_not_an_error(backend):
     inbox = await openInbox(backend)
     uid = await inbox.append(b"Subject: x\r\n\r\ny\r\n", [], None)
-    cur = maildir(backend) / "cur"
-    for name in os.listdir(cur):
-        os.unlink(cur / name)
+    for sub in ("new", "cur"):  # unclaimed, it is still in new/ (\Recent)
+        for name in os.listdir(maildir(backend) / sub):
+            os.unlink(maildir(backend) / sub / name)
     inbox._folder.byUid[uid].size = None  # as if never read
     assert await inbox.body(uid) is None
     assert await inbox.messages([uid]) == []

@@ -9,7 +9,7 @@ import pytest_twisted
 
 from idlemail.backends.maildir import names as N
 from idlemail.backends.maildir.uidlist import UidList
-from idlemail.errors import MailboxError
+from idlemail.errors import IMAPError
 
 
 async def inbox(backend):
@@ -84,7 +84,7 @@ async def test_an_unreadable_header_means_a_new_uidvalidity(makeBackend):
 @pytest.mark.parametrize("name", ["..", "../etc", "/abs", "a/../b", "x\x00y", "bell\x07",
                                   ".hidden", "a/.b", "dot.ted", "trailing/"])
 def test_names_that_could_escape_are_refused(name):
-    with pytest.raises(MailboxError):
+    with pytest.raises(IMAPError):
         N.folderOf(name)
 
 
@@ -100,7 +100,7 @@ def test_names_map_to_maildirplusplus_folders(name, folder):
 @pytest_twisted.ensureDeferred
 async def test_create_refuses_traversal_with_a_clear_no(makeBackend):
     account = await makeBackend().login("alice", "alicepw")
-    with pytest.raises(MailboxError) as e:
+    with pytest.raises(IMAPError) as e:
         await account.create("../../etc")
     assert "Invalid mailbox name" in str(e.value)
     assert not os.path.exists(makeBackend().root / "etc")

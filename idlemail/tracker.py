@@ -22,9 +22,18 @@ from __future__ import annotations
 from bisect import bisect_left, bisect_right, insort
 from typing import Callable
 
-from idlemail.events import FlagsChanged, MailboxEvent, MessagesAdded, MessagesExpunged
+from twisted.logger import Logger
+
+from idlemail.events import (
+    FlagsChanged,
+    KeywordsAdded,
+    MailboxEvent,
+    MessagesAdded,
+    MessagesExpunged,
+)
 
 _NONE: frozenset[int] = frozenset()
+log = Logger()
 
 
 class MailboxTracker:
@@ -32,24 +41,55 @@ class MailboxTracker:
     The shared state of one open mailbox in one process.
 
     @ivar uids: the mailbox's UIDs, ascending. Read it; change it only by L{publish}.
+    @ivar keywords: the mailbox's keywords, one spelling each, in the order first
+        published (L{KeywordsAdded}); the FLAGS response lists them.
+    @ivar onEmpty: called with the tracker when its last session closes.
+    @ivar onClaim: called with the UIDs (ascending) that a read-write session has just
+        claimed as its \\Recent messages, so the backend can record that they are no
+        longer recent for anyone else (Maildir moves them from new/ to cur/).
     """
 
-    __slots__ = ("uids", "sessions", "_unclaimedRecent", "onEmpty")
+    __slots__ = ("uids", "sessions", "keywords", "keywordsVersion", "_keywordsLower",
+                 "_unclaimed", "onEmpty", "onClaim")
 
-    def __init__(self, uids=(), recent=()):
+    def __init__(self, uids=(), recent=(), keywords=()):
         self.uids: list[int] = sorted(uids)
         self.sessions: list[SessionTracker] = []
-        # \Recent belongs to exactly one session (RFC 3501 2.3.2): the first that is
-        # told of the message. These are the recent UIDs no session has claimed yet.
-        self._unclaimedRecent: set[int] = set(recent)
+        # \Recent belongs to exactly one session (RFC 3501 2.3.2): the first read-write
+        # session told of the message. These are the recent UIDs no such session has
+        # claimed yet; read-only sessions share this very set (EXAMINE shows them as
+        # \Recent but never claims them, RFC 3501 6.3.2).
+        self._unclaimed: set[int] = set(recent)
+        self.keywords: tuple[str, ...] = ()
+        self._keywordsLower: set[str] = set()
+        self.keywordsVersion = 0
+        self._addKeywords(keywords)
         self.onEmpty: Callable[[MailboxTracker], None] | None = None
+        self.onClaim: Callable[[list[int]], None] | None = None
 
+    # --- what backends may ask ---------------------------------------------------
+    @property
+    def recentCount(self) -> int:
+        """How many messages the next session to select the mailbox sees as \\Recent
+        (what STATUS RECENT reports)."""
+        return len(self._unclaimed)
+
+    @property
+    def hasWriter(self) -> bool:
+        """True if a read-write session has the mailbox selected: new messages are
+        claimed (stop being \\Recent for others) as soon as they are published."""
+        return any(not s.readonly for s in self.sessions)
+
+    # --- sessions ----------------------------------------------------------------
     def openSession(self, wake: Callable[[], None] = lambda: None,
                     readonly: bool = False) -> SessionTracker:
         session = SessionTracker(self, wake, readonly)
-        if not readonly and self._unclaimedRecent:
-            session.recent = self._unclaimedRecent
-            self._unclaimedRecent = set()
+        if readonly:
+            session.recent = self._unclaimed
+        elif self._unclaimed:
+            claimed, self._unclaimed = self._unclaimed, set()
+            session.recent = claimed
+            self._claimed(sorted(claimed))
         self.sessions.append(session)
         return session
 
@@ -62,9 +102,30 @@ class MailboxTracker:
         if not self.sessions and self.onEmpty is not None:
             self.onEmpty(self)
 
+    def _claimed(self, uids: list[int]) -> None:
+        if self.onClaim is not None:
+            try:
+                self.onClaim(uids)
+            except Exception:
+                log.failure("Recording claimed \\Recent messages failed")
+
+    def _addKeywords(self, keywords) -> bool:
+        fresh = []
+        for keyword in keywords:
+            lower = keyword.lower()
+            if lower not in self._keywordsLower:
+                self._keywordsLower.add(lower)
+                fresh.append(keyword)
+        if fresh:
+            self.keywords += tuple(fresh)
+            self.keywordsVersion += 1
+        return bool(fresh)
+
+    # --- changes -----------------------------------------------------------------
     def publish(self, event: MailboxEvent, origin: object = None) -> None:
         """
-        Apply C{event} to the UID list and queue it on every session.
+        Apply C{event} to the UID list and queue it on every session, then wake each.
+        A session whose wake fails is logged; the others are still woken.
 
         @param origin: the L{SessionTracker} (or None) whose command made the change.
         """
@@ -75,11 +136,12 @@ class MailboxTracker:
             self.uids.extend(fresh)
             claimer = next((s for s in self.sessions if not s.readonly), None)
             if claimer is None:
-                self._unclaimedRecent.update(fresh)
+                self._unclaimed.update(fresh)
             else:
                 if claimer.recent is _NONE:
                     claimer.recent = set()
                 claimer.recent.update(fresh)
+                self._claimed(fresh)
             newest = fresh[-1]
             for session in self.sessions:
                 session._added(newest)
@@ -92,16 +154,22 @@ class MailboxTracker:
                     gone.append(uid)
             if not gone:
                 return
-            self._unclaimedRecent.difference_update(gone)
+            self._unclaimed.difference_update(gone)
             for session in self.sessions:
                 session._expunged(gone)
         elif isinstance(event, FlagsChanged):
             for session in self.sessions:
                 session._flagsChanged(event.flags, origin is session)
+        elif isinstance(event, KeywordsAdded):
+            if not self._addKeywords(event.keywords):
+                return
         else:
             raise TypeError(f"not a mailbox event: {event!r}")
         for session in list(self.sessions):
-            session.wake()
+            try:
+                session.wake()
+            except Exception:
+                log.failure("Waking a session failed")
 
 
 class SessionTracker:
@@ -109,11 +177,12 @@ class SessionTracker:
     What one selected session has not been told yet, and its sequence numbers.
 
     @ivar known: the highest UID the session was told exists (via EXISTS or SELECT).
-    @ivar recent: the UIDs that are \\Recent in this session.
+    @ivar recent: the UIDs that are \\Recent in this session (for a read-only
+        session, the mailbox's unclaimed ones: shared, never copied).
     """
 
     __slots__ = ("mailbox", "wake", "readonly", "known", "recent", "closed",
-                 "_expunged_", "_flags", "_newest")
+                 "_expunged_", "_flags", "_newest", "_keywordsSeen")
 
     def __init__(self, mailbox: MailboxTracker, wake: Callable[[], None], readonly: bool):
         self.mailbox = mailbox
@@ -127,6 +196,7 @@ class SessionTracker:
         self._expunged_: list[int] = []  # ascending; in this view, gone from the mailbox
         self._flags: dict[int, tuple[frozenset[str], bool]] | None = None
         self._newest = self.known  # highest UID added, told or not
+        self._keywordsSeen = mailbox.keywordsVersion
 
     # --- fed by MailboxTracker -------------------------------------------------
     def _added(self, newest: int) -> None:
@@ -155,7 +225,16 @@ class SessionTracker:
         return bisect_right(self.mailbox.uids, self.known) + len(self._expunged_)
 
     def hasPending(self) -> bool:
-        return bool(self._expunged_ or self._flags or self._newest > self.known)
+        return bool(self._expunged_ or self._flags or self._newest > self.known
+                    or self._keywordsSeen != self.mailbox.keywordsVersion)
+
+    def takeKeywords(self) -> tuple[str, ...] | None:
+        """The mailbox's keywords if they changed since this session was last told."""
+        mailbox = self.mailbox
+        if self._keywordsSeen == mailbox.keywordsVersion:
+            return None
+        self._keywordsSeen = mailbox.keywordsVersion
+        return mailbox.keywords
 
     def seqOf(self, uid: int) -> int | None:
         """The sequence number of C{uid} in this view, or None if not in it."""
@@ -201,8 +280,10 @@ class SessionTracker:
     def drain(self, expunges: bool = True, ownFlags: bool = True):
         """
         Take what the session may be told now, in the order to say it, as
-        C{("EXPUNGE", seq)}, C{("EXISTS", n)}, C{("RECENT", n)} and
-        C{("FETCH", seq, uid, flags)} tuples; the view moves on as each is taken.
+        C{("FLAGS", keywords)}, C{("EXPUNGE", seq)}, C{("EXISTS", n)}, C{("RECENT", n)}
+        and C{("FETCH", seq, uid, flags)} tuples; the view moves on as each is taken.
+        New keywords come first: a client must know a flag before a FETCH uses it
+        (RFC 3501 7.2.6).
 
         @param expunges: False while a FETCH, STORE or SEARCH is answered: expunges
             stay pending (RFC 3501 7.4.1).
@@ -210,6 +291,8 @@ class SessionTracker:
             are dropped, others' still go out.
         """
         out: list[tuple] = []
+        if self._keywordsSeen != self.mailbox.keywordsVersion:
+            out.append(("FLAGS", self.takeKeywords()))
         if expunges and self._expunged_:
             uids = self.mailbox.uids
             # Highest first, so each number is still valid when the client reads it.

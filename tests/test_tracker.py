@@ -4,8 +4,8 @@ The per-session arithmetic of MailboxTracker / SessionTracker, as a table of cas
 
 import pytest
 
-from idlemail.events import FlagsChanged, MessagesAdded, MessagesExpunged
-from idlemail.server.tracker import MailboxTracker
+from idlemail.events import FlagsChanged, KeywordsAdded, MessagesAdded, MessagesExpunged
+from idlemail.tracker import MailboxTracker
 
 A, X, F = MessagesAdded, MessagesExpunged, FlagsChanged
 
@@ -128,3 +128,46 @@ def test_no_copy_of_the_uid_list_per_session():
         assert all(getattr(s, slot, None) is not mailbox.uids or slot == "mailbox"
                    for slot in type(s).__slots__)
         assert s.exists == 20000
+
+
+def test_a_wake_that_fails_does_not_stop_the_others():
+    mailbox = MailboxTracker()
+    woken = []
+
+    def broken():
+        raise RuntimeError("a bug in one session")
+    mailbox.openSession(broken)
+    mailbox.openSession(lambda: woken.append("second"))
+    mailbox.publish(A((1,)))
+    mailbox.publish(X((1,)))
+    assert woken == ["second", "second"]
+
+
+def test_new_keywords_are_told_first_once_whatever_their_case():
+    mailbox = MailboxTracker([1], keywords=["$Old"])
+    session = mailbox.openSession()
+    mailbox.publish(KeywordsAdded(("$old",)))
+    assert not session.hasPending()
+    mailbox.publish(flags((1, {"$Old"})))
+    mailbox.publish(KeywordsAdded(("$New", "$NEW")))
+    assert mailbox.keywords == ("$Old", "$New")
+    assert session.drain() == [("FLAGS", ("$Old", "$New")),
+                               ("FETCH", 1, 1, frozenset({"$Old"}))]
+    assert session.drain() == []
+    assert mailbox.openSession().takeKeywords() is None  # a new session is up to date
+
+
+def test_read_only_sessions_see_unclaimed_recent_and_never_claim_it():
+    claimed = []
+    mailbox = MailboxTracker([1, 2], recent=[2])
+    mailbox.onClaim = claimed.append
+    examine = mailbox.openSession(readonly=True)
+    assert examine.recent == {2} and mailbox.recentCount == 1 and not mailbox.hasWriter
+    mailbox.publish(A((3,)))  # nobody to claim it: recent for every read-only view
+    assert examine.recent == {2, 3} and mailbox.recentCount == 2 and claimed == []
+    select = mailbox.openSession()
+    assert select.recent == {2, 3} and claimed == [[2, 3]]
+    assert mailbox.recentCount == 0 and mailbox.hasWriter
+    mailbox.publish(A((4,)))
+    assert select.recent == {2, 3, 4} and claimed == [[2, 3], [4]]
+    assert mailbox.openSession().recent == set()

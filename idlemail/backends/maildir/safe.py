@@ -1,0 +1,46 @@
+"""
+File access that never follows a symlink out of a user's Maildir: a message file, a
+folder or an index file that is a symlink is treated as not being there.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import stat
+from pathlib import Path
+
+
+def readNoFollow(path: Path) -> bytes | None:
+    """
+    The bytes of a regular file, or None if it is a symlink or not a regular file.
+    Raises FileNotFoundError if it is gone.
+    """
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError as e:
+        if e.errno == errno.ELOOP:
+            return None
+        raise
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return None
+        chunks = []
+        while chunk := os.read(fd, 1 << 20):
+            chunks.append(chunk)
+        return b"".join(chunks)
+    finally:
+        os.close(fd)
+
+
+def isRealDir(path: Path) -> bool:
+    """True if C{path} is a directory and not a symlink to one."""
+    try:
+        return stat.S_ISDIR(os.lstat(path).st_mode)
+    except (FileNotFoundError, NotADirectoryError):
+        return False
+
+
+def isFolder(path: Path) -> bool:
+    """True if C{path} and its cur/, new/ and tmp/ are all real directories."""
+    return isRealDir(path) and all(isRealDir(path / sub) for sub in ("cur", "new", "tmp"))

@@ -1,0 +1,22 @@
+"""
+Every command the server knows: importing the command family modules registers their
+handlers (L{idlemail.server.registry.command}); the protocol looks them up here.
+"""
+
+from __future__ import annotations
+
+from idlemail.server import (  # noqa: F401  imported for their registrations
+    auth,
+    fetch,
+    idle,
+    mailboxes,
+    messages,
+    search,
+    selection,
+    session_commands,
+)
+from idlemail.server.registry import HANDLERS, Handler
+
+
+def lookup(name: str) -> Handler | None:
+    return HANDLERS.get(name)
