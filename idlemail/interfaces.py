@@ -192,3 +192,12 @@ class IMailbox(Interface):
         The session deselects the mailbox; the backend may stop watching it when its
         tracker has no sessions left. Returns None.
         """
+
+
+class IBodyStreams(Interface):
+    """Optional for IMailbox (check with providedBy): read a whole message in pieces,
+    so that a FETCH of a large message never holds it whole in memory."""
+    def openBody(uid: int):
+        """Deferred firing with an object with C{size} (octets as FETCH counts them,
+        CRLF line ends) and C{read(n) -> Deferred[bytes]} (b"" at the end) and
+        C{close()}; or with None if the message no longer exists."""

@@ -24,12 +24,17 @@ def _memory(table: Table, reactor):
 
 def _maildir(table: Table, reactor):
     from idlemail.backends.maildir.backend import MaildirBackend
+    from idlemail.backends.maildir.pool import DEFAULT_THREADS
     from idlemail.config import DEFAULT_DATA
     root = table.get("root", str, DEFAULT_DATA)
     passwd = table.get("passwd_file", str, f"{root}/passwd")
     poll = table.duration("poll_interval", 2.0)
+    threads = table.get("io_threads", int, DEFAULT_THREADS)
+    if not 1 <= threads <= 64:
+        raise table.error("io_threads", "expected a number of threads from 1 to 64")
     table.rejectUnknown()
-    return MaildirBackend(root, passwd, reactor=reactor, pollInterval=poll)
+    return MaildirBackend(root, passwd, reactor=reactor, pollInterval=poll,
+                          ioThreads=threads)
 
 
 _BUILTIN = {"memory": _memory, "maildir": _maildir}

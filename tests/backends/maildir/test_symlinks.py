@@ -58,7 +58,7 @@ async def test_a_message_replaced_by_a_symlink_is_never_read(makeBackend, tmp_pa
     os.unlink(path)
     os.symlink(secret, path)
     assert await inbox.body(uid) is None
-    inbox._opened.rescan()  # what the poller does: the link is not a message
+    await inbox._opened.rescan()  # what the poller does: the link is not a message
     assert inbox.tracker.uids == []
 
 

@@ -1,0 +1,329 @@
+"""
+Message files of one Maildir folder on disk: listing, delivery, reading, renaming.
+
+Plain functions of paths and names, called only in the backend's disk threads
+(L{idlemail.backends.maildir.pool}); none of them touches the in-memory index. A file
+may be renamed (flags) or moved from new/ to cur/ by another program at any moment, so
+every function that is given a name finds the file again by its base when the name is
+gone (L{locate}).
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import socket
+import stat
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from twisted.logger import Logger
+
+from idlemail.backends.maildir import flags as F
+
+log = Logger()
+SUBDIRS = ("new", "cur")
+_counter = 0
+
+
+def crlf(data: bytes) -> bytes:
+    """C{data} with every bare LF made CRLF (RFC 3501 counts and sends CRLF lines)."""
+    if b"\n" not in data.replace(b"\r\n", b""):
+        return data
+    return data.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
+
+
+def vsizeOf(base: str) -> int | None:
+    """The size with CRLF line ends from a C{,W=} field of the name (Dovecot's), if any."""
+    for part in base.split(",")[1:]:
+        if part.startswith("W=") and part[2:].isdigit():
+            return int(part[2:])
+    return None
+
+
+def physicalSizeOf(base: str) -> int | None:
+    """The file's size on disk from a C{,S=} field of the name, if any."""
+    for part in base.split(",")[1:]:
+        if part.startswith("S=") and part[2:].isdigit():
+            return int(part[2:])
+    return None
+
+
+def uniqueName() -> str:
+    """A Maildir file name: time, microseconds, pid and counter, host (maildir(5))."""
+    global _counter
+    _counter += 1  # under the GIL; the pid and microseconds keep names apart anyway
+    now = time.time()
+    host = socket.gethostname().replace("/", "\\057").replace(":", "\\072")
+    return f"{int(now)}.M{int((now % 1) * 1e6)}P{os.getpid()}Q{_counter}.{host}"
+
+
+def fsyncDir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+# --- finding files -------------------------------------------------------------------
+class Listing(dict):
+    """base -> (subdir, filename) of every message file in new/ and cur/."""
+
+
+def listing(folder: Path, symlinks: set[str]) -> Listing:
+    """
+    Every message file now in the folder. Symlinks are skipped (they could point at
+    another user's mail), each warned about once (C{symlinks} remembers them).
+    """
+    found = Listing()
+    for subdir in SUBDIRS:
+        try:
+            entries = list(os.scandir(folder / subdir))
+        except FileNotFoundError:
+            continue
+        for entry in entries:
+            name = entry.name
+            if name.startswith("."):
+                continue
+            if entry.is_symlink():
+                if name not in symlinks:
+                    symlinks.add(name)
+                    log.warn("{path}: skipping a message file that is a symlink",
+                             path=str(folder / subdir / name))
+                continue
+            found.setdefault(F.split(name)[0], (subdir, name))
+    return found
+
+
+def locate(folder: Path, base: str) -> tuple[str, str] | None:
+    """Where the file of C{base} is now (renamed for flags, or moved to cur/), or None."""
+    for subdir in SUBDIRS:
+        for candidate in (base, base + F.INFO):
+            if os.path.lexists(folder / subdir / candidate):
+                return (subdir, candidate)
+    for subdir in SUBDIRS:
+        try:
+            names = os.listdir(folder / subdir)
+        except FileNotFoundError:
+            continue
+        for name in names:
+            if name == base or name.startswith(base + F.INFO):
+                return (subdir, name)
+    return None
+
+
+def mtimeOf(folder: Path, subdir: str, name: str) -> float | None:
+    try:
+        return os.lstat(folder / subdir / name).st_mtime
+    except FileNotFoundError:
+        return None
+
+
+# --- reading -------------------------------------------------------------------------
+def openMessage(folder: Path, base: str, subdir: str, name: str):
+    """
+    C{(fd, subdir, name)} of the message file, opened for reading and found again by
+    its base if it was renamed; None if it is gone or is not a regular file (a symlink
+    is never followed).
+    """
+    for _ in range(3):
+        try:
+            fd = os.open(folder / subdir / name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+        except FileNotFoundError:
+            where = locate(folder, base)
+            if where is None:
+                return None
+            subdir, name = where
+            continue
+        except OSError as e:
+            if e.errno == errno.ELOOP:
+                return None
+            raise
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            os.close(fd)
+            return None
+        return fd, subdir, name
+    return None
+
+
+def readMessage(folder: Path, base: str, subdir: str, name: str) -> bytes | None:
+    """The whole message with CRLF line ends, or None if it is gone."""
+    opened = openMessage(folder, base, subdir, name)
+    if opened is None:
+        return None
+    fd = opened[0]
+    try:
+        chunks = []
+        while chunk := os.read(fd, 1 << 20):
+            chunks.append(chunk)
+    finally:
+        os.close(fd)
+    return crlf(b"".join(chunks))
+
+
+def countCrlfSize(fd: int) -> int:
+    """The size of an open message with CRLF line ends, read in pieces."""
+    size, lastCR = 0, False
+    while chunk := os.read(fd, 1 << 16):
+        bare = chunk.count(b"\n") - chunk.count(b"\r\n")
+        if lastCR and chunk[:1] == b"\n":
+            bare -= 1  # the CR ending the previous piece makes this LF a CRLF
+        size += len(chunk) + bare
+        lastCR = chunk[-1:] == b"\r"
+    return size
+
+
+@dataclass(slots=True)
+class Facts:
+    """What a stat (and, for the size, one read) of a message file says."""
+    uid: int
+    size: int | None
+    mtime: float | None  # None: the file is gone
+
+
+def learnFacts(folder: Path, wanted) -> list[Facts]:
+    """
+    For C{(uid, base, subdir, name, needSize)} items: the modification time (the
+    internal date) and, where asked, the size with CRLF line ends.
+    """
+    out = []
+    for uid, base, subdir, name, needSize in wanted:
+        opened = openMessage(folder, base, subdir, name)
+        if opened is None:
+            out.append(Facts(uid, None, None))
+            continue
+        fd = opened[0]
+        try:
+            mtime = os.fstat(fd).st_mtime
+            size = countCrlfSize(fd) if needSize else None
+        finally:
+            os.close(fd)
+        out.append(Facts(uid, size, mtime))
+    return out
+
+
+# --- writing -------------------------------------------------------------------------
+@dataclass(slots=True)
+class Delivered:
+    """One message made durable in new/ or cur/ (UID not yet recorded)."""
+    base: str
+    subdir: str
+    name: str
+    size: int | None
+    mtime: float
+
+
+def writeMessage(folder: Path, data: bytes, info: str, recent: bool,
+                 stamp: float | None) -> Delivered:
+    """
+    Deliver as maildir(5) says: write tmp/, fsync, rename into cur/ (or new/ if it is
+    to stay \\Recent for the next session, as an MDA's delivery is). The directory is
+    fsynced by the caller, once for a whole batch.
+    """
+    base = f"{uniqueName()},S={len(data)},W={len(data)}"
+    tmp = folder / "tmp" / base
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view):]
+        os.fsync(fd)
+        if stamp is not None:
+            os.utime(fd, (stamp, stamp))
+        mtime = os.fstat(fd).st_mtime
+    except BaseException:
+        os.close(fd)
+        _unlinkQuietly(tmp)
+        raise
+    os.close(fd)
+    return _place(folder, tmp, base, info, recent, len(data), mtime)
+
+
+def linkMessage(folder: Path, source: Path, base: str, subdir: str, name: str,
+                info: str, recent: bool) -> Delivered | None:
+    """
+    A copy of the message C{base} of the folder at C{source} as a hard link (its data
+    is durable already, and the internal date is the file's), as Dovecot copies; None
+    if it is gone or the file system cannot link it (then the caller writes a copy).
+    """
+    fields = [uniqueName()]
+    if physicalSizeOf(base) is not None:
+        fields.append(f"S={physicalSizeOf(base)}")
+    if vsizeOf(base) is not None:
+        fields.append(f"W={vsizeOf(base)}")
+    newBase = ",".join(fields)
+    tmp = folder / "tmp" / newBase
+    for _ in range(3):
+        try:
+            os.link(source / subdir / name, tmp, follow_symlinks=False)
+            break
+        except FileNotFoundError:
+            where = locate(source, base)
+            if where is None:
+                return None
+            subdir, name = where
+        except OSError as e:
+            if e.errno in (errno.EXDEV, errno.EPERM, errno.EMLINK, errno.ENOTSUP):
+                return None
+            raise
+    else:
+        return None
+    st = os.lstat(tmp)
+    if not stat.S_ISREG(st.st_mode):  # a symlink: never followed, never copied
+        _unlinkQuietly(tmp)
+        return None
+    return _place(folder, tmp, newBase, info, recent, vsizeOf(base), st.st_mtime)
+
+
+def _place(folder: Path, tmp: Path, base: str, info: str, recent: bool, size, mtime):
+    subdir = "new" if recent else "cur"
+    name = base + F.INFO + info if info or not recent else base
+    os.rename(tmp, folder / subdir / name)
+    return Delivered(base, subdir, name, size, mtime)
+
+
+def _unlinkQuietly(path: Path) -> None:
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
+
+
+def renameMessage(folder: Path, base: str, subdir: str, name: str,
+                  toSubdir: str, toName: str) -> tuple[str, str] | None:
+    """Rename a message file (flags, or new/ -> cur/); where it is now, or None if gone."""
+    for _ in range(3):
+        try:
+            os.rename(folder / subdir / name, folder / toSubdir / toName)
+            return (toSubdir, toName)
+        except FileNotFoundError:
+            where = locate(folder, base)
+            if where is None:
+                return None
+            subdir, name = where
+    return None
+
+
+def unlinkMessage(folder: Path, base: str, subdir: str, name: str) -> None:
+    try:
+        os.unlink(folder / subdir / name)
+    except FileNotFoundError:
+        where = locate(folder, base)
+        if where is not None:
+            _unlinkQuietly(folder / where[0] / where[1])
+
+
+def unlinkDelivered(folder: Path, delivered) -> None:
+    """Take back messages whose UIDs could not be recorded (their APPEND answers NO)."""
+    for d in delivered:
+        unlinkMessage(folder, d.base, d.subdir, d.name)
+
+
+def createFolder(path: Path, subfolder: bool = True) -> None:
+    """cur/, new/ and tmp/ (and the C{maildirfolder} mark of a Maildir++ subfolder)."""
+    for sub in ("cur", "new", "tmp"):
+        (path / sub).mkdir(parents=True, exist_ok=True)
+    if subfolder:
+        (path / "maildirfolder").touch()
