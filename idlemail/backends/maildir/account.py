@@ -50,6 +50,9 @@ class MaildirAccount:
     async def existingPath(self, name: str) -> Path:
         """The folder of mailbox C{name}; L{NoSuchMailbox} if it is not there."""
         path = self._pathOf(name)
+        opened = self.backend.folders.get(path)
+        if opened is not None and opened.tracker is not None:
+            return path  # open and watched here: checked when it was opened
         if not await self._inPool(self._isFolderThread, path):
             raise NoSuchMailbox(name)
         return path

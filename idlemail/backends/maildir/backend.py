@@ -64,6 +64,7 @@ class OpenFolder:
         folder.onChanges = self._publish
         # Watch first: what changes during the first scan is looked at right after it.
         self.watch = backend.hub.watch(self.path, folder.refresh, folder.rescan)
+        folder.ownChanges = self.watch.own
         folder.scan(after=self._startTracker).addErrback(self._failed)
 
     def whenReady(self) -> defer.Deferred:
@@ -127,6 +128,7 @@ class OpenFolder:
         self.watch.stop()
         if self.folder.onChanges == self._publish:
             self.folder.onChanges = None
+            self.folder.ownChanges = None
         if self.backend.folders.get(self.path) is self:
             del self.backend.folders[self.path]
 

@@ -186,22 +186,42 @@ class Facts:
 def learnFacts(folder: Path, wanted) -> list[Facts]:
     """
     For C{(uid, base, subdir, name, needSize)} items: the modification time (the
-    internal date) and, where asked, the size with CRLF line ends.
+    internal date) and, where asked, the size with CRLF line ends. A file is opened
+    only to count its size; a date alone is one lstat.
     """
     out = []
     for uid, base, subdir, name, needSize in wanted:
-        opened = openMessage(folder, base, subdir, name)
-        if opened is None:
-            out.append(Facts(uid, None, None))
+        if needSize:
+            out.append(_countFacts(folder, uid, base, subdir, name))
             continue
-        fd = opened[0]
         try:
-            mtime = os.fstat(fd).st_mtime
-            size = countCrlfSize(fd) if needSize else None
-        finally:
-            os.close(fd)
-        out.append(Facts(uid, size, mtime))
+            st = os.lstat(folder / subdir / name)
+        except FileNotFoundError:
+            where = locate(folder, base)
+            st = None if where is None else _lstatOrNone(folder / where[0] / where[1])
+        if st is None or not stat.S_ISREG(st.st_mode):
+            out.append(Facts(uid, None, None))
+        else:
+            out.append(Facts(uid, None, st.st_mtime))
     return out
+
+
+def _lstatOrNone(path: Path):
+    try:
+        return os.lstat(path)
+    except FileNotFoundError:
+        return None
+
+
+def _countFacts(folder: Path, uid: int, base: str, subdir: str, name: str) -> Facts:
+    opened = openMessage(folder, base, subdir, name)
+    if opened is None:
+        return Facts(uid, None, None)
+    fd = opened[0]
+    try:
+        return Facts(uid, countCrlfSize(fd), os.fstat(fd).st_mtime)
+    finally:
+        os.close(fd)
 
 
 # --- writing -------------------------------------------------------------------------
@@ -216,7 +236,7 @@ class Delivered:
 
 
 def writeMessage(folder: Path, data: bytes, info: str, recent: bool,
-                 stamp: float | None) -> Delivered:
+                 stamp: float | None, own=None) -> Delivered:
     """
     Deliver as maildir(5) says: write tmp/, fsync, rename into cur/ (or new/ if it is
     to stay \\Recent for the next session, as an MDA's delivery is). The directory is
@@ -238,11 +258,11 @@ def writeMessage(folder: Path, data: bytes, info: str, recent: bool,
         _unlinkQuietly(tmp)
         raise
     os.close(fd)
-    return _place(folder, tmp, base, info, recent, len(data), mtime)
+    return _place(folder, tmp, base, info, recent, len(data), mtime, own)
 
 
 def linkMessage(folder: Path, source: Path, base: str, subdir: str, name: str,
-                info: str, recent: bool) -> Delivered | None:
+                info: str, recent: bool, own=None) -> Delivered | None:
     """
     A copy of the message C{base} of the folder at C{source} as a hard link (its data
     is durable already, and the internal date is the file's), as Dovecot copies; None
@@ -274,14 +294,33 @@ def linkMessage(folder: Path, source: Path, base: str, subdir: str, name: str,
     if not stat.S_ISREG(st.st_mode):  # a symlink: never followed, never copied
         _unlinkQuietly(tmp)
         return None
-    return _place(folder, tmp, newBase, info, recent, vsizeOf(base), st.st_mtime)
+    return _place(folder, tmp, newBase, info, recent, vsizeOf(base), st.st_mtime, own)
 
 
-def _place(folder: Path, tmp: Path, base: str, info: str, recent: bool, size, mtime):
+def _place(folder: Path, tmp: Path, base: str, info: str, recent: bool, size, mtime,
+           own=None):
     subdir = "new" if recent else "cur"
     name = base + F.INFO + info if info or not recent else base
-    os.rename(tmp, folder / subdir / name)
+    with _expecting(own, (subdir, name)):
+        os.rename(tmp, folder / subdir / name)
     return Delivered(base, subdir, name, size, mtime)
+
+
+class _expecting:
+    """Tell the folder's watch (an L{OwnChanges}, or None) of the events a change we
+    are about to make will cause; take it back if the change fails."""
+
+    def __init__(self, own, *where):
+        self.own, self.where = own, where
+
+    def __enter__(self):
+        if self.own is not None:
+            self.own.expect(*self.where)
+
+    def __exit__(self, kind, value, tb):
+        if kind is not None and self.own is not None:
+            self.own.cancel(*self.where)
+        return False
 
 
 def _unlinkQuietly(path: Path) -> None:
@@ -292,11 +331,12 @@ def _unlinkQuietly(path: Path) -> None:
 
 
 def renameMessage(folder: Path, base: str, subdir: str, name: str,
-                  toSubdir: str, toName: str) -> tuple[str, str] | None:
+                  toSubdir: str, toName: str, own=None) -> tuple[str, str] | None:
     """Rename a message file (flags, or new/ -> cur/); where it is now, or None if gone."""
     for _ in range(3):
         try:
-            os.rename(folder / subdir / name, folder / toSubdir / toName)
+            with _expecting(own, (subdir, name), (toSubdir, toName)):
+                os.rename(folder / subdir / name, folder / toSubdir / toName)
             return (toSubdir, toName)
         except FileNotFoundError:
             where = locate(folder, base)
@@ -306,9 +346,10 @@ def renameMessage(folder: Path, base: str, subdir: str, name: str,
     return None
 
 
-def unlinkMessage(folder: Path, base: str, subdir: str, name: str) -> None:
+def unlinkMessage(folder: Path, base: str, subdir: str, name: str, own=None) -> None:
     try:
-        os.unlink(folder / subdir / name)
+        with _expecting(own, (subdir, name)):
+            os.unlink(folder / subdir / name)
     except FileNotFoundError:
         where = locate(folder, base)
         if where is not None:

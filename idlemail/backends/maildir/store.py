@@ -122,6 +122,9 @@ class Folder:
         self.keywordsFull = False
         self.scanned = False  # a full scan has been applied at least once
         self.onChanges = None
+        # The watch's record of events our own changes cause (None when not watched
+        # by inotify); job threads add to it, the watch takes from it.
+        self.ownChanges = None
         self._deliveries: list[Delivery] = []
         self._bases: set[str] = set()  # bases to refresh at the next refresh job
         self._refreshQueued = self._rescanQueued = False
@@ -159,9 +162,9 @@ class Folder:
         """C{work(*args)} in a disk thread; its result on the reactor, copies taken."""
         return self.pool.run(self._thread, work, *args).addCallback(self._taken)
 
-    def _locked(self, work, *args) -> defer.Deferred:
+    def _locked(self, work, *args, lock: DotLock | None = None) -> defer.Deferred:
         """C{work(lock, *args)} in a disk thread holding C{dovecot-uidlist.lock}."""
-        lock = DotLock(self.uidlist.path)
+        lock = lock or DotLock(self.uidlist.path)
         return underLock(self.pool, self.reactor, lock,
                          lambda: self._thread(work, lock, *args)).addCallback(self._taken)
 
@@ -364,10 +367,26 @@ class Folder:
             d.addErrback(self._logged, "Cleaning up after a failed delivery to")
             return d.addCallback(lambda _: self._unanswered(failure, batch))
 
-        d = self._inPool(self._writeThread, batch)
-        d.addCallback(lambda _: self._locked(self._recordThread, batch))
+        lock = DotLock(self.uidlist.path)
+
+        def written(uids):
+            if uids is not None:
+                return uids
+            return self._locked(self._recordThread, batch, lock=lock)  # wait for it
+        # One disk thread writes the batch and, if the lock is free, records its UIDs.
+        d = self._inPool(self._writeAndRecordThread, batch, lock).addCallback(written)
         d.addCallbacks(self._applyDeliveries, failed, callbackArgs=(batch,))
         return d.addErrback(self._unanswered, batch)
+
+    def _writeAndRecordThread(self, batch: list[Delivery], lock: DotLock):
+        """Write the batch; its UIDs if the lock was free, else None."""
+        self._writeThread(batch)
+        if not lock.attempt():
+            return None
+        try:
+            return self._recordThread(lock, batch)
+        finally:
+            lock.release()
 
     def _unanswered(self, failure, batch: list[Delivery]) -> None:
         for delivery in batch:
@@ -375,39 +394,44 @@ class Folder:
                 delivery.done.errback(failure)
 
     def _writeThread(self, batch: list[Delivery]) -> None:
-        subdirs = set()
+        """Each message to its file, fsynced, renamed into new/ or cur/."""
         for delivery in batch:
             try:
                 info = self.keywords.toInfo(delivery.flags)
                 delivery.result = self._writeOne(delivery, info)
             except (IMAPError, OSError) as e:
                 delivery.result = e
-                continue
-            if delivery.result is not None:
-                subdirs.add(delivery.result.subdir)
-        for subdir in sorted(subdirs):
-            disk.fsyncDir(self.path / subdir)
 
     def _writeOne(self, delivery: Delivery, info: str):
         if delivery.source is None:
             return disk.writeMessage(self.path, disk.crlf(delivery.data), info,
-                                     delivery.recent, delivery.stamp)
+                                     delivery.recent, delivery.stamp, self.ownChanges)
         linked = disk.linkMessage(self.path, delivery.source, *delivery.where, info,
-                                  delivery.recent)
+                                  delivery.recent, self.ownChanges)
         if linked is not None:
             return linked
         data = disk.readMessage(delivery.source, *delivery.where)
         if data is None:
             return None  # the source is gone: an expunge to come
         stamp = disk.mtimeOf(delivery.source, *delivery.where[1:])
-        return disk.writeMessage(self.path, data, info, delivery.recent, stamp)
+        return disk.writeMessage(self.path, data, info, delivery.recent, stamp,
+                                 self.ownChanges)
 
     def _recordThread(self, lock: DotLock, batch: list[Delivery]) -> dict:
+        """
+        Holding the lock: number the batch and make it durable, one uidlist write and
+        one fsync per directory for all. (Either order of the two is safe, as nothing
+        is acknowledged before both: a line whose file was lost is a dead line, a file
+        whose line was lost is numbered again. The uidlist's fdatasync first usually
+        commits the renames with it, which leaves the directory fsync little to do.)
+        """
         self.uidlist.load()
-        written = [d.result.base for d in batch if isinstance(d.result, disk.Delivered)]
-        assigned = self.uidlist.assign(written)
+        written = [d.result for d in batch if isinstance(d.result, disk.Delivered)]
+        assigned = self.uidlist.assign([d.base for d in written])
         self.uidlist.record(lock, assigned, self._presentThread)
-        return {base: self.uidlist.byBase[base] for base in written}
+        for subdir in sorted({d.subdir for d in written}):
+            disk.fsyncDir(self.path / subdir)
+        return {d.base: self.uidlist.byBase[d.base] for d in written}
 
     def _applyDeliveries(self, uids: dict, batch: list[Delivery]) -> None:
         changes = Changes()
@@ -452,7 +476,7 @@ class Folder:
             if e.subdir == "cur" and e.filename == name:
                 out.append((e.uid, "cur", name, e.flags))
                 continue
-            where = disk.renameMessage(self.path, *e.where, "cur", name)
+            where = disk.renameMessage(self.path, *e.where, "cur", name, self.ownChanges)
             if where is not None:
                 out.append((e.uid, *where, self.keywords.toFlags(info)))
         return out
@@ -482,7 +506,7 @@ class Folder:
         doomed = [e for u in candidates if (e := self.byUid.get(u)) is not None
                   and (DELETED in e.flags or not onlyDeleted)]
         for e in doomed:
-            disk.unlinkMessage(self.path, *e.where)
+            disk.unlinkMessage(self.path, *e.where, self.ownChanges)
         self.uidlist.forget(e.base for e in doomed)
         return [e.uid for e in doomed]
 
@@ -494,6 +518,9 @@ class Folder:
     def claim(self, uids) -> None:
         """Messages a session has seen as \\Recent leave new/ for cur/, as Dovecot
         does, so that no other program counts them as recent again."""
+        if not any((e := self.byUid.get(u)) is not None and e.subdir == "new" for u in uids):
+            return  # delivered to cur/ already (a writer had the folder selected)
+
         def step():
             moving = [(e.uid, e.where) for u in uids
                       if (e := self.byUid.get(u)) is not None and e.subdir == "new"]
@@ -504,7 +531,8 @@ class Folder:
         out = []
         for uid, (base, subdir, name) in moving:
             target = name if F.INFO in name else name + F.INFO
-            where = disk.renameMessage(self.path, base, subdir, name, "cur", target)
+            where = disk.renameMessage(self.path, base, subdir, name, "cur", target,
+                                       self.ownChanges)
             if where is not None:
                 out.append((uid, *where))
         return out
