@@ -4,8 +4,8 @@ folders, subscriptions, STATUS and opening.
 
 Everything that touches the disk runs in the backend's disk threads (the C{*Thread}
 methods, which see only paths); changes to the tree are ordered per user by the
-backend's home lock, and a folder being deleted or renamed first waits for its own
-queue, so that no delivery or flag rename is under way in it.
+backend's home lock, and a folder being deleted or renamed first waits for its lane
+(L{Lane.hold}), so that no delivery or flag rename is under way in it.
 """
 
 from __future__ import annotations
@@ -109,8 +109,12 @@ class MaildirAccount:
         self.backend.forgetFolder(path)
         if folder is None:
             await self._inPool(shutil.rmtree, path)
-        else:  # after whatever its queue is doing
-            await folder.queue.run(self._inPool, shutil.rmtree, path)
+            return
+        release = await folder.lane.hold()  # after whatever its lane is doing
+        try:
+            await self._inPool(shutil.rmtree, path)
+        finally:
+            release()
 
     # --- rename ---------------------------------------------------------------------------
     def rename(self, oldName: str, newName: str):
@@ -130,17 +134,18 @@ class MaildirAccount:
         entries = await self._inPool(os.listdir, self.home)
         moving = sorted(e for e in entries if e == prefix or e.startswith(prefix + "."))
         folders = [f for e in moving if (f := self.backend.indexes.get(self.home / e))]
-        held = []
+        for entry in moving:
+            self.backend.forgetFolder(self.home / entry)
+        # Each lane finishes what it is doing, then waits: one at a time, so a held
+        # lane holds no thread and the others go on to their hold.
+        releases = []
         try:
-            for folder in folders:  # in name order, the only place holding several
-                await folder.queue.acquire()
-                held.append(folder)
-            for entry in moving:
-                self.backend.forgetFolder(self.home / entry)
+            for folder in folders:
+                releases.append(await folder.lane.hold())
             await self._inPool(self._renameThread, moving, prefix, N.folderOf(new), new)
         finally:
-            for folder in held:
-                folder.queue.release()
+            for release in releases:
+                release()
 
     def _renameThread(self, moving, prefix: str, newPrefix: str, new: str) -> None:
         for entry in moving:
@@ -152,9 +157,12 @@ class MaildirAccount:
     async def _renameInbox(self, source: Path, target: Path) -> None:
         # RFC 3501 6.3.5: INBOX's messages move to the new mailbox; INBOX stays, empty.
         inbox = self.backend.folderAt(source, self.home)
-        await inbox.queue.run(self._inPool, self._moveMessagesThread, source, target)
-        if source in self.backend.folders:
-            await inbox.scan()
+        release = await inbox.lane.hold()
+        try:
+            await self._inPool(self._moveMessagesThread, source, target)
+        finally:
+            release()
+        await inbox.scan()
 
     def _moveMessagesThread(self, source: Path, target: Path) -> None:
         self._createFoldersThread([target])

@@ -14,8 +14,8 @@ idlemail and Dovecot can share a Maildir:
 - A waiter gives up after C{STALE_TIMEOUT} + 2 s, as Dovecot does.
 
 Waiting never sleeps on the reactor thread, nor in a disk thread: L{DotLock.attempt}
-tries once (in a disk thread) and L{underLock} retries later with C{callLater},
-backing off as Dovecot does.
+tries once (in a disk thread), and L{tryLocked} asks the folder's lane to try again
+later (C{callLater}), backing off as Dovecot does.
 """
 
 from __future__ import annotations
@@ -26,9 +26,9 @@ import threading
 import time
 from pathlib import Path
 
-from twisted.internet import task
 from twisted.logger import Logger
 
+from idlemail.backends.maildir.lane import Later
 from idlemail.errors import IMAPError
 
 log = Logger()
@@ -234,28 +234,18 @@ class DotLock:
             pass
 
 
-_BUSY = object()
-
-
-def underLock(pool, reactor, lock: DotLock, work):
+def tryLocked(lock: DotLock, work, *args):
     """
-    C{work()} in a disk thread while holding C{lock}; a Deferred with its result.
-    While another holder has the lock, wait with C{callLater} (no thread is held) and
-    try again; fail with L{LockTimeout} (NO [INUSE]) when Dovecot would give up.
+    In a disk thread: C{work(lock, *args)} while holding C{lock}; or, while another
+    holder has it, L{Later} (wait with C{callLater}, no thread held, and try again);
+    L{LockTimeout} (NO [INUSE]) when Dovecot would give up.
     """
-    def attempt():
-        if not lock.attempt():
-            return _BUSY
-        try:
-            return work()
-        finally:
-            lock.release()
-
-    def settle(result):
-        if result is not _BUSY:
-            return result
+    if not lock.attempt():
         wait = lock.nextWait()
         if wait is None:
             raise LockTimeout(lock.lockPath)
-        return task.deferLater(reactor, wait, pool.run, attempt).addCallback(settle)
-    return pool.run(attempt).addCallback(settle)
+        return Later(wait)
+    try:
+        return work(lock, *args)
+    finally:
+        lock.release()

@@ -4,7 +4,7 @@ One session's handle on an open Maildir folder (L{IMailbox}, L{IBodyStreams}).
 FLAGS, UID, RFC822.SIZE and INTERNALDATE come from the folder's index and never open a
 message file once known (sizes from C{,W=} in the name, or counted once; dates from the
 file's mtime, read once); bodies are read in the backend's disk threads. Changes go
-through the folder's serial queue (L{idlemail.backends.maildir.store.Folder}).
+through the folder's lane, its serial queue (L{idlemail.backends.maildir.store.Folder}).
 """
 
 from __future__ import annotations

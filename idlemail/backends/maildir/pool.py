@@ -26,15 +26,22 @@ class DiskPool:
         self._pool: ThreadPool | None = None
         self._trigger = None
 
-    def run(self, f, *args, **kwargs) -> defer.Deferred:
-        """C{f(*args, **kwargs)} in a disk thread; a Deferred firing on the reactor."""
+    def _started(self) -> ThreadPool:
         if self._pool is None:
             # Started on first use, not when built: twistd may fork (daemonize) between.
             self._pool = ThreadPool(0, self.size, name="idlemail-maildir")
             self._pool.start()
             self._trigger = self.reactor.addSystemEventTrigger(
                 "during", "shutdown", self.stop)
-        return threads.deferToThreadPool(self.reactor, self._pool, f, *args, **kwargs)
+        return self._pool
+
+    def run(self, f, *args, **kwargs) -> defer.Deferred:
+        """C{f(*args, **kwargs)} in a disk thread; a Deferred firing on the reactor."""
+        return threads.deferToThreadPool(self.reactor, self._started(), f, *args, **kwargs)
+
+    def callInThread(self, f, *args) -> None:
+        """C{f(*args)} in a disk thread; it reports back itself (see L{Lane})."""
+        self._started().callInThread(f, *args)
 
     def stop(self) -> None:
         """Finish the jobs under way and end the threads (a later run() starts anew)."""

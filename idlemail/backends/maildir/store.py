@@ -4,21 +4,19 @@ jobs that change the folder on disk.
 
 Who touches what (the rule every method here keeps):
 
-- Each folder has one serial queue (a L{DeferredLock}): scans, deliveries, flag renames,
-  unlinks and claims run one at a time, in the order they were asked for, each in a
-  disk thread of the backend's L{DiskPool}. So UIDs are given in order, and a
-  session's commands complete in order.
-- A job's thread reads the disk and may I{read} the index; it never writes it. What it
-  found is applied to the index by a callback on the reactor thread before the queue
-  starts the next job. So the index changes only on the reactor thread, and a job's
-  thread reads an index that nobody writes meanwhile.
-- The C{dovecot-uidlist} and C{dovecot-keywords} state (L{UidList}, L{Keywords}) belong
-  to the jobs' threads; the reactor reads the copies each apply makes (C{uidValidity},
-  C{uidNext}, C{keywordNames}).
+- Changes to the folder (scans, deliveries, flag renames, unlinks, claims) are jobs of
+  the folder's L{Lane}: they run one at a time, in the order asked, in the backend's
+  disk threads. So UIDs are given in order, and a session's commands complete in order.
+- The lane's own model of the folder (L{OnDisk} records by UID and base, the
+  L{UidList}, the L{Keywords}) belongs to the lane: only its jobs read or write it,
+  one at a time. A job changes the disk and the model, and returns what changed.
+- The index (L{Entry} by UID and base, the counters, and copies of UIDVALIDITY,
+  UIDNEXT and the keywords) belongs to the reactor thread: it is changed only by the
+  C{_apply*} methods, which the lane calls on the reactor with each job's result, in
+  the order of the jobs. Sessions read it, and it agrees with what was published.
 - Reads that change nothing (bodies; the stat that learns a size or a date) run in the
-  pool outside the queue, given the file's name; their callbacks store what they
-  learned (C{Entry.size}, C{Entry.mtime}) on the reactor thread. Job threads never read
-  those two fields.
+  pool outside the lane, given the file's name from the index; their callbacks store
+  what they learned (C{Entry.size}, C{Entry.mtime}) on the reactor thread.
 - The tracker is never touched here: each apply hands its L{Changes} to C{onChanges}
   (the open folder's publisher), on the reactor thread.
 """
@@ -26,6 +24,7 @@ Who touches what (the rule every method here keeps):
 from __future__ import annotations
 
 import os
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -34,7 +33,8 @@ from twisted.logger import Logger
 
 from idlemail.backends.maildir import disk
 from idlemail.backends.maildir import flags as F
-from idlemail.backends.maildir.dotlock import DotLock, underLock
+from idlemail.backends.maildir.dotlock import DotLock, tryLocked
+from idlemail.backends.maildir.lane import Lane, Later
 from idlemail.backends.maildir.uidlist import UidList
 from idlemail.errors import IMAPError
 from idlemail.records import applyFlags
@@ -45,6 +45,7 @@ SEEN, DELETED = "\\Seen", "\\Deleted"
 
 @dataclass(slots=True)
 class Entry:
+    """The index's view of one message (reactor thread)."""
     uid: int
     base: str
     subdir: str  # "new" or "cur"
@@ -54,13 +55,27 @@ class Entry:
     mtime: float | None = None  # INTERNALDATE: the file's mtime, learned once
 
     @property
-    def info(self) -> str:
-        return F.split(self.filename)[1]
-
-    @property
     def where(self) -> tuple:
         """What a disk function needs to find the file: (base, subdir, filename)."""
         return (self.base, self.subdir, self.filename)
+
+
+@dataclass(slots=True)
+class OnDisk:
+    """The lane's view of one message file (lane jobs only)."""
+    uid: int
+    base: str
+    subdir: str
+    filename: str
+    flags: frozenset
+
+    @property
+    def where(self) -> tuple:
+        return (self.base, self.subdir, self.filename)
+
+    @property
+    def info(self) -> str:
+        return F.split(self.filename)[1]
 
 
 @dataclass
@@ -88,14 +103,14 @@ class Delivery:
 
 
 @dataclass(slots=True)
-class _Scan:
-    """What a scan's thread found: the index changes, and the bases still to number."""
-    expunged: list
-    renamed: list  # (uid, subdir, name, flags)
-    fresh: dict  # base -> (subdir, name) of files the index does not have
-    unnumbered: list = field(default_factory=list)
-    added: list = field(default_factory=list)  # Entry, by UID
-    complete: bool = False  # added is filled in
+class _Found:
+    """What a scan found: how the files differ from the lane's model."""
+    expunged: list  # UIDs
+    moved: list  # (uid, subdir, name, flags)
+    fresh: dict  # base -> (subdir, name) of files the model does not have
+    unnumbered: list = field(default_factory=list)  # of fresh, those without a UID
+    added: list = field(default_factory=list)  # Entry, ascending UID
+    mtimes: dict = field(default_factory=dict)
 
 
 class Folder:
@@ -103,15 +118,22 @@ class Folder:
     @param newValidity: allocates this folder's UIDVALIDITY when it has none yet.
     @ivar onChanges: called on the reactor with C{(changes, origin)} after each job
         that changed the index (the open folder's publisher), or None.
+    @ivar ownChanges: the watch's L{OwnChanges} (None when not watched by inotify):
+        lane jobs announce there the events their renames and unlinks will cause.
     """
 
     def __init__(self, path: Path, pool, reactor, newValidity=None):
-        self.path, self.pool, self.reactor = path, pool, reactor
-        self.queue = defer.DeferredLock()
+        self.path, self.pool = path, pool
+        self.lane = Lane(pool, reactor)
+        self.onChanges = None
+        self.ownChanges = None
+        # The lane's model: lane jobs only.
         self.uidlist = UidList(path) if newValidity is None else UidList(path, newValidity)
         self.keywords = F.Keywords(path)
+        self._files: dict[int, OnDisk] = {}
+        self._fileOf: dict[str, int] = {}
         self._symlinks: set[str] = set()  # message files skipped, warned about once
-        # The index and the reactor's copies: written only on the reactor thread.
+        # The index and the copies: the reactor thread only.
         self.byUid: dict[int, Entry] = {}
         self.byBase: dict[str, int] = {}
         self.unseen = 0
@@ -120,32 +142,39 @@ class Folder:
         self.uidNext = 1
         self.keywordNames: tuple[str, ...] = ()
         self.keywordsFull = False
-        self.scanned = False  # a full scan has been applied at least once
-        self.onChanges = None
-        # The watch's record of events our own changes cause (None when not watched
-        # by inotify); job threads add to it, the watch takes from it.
-        self.ownChanges = None
+        # Deliveries waiting for the next commit (any thread, under the guard).
         self._deliveries: list[Delivery] = []
-        self._bases: set[str] = set()  # bases to refresh at the next refresh job
+        self._commitQueued = False
+        self._deliveriesGuard = threading.Lock()
+        # Bases to look at in the next refresh (any thread, under the guard).
+        self._bases: set[str] = set()
         self._refreshQueued = self._rescanQueued = False
+        self._basesGuard = threading.Lock()
 
-    # --- the queue ----------------------------------------------------------------------
     @property
     def busy(self) -> bool:
-        return self.queue.locked or bool(self.queue.waiting)
+        return self.lane.busy
 
-    def _serially(self, step) -> defer.Deferred:
-        return self.queue.run(step)
+    def _logged(self, failure, doing: str) -> None:
+        log.failure("{doing} {path} failed", failure, doing=doing, path=str(self.path))
 
-    def _thread(self, work, *args):
-        """Run in a disk thread: the job, then copies of what the reactor may read."""
-        result = work(*args)
-        return result, self._copies()
-
+    # --- the lane's side ------------------------------------------------------------------
     def _copies(self):
-        known = tuple(self.keywords.known())
-        return (known, self.keywords.full(), self.uidlist.uidValidity, self.uidlist.uidNext)
+        """What the reactor keeps a copy of (lane side)."""
+        return (tuple(self.keywords.known()), self.keywords.full(),
+                self.uidlist.uidValidity, self.uidlist.uidNext)
 
+    def _remember(self, f: OnDisk) -> None:
+        self._files[f.uid] = f
+        self._fileOf[f.base] = f.uid
+
+    def _forgetFile(self, uid: int) -> OnDisk | None:
+        f = self._files.pop(uid, None)
+        if f is not None:
+            del self._fileOf[f.base]
+        return f
+
+    # --- the index's side (reactor thread) ------------------------------------------------
     def _takeCopies(self, copies) -> None:
         self.keywordNames, self.keywordsFull, validity, uidNext = copies
         if validity != self.uidValidity:
@@ -153,26 +182,10 @@ class Folder:
         else:
             self.uidNext = max(self.uidNext, uidNext)
 
-    def _taken(self, out):
-        result, copies = out
-        self._takeCopies(copies)
-        return result
-
-    def _inPool(self, work, *args) -> defer.Deferred:
-        """C{work(*args)} in a disk thread; its result on the reactor, copies taken."""
-        return self.pool.run(self._thread, work, *args).addCallback(self._taken)
-
-    def _locked(self, work, *args, lock: DotLock | None = None) -> defer.Deferred:
-        """C{work(lock, *args)} in a disk thread holding C{dovecot-uidlist.lock}."""
-        lock = lock or DotLock(self.uidlist.path)
-        return underLock(self.pool, self.reactor, lock,
-                         lambda: self._thread(work, lock, *args)).addCallback(self._taken)
-
     def _publish(self, changes: Changes, origin=None) -> None:
         if self.onChanges is not None and changes:
             self.onChanges(changes, origin)
 
-    # --- the index (reactor thread only) --------------------------------------------------
     def _insert(self, e: Entry) -> None:
         self.byUid[e.uid] = e
         self.byBase[e.base] = e.uid
@@ -205,193 +218,201 @@ class Folder:
     # --- scanning -----------------------------------------------------------------------
     def scan(self, after=None) -> defer.Deferred:
         """
-        Compare the whole folder with the index (at open, for STATUS, and by the
-        poller); numbers new files. C{after()} runs on the reactor once the result is
-        applied, before any later job.
+        Compare the whole folder with the model (at open, for STATUS, and by the
+        poller), numbering new files; fires once applied. C{after()} then runs on the
+        reactor, before any later job is applied.
         """
-        def step():
-            return self._scanJob(None).addCallback(lambda _: after() if after else None)
-        return self._serially(step)
+        def apply(result):
+            changes = self._applyScan(result)
+            if after is not None:
+                after()
+            return changes
+        return self.lane.submit(self._scanJob(lambda: None), apply)
 
     def rescan(self) -> None:
         """A full scan unless one is already waiting (the poller's tick)."""
-        if self._rescanQueued:
-            return
-        self._rescanQueued = True
+        with self._basesGuard:
+            if self._rescanQueued:
+                return
+            self._rescanQueued = True
 
-        def step():
-            self._rescanQueued = False
-            return self._scanJob(None)
-        self._serially(step).addErrback(self._logged, "Scanning")
+        def started():
+            with self._basesGuard:
+                self._rescanQueued = False
+        self.lane.submit(self._scanJob(started), self._applyScan).addErrback(
+            self._logged, "Scanning")
 
     def refresh(self, bases) -> None:
-        """Compare only these bases (from file events) with the index, soon."""
-        self._bases.update(bases)
-        if self._refreshQueued:
-            return
-        self._refreshQueued = True
+        """Compare only these bases (from file events) with the model, soon; bases
+        reported until that job starts join it."""
+        with self._basesGuard:
+            self._bases.update(bases)
+            if self._refreshQueued:
+                return
+            self._refreshQueued = True
 
-        def step():
-            bases, self._bases, self._refreshQueued = self._bases, set(), False
-            return self._scanJob(bases)
-        self._serially(step).addErrback(self._logged, "Reading changes of")
+        def started():
+            with self._basesGuard:
+                bases, self._bases, self._refreshQueued = self._bases, set(), False
+            return bases
+        self.lane.submit(self._scanJob(started), self._applyScan).addErrback(
+            self._logged, "Reading changes of")
 
-    def _logged(self, failure, doing: str) -> None:
-        log.failure("{doing} {path} failed", failure, doing=doing, path=str(self.path))
+    def _scanJob(self, start):
+        """A lane job comparing the disk with the model: all of it, or the bases that
+        C{start()} gives (called once, in the lane, when the job starts)."""
+        lock = DotLock(self.uidlist.path)
+        scope: list = []
 
-    def _scanJob(self, bases) -> defer.Deferred:
-        def numbered(scan: _Scan):
-            if scan.complete:
-                return scan
-            return self._locked(self._numberThread, scan)
-        d = self._inPool(self._scanThread, bases).addCallback(numbered)
-        return d.addCallback(self._applyScan, bases is None)
+        def work():
+            if not scope:
+                scope.append(start())
+            found = self._findThread(scope[0])
+            if found.unnumbered or self.uidlist.wantsRewrite():
+                numbered = tryLocked(lock, self._numberThread, found)
+                if isinstance(numbered, Later):
+                    return numbered
+            self._addedThread(found)
+            for uid in found.expunged:
+                self._forgetFile(uid)
+            for uid, subdir, name, newFlags in found.moved:
+                f = self._files[uid]
+                f.subdir, f.filename, f.flags = subdir, name, newFlags
+            for e in found.added:
+                self._remember(OnDisk(e.uid, e.base, e.subdir, e.filename, e.flags))
+            return found, self._copies()
+        return work
 
-    def _scanThread(self, bases) -> _Scan:
+    def _findThread(self, bases) -> _Found:
         self.keywords.load()
         self.uidlist.load()
         if bases is None:
-            found = disk.listing(self.path, self._symlinks)
-            known = self.byBase.keys()
+            onDisk = disk.listing(self.path, self._symlinks)
+            known = list(self._fileOf)
         else:
-            found = {}
+            onDisk = {}
             for base in bases:
-                where = self._findThread(base)
+                where = self._locateThread(base)
                 if where is not None:
-                    found[base] = where
-            known = [b for b in bases if b in self.byBase]
-        expunged = [self.byBase[b] for b in known if b not in found]
-        expunged.sort()
-        renamed, fresh = [], {}
-        for base, (subdir, name) in found.items():
-            uid = self.byBase.get(base)
+                    onDisk[base] = where
+            known = [b for b in bases if b in self._fileOf]
+        expunged = sorted(self._fileOf[b] for b in known if b not in onDisk)
+        moved, fresh = [], {}
+        for base, (subdir, name) in onDisk.items():
+            uid = self._fileOf.get(base)
             if uid is None:
                 fresh[base] = (subdir, name)
                 continue
-            e = self.byUid[uid]
-            if e.subdir != subdir or e.filename != name:
-                renamed.append((uid, subdir, name, self.keywords.toFlags(F.split(name)[1])))
-        self.uidlist.forget(self.byUid[u].base for u in expunged)
+            f = self._files[uid]
+            if f.subdir != subdir or f.filename != name:
+                moved.append((uid, subdir, name, self.keywords.toFlags(F.split(name)[1])))
+        self.uidlist.forget(self._files[u].base for u in expunged)
         if bases is None:
-            self.uidlist.forget(b for b in self.uidlist.byBase if b not in found)
-        scan = _Scan(expunged, renamed, fresh)
-        scan.unnumbered = [b for b in fresh if b not in self.uidlist.byBase]
-        if not scan.unnumbered and not self.uidlist.wantsRewrite():
-            self._entriesThread(scan)  # no lock needed
-        return scan
+            self.uidlist.forget(b for b in self.uidlist.byBase if b not in onDisk)
+        found = _Found(expunged, moved, fresh)
+        found.unnumbered = [b for b in fresh if b not in self.uidlist.byBase]
+        return found
 
-    def _findThread(self, base: str):
-        uid = self.byBase.get(base)
+    def _locateThread(self, base: str):
+        uid = self._fileOf.get(base)
         if uid is not None:
-            e = self.byUid[uid]
-            if os.path.lexists(self.path / e.subdir / e.filename):
-                return (e.subdir, e.filename)
+            f = self._files[uid]
+            if os.path.lexists(self.path / f.subdir / f.filename):
+                return (f.subdir, f.filename)
         where = disk.locate(self.path, base)
         if where is not None and os.path.islink(self.path / where[0] / where[1]):
             return None  # never a message: it could point anywhere
         return where
 
-    def _numberThread(self, lock: DotLock, scan: _Scan) -> _Scan:
+    def _numberThread(self, lock: DotLock, found: _Found) -> None:
         """Holding the lock: give the unnumbered files UIDs, in delivery order."""
         self.uidlist.load()  # another writer may have numbered some meanwhile
-        mtimes = {}
-        for base in scan.unnumbered:
-            mtimes[base] = disk.mtimeOf(self.path, *scan.fresh[base]) or 0.0
-        order = sorted((b for b in scan.unnumbered if b not in self.uidlist.byBase),
-                       key=lambda b: (mtimes[b], b))
-        assigned = self.uidlist.assign(order)
-        self.uidlist.record(lock, assigned, self._presentThread)
-        return self._entriesThread(scan, mtimes)
+        for base in found.unnumbered:
+            found.mtimes[base] = disk.mtimeOf(self.path, *found.fresh[base]) or 0.0
+        order = sorted((b for b in found.unnumbered if b not in self.uidlist.byBase),
+                       key=lambda b: (found.mtimes[b], b))
+        self.uidlist.record(lock, self.uidlist.assign(order), self._presentThread)
 
     def _presentThread(self) -> set[str]:
         # Two listings: a file being renamed may be missed by one readdir.
         return set(disk.listing(self.path, self._symlinks)) | \
             set(disk.listing(self.path, self._symlinks))
 
-    def _entriesThread(self, scan: _Scan, mtimes=None) -> _Scan:
-        mtimes = mtimes or {}
-        for base, (subdir, name) in scan.fresh.items():
+    def _addedThread(self, found: _Found) -> None:
+        for base, (subdir, name) in found.fresh.items():
             uid = self.uidlist.byBase.get(base)
-            if uid is None:
-                continue  # could not be numbered (e.g. the lock): next time
-            scan.added.append(Entry(uid, base, subdir, name,
-                                    self.keywords.toFlags(F.split(name)[1]),
-                                    disk.vsizeOf(base), mtimes.get(base)))
-        scan.added.sort(key=lambda e: e.uid)
-        scan.complete = True
-        return scan
+            if uid is None or uid in self._files:
+                continue  # not numbered (next time), or never one UID for two files
+            found.added.append(Entry(uid, base, subdir, name,
+                                     self.keywords.toFlags(F.split(name)[1]),
+                                     disk.vsizeOf(base), found.mtimes.get(base)))
+        found.added.sort(key=lambda e: e.uid)
 
-    def _applyScan(self, scan: _Scan, full: bool) -> Changes:
+    def _applyScan(self, result) -> Changes:
+        found, copies = result
+        self._takeCopies(copies)
         changes = Changes()
-        for uid in scan.expunged:
+        for uid in found.expunged:
             if self._drop(uid) is not None:
                 changes.expunged.append(uid)
-        for uid, subdir, name, newFlags in scan.renamed:
+        for uid, subdir, name, newFlags in found.moved:
             e = self.byUid.get(uid)
             if e is not None and self._move(e, subdir, name, newFlags):
                 changes.flags.append((uid, newFlags))
-        for e in scan.added:
-            if e.uid in self.byUid or e.base in self.byBase:
-                continue  # never give one UID two files
+        for e in found.added:
             self._insert(e)
             changes.added.append(e.uid)
             if e.subdir == "new":
                 changes.recent.append(e.uid)
         changes.flags.sort()
-        if full:
-            self.scanned = True
         self._publish(changes)
         return changes
 
     # --- delivering (APPEND, COPY, MOVE) --------------------------------------------------
     def deliver(self, deliveries: list[Delivery]) -> list[defer.Deferred]:
         """
-        Add messages. Deliveries asked for while another batch is being written share
-        one commit: one directory fsync and one uidlist append. Each Deferred fires
-        with the message's UID (None if a copy's source is gone) once it is durable,
-        after its L{Changes} were handed to C{onChanges}.
+        Add messages. Deliveries asked for until the lane starts their commit share it:
+        one directory fsync and one uidlist append for all. Each Deferred fires with
+        the message's UID (None if a copy's source is gone) once it is durable, after
+        its L{Changes} were handed to C{onChanges}.
         """
-        queued = bool(self._deliveries)
-        self._deliveries.extend(deliveries)
-        if not queued:
-            self._serially(self._commit).addErrback(self._logged, "Delivering to")
+        with self._deliveriesGuard:
+            self._deliveries.extend(deliveries)
+            start, self._commitQueued = not self._commitQueued, True
+        if start:
+            self.lane.submit(self._commitJob(), self._applyDeliveries).addErrback(
+                self._logged, "Delivering to")
         return [d.done for d in deliveries]
 
-    def _commit(self) -> defer.Deferred:
-        batch, self._deliveries = self._deliveries, []
-
-        def failed(failure):
-            # Nothing acknowledged: take back what was written, answer every APPEND NO.
-            written = [d.result for d in batch if isinstance(d.result, disk.Delivered)]
-            d = self.pool.run(disk.unlinkDelivered, self.path, written)
-            d.addErrback(self._logged, "Cleaning up after a failed delivery to")
-            return d.addCallback(lambda _: self._unanswered(failure, batch))
-
+    def _commitJob(self):
         lock = DotLock(self.uidlist.path)
+        taken: list[list[Delivery]] = []
 
-        def written(uids):
-            if uids is not None:
+        def work():
+            first = not taken
+            if first:
+                with self._deliveriesGuard:
+                    batch, self._deliveries = self._deliveries, []
+                    self._commitQueued = False
+                taken.append(batch)
+            batch = taken[0]
+            try:
+                if first:
+                    self._writeThread(batch)
+                uids = tryLocked(lock, self._recordThread, batch)
+            except BaseException as e:
+                # Nothing acknowledged: take back what was written; every APPEND is NO.
+                self._unlinkWrittenThread(batch)
+                return batch, e, None
+            if isinstance(uids, Later):
                 return uids
-            return self._locked(self._recordThread, batch, lock=lock)  # wait for it
-        # One disk thread writes the batch and, if the lock is free, records its UIDs.
-        d = self._inPool(self._writeAndRecordThread, batch, lock).addCallback(written)
-        d.addCallbacks(self._applyDeliveries, failed, callbackArgs=(batch,))
-        return d.addErrback(self._unanswered, batch)
-
-    def _writeAndRecordThread(self, batch: list[Delivery], lock: DotLock):
-        """Write the batch; its UIDs if the lock was free, else None."""
-        self._writeThread(batch)
-        if not lock.attempt():
-            return None
-        try:
-            return self._recordThread(lock, batch)
-        finally:
-            lock.release()
-
-    def _unanswered(self, failure, batch: list[Delivery]) -> None:
-        for delivery in batch:
-            if not delivery.done.called:
-                delivery.done.errback(failure)
+            for d in batch:
+                done = d.result
+                if isinstance(done, disk.Delivered) and uids[done.base] not in self._files:
+                    self._remember(OnDisk(uids[done.base], done.base, done.subdir, done.name,
+                                          self.keywords.toFlags(F.split(done.name)[1])))
+            return batch, uids, self._copies()
+        return work
 
     def _writeThread(self, batch: list[Delivery]) -> None:
         """Each message to its file, fsynced, renamed into new/ or cur/."""
@@ -403,19 +424,19 @@ class Folder:
                 delivery.result = e
 
     def _writeOne(self, delivery: Delivery, info: str):
+        own = self.ownChanges
         if delivery.source is None:
             return disk.writeMessage(self.path, disk.crlf(delivery.data), info,
-                                     delivery.recent, delivery.stamp, self.ownChanges)
+                                     delivery.recent, delivery.stamp, own)
         linked = disk.linkMessage(self.path, delivery.source, *delivery.where, info,
-                                  delivery.recent, self.ownChanges)
+                                  delivery.recent, own)
         if linked is not None:
             return linked
         data = disk.readMessage(delivery.source, *delivery.where)
         if data is None:
             return None  # the source is gone: an expunge to come
         stamp = disk.mtimeOf(delivery.source, *delivery.where[1:])
-        return disk.writeMessage(self.path, data, info, delivery.recent, stamp,
-                                 self.ownChanges)
+        return disk.writeMessage(self.path, data, info, delivery.recent, stamp, own)
 
     def _recordThread(self, lock: DotLock, batch: list[Delivery]) -> dict:
         """
@@ -433,23 +454,36 @@ class Folder:
             disk.fsyncDir(self.path / subdir)
         return {d.base: self.uidlist.byBase[d.base] for d in written}
 
-    def _applyDeliveries(self, uids: dict, batch: list[Delivery]) -> None:
+    def _unlinkWrittenThread(self, batch: list[Delivery]) -> None:
+        written = [d.result for d in batch if isinstance(d.result, disk.Delivered)]
+        try:
+            disk.unlinkDelivered(self.path, written)
+        except OSError:
+            log.failure("Cleaning up after a failed delivery to {path} failed",
+                        path=str(self.path))
+
+    def _applyDeliveries(self, result) -> None:
+        batch, uids, copies = result
+        if copies is None:  # failed: uids is the exception
+            for delivery in batch:
+                delivery.done.errback(uids)
+            return
+        self._takeCopies(copies)
         changes = Changes()
         for delivery in batch:
             done = delivery.result
-            if not isinstance(done, disk.Delivered):
-                continue
-            uid = uids[done.base]
-            if uid not in self.byUid and done.base not in self.byBase:
-                self._insert(Entry(uid, done.base, done.subdir, done.name,
-                                   self.keywords.toFlags(F.split(done.name)[1]),
-                                   done.size, done.mtime))
-                changes.added.append(uid)
+            if isinstance(done, disk.Delivered):
+                uid = uids[done.base]
+                if uid not in self.byUid and done.base not in self.byBase:
+                    self._insert(Entry(uid, done.base, done.subdir, done.name,
+                                       self.keywords.toFlags(F.split(done.name)[1]),
+                                       done.size, done.mtime))
+                    changes.added.append(uid)
         changes.added.sort()
         self._publish(changes)
         for delivery in batch:
             done = delivery.result
-            if isinstance(done, Exception):
+            if isinstance(done, BaseException):
                 delivery.done.errback(done)
             else:
                 delivery.done.callback(None if done is None else uids[done.base])
@@ -457,58 +491,59 @@ class Folder:
     # --- flags, expunges, claims ----------------------------------------------------------
     def store(self, uids, flags, mode: str, origin=None) -> defer.Deferred:
         """Rename files to carry the new flags; a dict uid -> flags of those that exist."""
-        def step():
-            return self._inPool(self._storeThread, list(uids), flags, mode).addCallback(
-                self._applyStore, origin)
-        return self._serially(step)
+        uids = list(uids)
+        return self.lane.submit(lambda: self._storeThread(uids, flags, mode),
+                                lambda result: self._applyStore(result, origin))
 
     def _storeThread(self, uids, flags, mode):
         wanted = self.keywords.canonical(flags)
         plans = []
         for uid in uids:  # every letter first: a refusal (LIMIT) renames nothing
-            e = self.byUid.get(uid)
-            if e is not None:
-                info = self.keywords.toInfo(applyFlags(e.flags, wanted, mode), keep=e.info)
-                plans.append((e, info))
+            f = self._files.get(uid)
+            if f is not None:
+                info = self.keywords.toInfo(applyFlags(f.flags, wanted, mode), keep=f.info)
+                plans.append((f, info))
         out = []
-        for e, info in plans:
-            name = e.base + F.INFO + info
-            if e.subdir == "cur" and e.filename == name:
-                out.append((e.uid, "cur", name, e.flags))
-                continue
-            where = disk.renameMessage(self.path, *e.where, "cur", name, self.ownChanges)
-            if where is not None:
-                out.append((e.uid, *where, self.keywords.toFlags(info)))
-        return out
+        for f, info in plans:
+            name = f.base + F.INFO + info
+            if f.subdir != "cur" or f.filename != name:
+                where = disk.renameMessage(self.path, *f.where, "cur", name, self.ownChanges)
+                if where is None:
+                    continue  # gone: an expunge to come
+                f.subdir, f.filename, f.flags = *where, self.keywords.toFlags(info)
+            out.append((f.uid, f.subdir, f.filename, f.flags))
+        return out, self._copies()
 
-    def _applyStore(self, renamed, origin) -> dict:
-        result, changes = {}, Changes()
+    def _applyStore(self, result, origin) -> dict:
+        renamed, copies = result
+        self._takeCopies(copies)
+        stored, changes = {}, Changes()
         for uid, subdir, name, newFlags in renamed:
             e = self.byUid.get(uid)
             if e is None:
                 continue
             if self._move(e, subdir, name, newFlags):
                 changes.flags.append((uid, newFlags))
-            result[uid] = newFlags
+            stored[uid] = newFlags
         self._publish(changes, origin)
-        return result
+        return stored
 
     def remove(self, uids=None, onlyDeleted: bool = True, origin=None) -> defer.Deferred:
         """Unlink messages (those flagged \\Deleted, among C{uids} if given); the UIDs
         removed, ascending."""
-        def step():
-            return self._inPool(self._removeThread, uids, onlyDeleted).addCallback(
-                self._applyRemove, origin)
-        return self._serially(step)
+        uids = None if uids is None else sorted(uids)
+        return self.lane.submit(lambda: self._removeThread(uids, onlyDeleted),
+                                lambda gone: self._applyRemove(gone, origin))
 
     def _removeThread(self, uids, onlyDeleted: bool) -> list[int]:
-        candidates = sorted(self.byUid) if uids is None else sorted(uids)
-        doomed = [e for u in candidates if (e := self.byUid.get(u)) is not None
-                  and (DELETED in e.flags or not onlyDeleted)]
-        for e in doomed:
-            disk.unlinkMessage(self.path, *e.where, self.ownChanges)
-        self.uidlist.forget(e.base for e in doomed)
-        return [e.uid for e in doomed]
+        candidates = sorted(self._files) if uids is None else uids
+        doomed = [f for u in candidates if (f := self._files.get(u)) is not None
+                  and (DELETED in f.flags or not onlyDeleted)]
+        for f in doomed:
+            disk.unlinkMessage(self.path, *f.where, self.ownChanges)
+            self._forgetFile(f.uid)
+        self.uidlist.forget(f.base for f in doomed)
+        return [f.uid for f in doomed]
 
     def _applyRemove(self, gone, origin) -> list[int]:
         gone = [uid for uid in gone if self._drop(uid) is not None]
@@ -520,20 +555,20 @@ class Folder:
         does, so that no other program counts them as recent again."""
         if not any((e := self.byUid.get(u)) is not None and e.subdir == "new" for u in uids):
             return  # delivered to cur/ already (a writer had the folder selected)
+        uids = list(uids)
+        self.lane.submit(lambda: self._claimThread(uids), self._applyClaim).addErrback(
+            self._logged, "Moving recent messages of")
 
-        def step():
-            moving = [(e.uid, e.where) for u in uids
-                      if (e := self.byUid.get(u)) is not None and e.subdir == "new"]
-            return self._inPool(self._claimThread, moving).addCallback(self._applyClaim)
-        self._serially(step).addErrback(self._logged, "Moving recent messages of")
-
-    def _claimThread(self, moving):
+    def _claimThread(self, uids):
         out = []
-        for uid, (base, subdir, name) in moving:
-            target = name if F.INFO in name else name + F.INFO
-            where = disk.renameMessage(self.path, base, subdir, name, "cur", target,
-                                       self.ownChanges)
+        for uid in uids:
+            f = self._files.get(uid)
+            if f is None or f.subdir != "new":
+                continue
+            target = f.filename if F.INFO in f.filename else f.filename + F.INFO
+            where = disk.renameMessage(self.path, *f.where, "cur", target, self.ownChanges)
             if where is not None:
+                f.subdir, f.filename = where
                 out.append((uid, *where))
         return out
 
@@ -543,7 +578,7 @@ class Folder:
             if e is not None:
                 self._move(e, subdir, name, e.flags)
 
-    # --- reading (outside the queue) ------------------------------------------------------
+    # --- reading (outside the lane) -------------------------------------------------------
     def learn(self, uids, sizes: bool = True) -> defer.Deferred:
         """Make sure the entries of C{uids} know their date (and size); the UIDs whose
         file is gone, as a set."""

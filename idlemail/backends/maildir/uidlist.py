@@ -20,8 +20,8 @@ does it:
 - A file that cannot be parsed is rebuilt from the messages, keeping UIDVALIDITY when
   its header is readable, with a logged warning.
 
-Owned by one folder's serial queue: only its jobs (one at a time, in a disk thread)
-call these methods.
+Part of one folder's lane model (L{idlemail.backends.maildir.store}): only the lane's
+jobs (one at a time, in a disk thread) call these methods.
 """
 
 from __future__ import annotations
