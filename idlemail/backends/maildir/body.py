@@ -57,6 +57,7 @@ class MessageStream:
         self._pending = b""
         self._lastCR = False
         self._eof = False
+        self._warned = False
         self._tail = defer.succeed(None)
 
     def _serially(self, f, *args) -> defer.Deferred:
@@ -109,6 +110,9 @@ class MessageStream:
         return piece
 
     def _warn(self, how: str) -> None:
+        if self._warned:
+            return
+        self._warned = True
         log.warn("{path}: the message is {how} than its size {size} (from its name or "
                  "counted before); sent as {size} octets", path=str(self._path), how=how,
                  size=self.size)
