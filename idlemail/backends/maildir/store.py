@@ -1,6 +1,5 @@
 """
-One Maildir folder: the process's index of it (UID -> file, flags, size, date) and the
-jobs that change the folder on disk.
+The jobs that change one Maildir folder on disk, and the lane's model they work on.
 
 Who touches what (the rule every method here keeps):
 
@@ -10,13 +9,9 @@ Who touches what (the rule every method here keeps):
 - The lane's own model of the folder (L{OnDisk} records by UID and base, the
   L{UidList}, the L{Keywords}) belongs to the lane: only its jobs read or write it,
   one at a time. A job changes the disk and the model, and returns what changed.
-- The index (L{Entry} by UID and base, the counters, and copies of UIDVALIDITY,
-  UIDNEXT and the keywords) belongs to the reactor thread: it is changed only by the
-  C{_apply*} methods, which the lane calls on the reactor with each job's result, in
-  the order of the jobs. Sessions read it, and it agrees with what was published.
-- Reads that change nothing (bodies; the stat that learns a size or a date) run in the
-  pool outside the lane, given the file's name from the index; their callbacks store
-  what they learned (C{Entry.size}, C{Entry.mtime}) on the reactor thread.
+- The index (L{idlemail.backends.maildir.index.Index}, which a L{Folder} is) belongs
+  to the reactor thread: it is changed only by the C{_apply*} methods, which the lane
+  calls on the reactor with each job's result, in the order of the jobs.
 - The tracker is never touched here: each apply hands its L{Changes} to C{onChanges}
   (the open folder's publisher), on the reactor thread.
 """
@@ -34,30 +29,14 @@ from twisted.logger import Logger
 from idlemail.backends.maildir import disk
 from idlemail.backends.maildir import flags as F
 from idlemail.backends.maildir.dotlock import DotLock, tryLocked
+from idlemail.backends.maildir.index import Changes, Entry, Index, build
 from idlemail.backends.maildir.lane import Lane, Later
 from idlemail.backends.maildir.uidlist import UidList
 from idlemail.errors import IMAPError
 from idlemail.records import applyFlags
 
 log = Logger()
-SEEN, DELETED = "\\Seen", "\\Deleted"
-
-
-@dataclass(slots=True)
-class Entry:
-    """The index's view of one message (reactor thread)."""
-    uid: int
-    base: str
-    subdir: str  # "new" or "cur"
-    filename: str
-    flags: frozenset
-    size: int | None = None  # RFC822.SIZE (CRLF line ends): from ,W= or learned once
-    mtime: float | None = None  # INTERNALDATE: the file's mtime, learned once
-
-    @property
-    def where(self) -> tuple:
-        """What a disk function needs to find the file: (base, subdir, filename)."""
-        return (self.base, self.subdir, self.filename)
+DELETED = "\\Deleted"
 
 
 @dataclass(slots=True)
@@ -76,17 +55,6 @@ class OnDisk:
     @property
     def info(self) -> str:
         return F.split(self.filename)[1]
-
-
-@dataclass
-class Changes:
-    added: list = field(default_factory=list)  # UIDs, ascending
-    expunged: list = field(default_factory=list)
-    flags: list = field(default_factory=list)  # (uid, frozenset)
-    recent: list = field(default_factory=list)  # those of added found in new/
-
-    def __bool__(self):
-        return bool(self.added or self.expunged or self.flags)
 
 
 @dataclass(slots=True)
@@ -111,21 +79,19 @@ class _Found:
     unnumbered: list = field(default_factory=list)  # of fresh, those without a UID
     added: list = field(default_factory=list)  # Entry, ascending UID
     mtimes: dict = field(default_factory=dict)
+    built: object = None  # a first scan: the whole index, made in the thread
 
 
-class Folder:
+class Folder(Index):
     """
     @param newValidity: allocates this folder's UIDVALIDITY when it has none yet.
-    @ivar onChanges: called on the reactor with C{(changes, origin)} after each job
-        that changed the index (the open folder's publisher), or None.
     @ivar ownChanges: the watch's L{OwnChanges} (None when not watched by inotify):
         lane jobs announce there the events their renames and unlinks will cause.
     """
 
     def __init__(self, path: Path, pool, reactor, newValidity=None):
-        self.path, self.pool = path, pool
+        super().__init__(path, pool)
         self.lane = Lane(pool, reactor)
-        self.onChanges = None
         self.ownChanges = None
         # The lane's model: lane jobs only.
         self.uidlist = UidList(path) if newValidity is None else UidList(path, newValidity)
@@ -133,15 +99,6 @@ class Folder:
         self._files: dict[int, OnDisk] = {}
         self._fileOf: dict[str, int] = {}
         self._symlinks: set[str] = set()  # message files skipped, warned about once
-        # The index and the copies: the reactor thread only.
-        self.byUid: dict[int, Entry] = {}
-        self.byBase: dict[str, int] = {}
-        self.unseen = 0
-        self.inNew = 0
-        self.uidValidity = 0
-        self.uidNext = 1
-        self.keywordNames: tuple[str, ...] = ()
-        self.keywordsFull = False
         # Deliveries waiting for the next commit (any thread, under the guard).
         self._deliveries: list[Delivery] = []
         self._commitQueued = False
@@ -174,47 +131,6 @@ class Folder:
             del self._fileOf[f.base]
         return f
 
-    # --- the index's side (reactor thread) ------------------------------------------------
-    def _takeCopies(self, copies) -> None:
-        self.keywordNames, self.keywordsFull, validity, uidNext = copies
-        if validity != self.uidValidity:
-            self.uidValidity, self.uidNext = validity, uidNext
-        else:
-            self.uidNext = max(self.uidNext, uidNext)
-
-    def _publish(self, changes: Changes, origin=None) -> None:
-        if self.onChanges is not None and changes:
-            self.onChanges(changes, origin)
-
-    def _insert(self, e: Entry) -> None:
-        self.byUid[e.uid] = e
-        self.byBase[e.base] = e.uid
-        self.unseen += SEEN not in e.flags
-        self.inNew += e.subdir == "new"
-
-    def _drop(self, uid: int) -> Entry | None:
-        e = self.byUid.pop(uid, None)
-        if e is not None:
-            del self.byBase[e.base]
-            self.unseen -= SEEN not in e.flags
-            self.inNew -= e.subdir == "new"
-        return e
-
-    def _move(self, e: Entry, subdir: str, name: str, flags: frozenset) -> bool:
-        """The file of C{e} is now C{subdir/name} with C{flags}; True if they changed."""
-        self.inNew += (subdir == "new") - (e.subdir == "new")
-        self.unseen += (SEEN not in flags) - (SEEN not in e.flags)
-        e.subdir, e.filename = subdir, name
-        changed = flags != e.flags
-        e.flags = flags
-        return changed
-
-    def uids(self) -> list[int]:
-        return sorted(self.byUid)
-
-    def entry(self, uid: int) -> Entry | None:
-        return self.byUid.get(uid)
-
     # --- scanning -----------------------------------------------------------------------
     def scan(self, after=None) -> defer.Deferred:
         """
@@ -223,7 +139,7 @@ class Folder:
         reactor, before any later job is applied.
         """
         def apply(result):
-            changes = self._applyScan(result)
+            changes = self._applyFound(result)
             if after is not None:
                 after()
             return changes
@@ -239,7 +155,7 @@ class Folder:
         def started():
             with self._basesGuard:
                 self._rescanQueued = False
-        self.lane.submit(self._scanJob(started), self._applyScan).addErrback(
+        self.lane.submit(self._scanJob(started), self._applyFound).addErrback(
             self._logged, "Scanning")
 
     def refresh(self, bases) -> None:
@@ -255,7 +171,7 @@ class Folder:
             with self._basesGuard:
                 bases, self._bases, self._refreshQueued = self._bases, set(), False
             return bases
-        self.lane.submit(self._scanJob(started), self._applyScan).addErrback(
+        self.lane.submit(self._scanJob(started), self._applyFound).addErrback(
             self._logged, "Reading changes of")
 
     def _scanJob(self, start):
@@ -273,6 +189,8 @@ class Folder:
                 if isinstance(numbered, Later):
                     return numbered
             self._addedThread(found)
+            if not self._files:  # a first scan: the reactor takes the index as made
+                found.built = build(found.added)
             for uid in found.expunged:
                 self._forgetFile(uid)
             for uid, subdir, name, newFlags in found.moved:
@@ -347,26 +265,6 @@ class Folder:
                                      self.keywords.toFlags(F.split(name)[1]),
                                      disk.vsizeOf(base), found.mtimes.get(base)))
         found.added.sort(key=lambda e: e.uid)
-
-    def _applyScan(self, result) -> Changes:
-        found, copies = result
-        self._takeCopies(copies)
-        changes = Changes()
-        for uid in found.expunged:
-            if self._drop(uid) is not None:
-                changes.expunged.append(uid)
-        for uid, subdir, name, newFlags in found.moved:
-            e = self.byUid.get(uid)
-            if e is not None and self._move(e, subdir, name, newFlags):
-                changes.flags.append((uid, newFlags))
-        for e in found.added:
-            self._insert(e)
-            changes.added.append(e.uid)
-            if e.subdir == "new":
-                changes.recent.append(e.uid)
-        changes.flags.sort()
-        self._publish(changes)
-        return changes
 
     # --- delivering (APPEND, COPY, MOVE) --------------------------------------------------
     def deliver(self, deliveries: list[Delivery]) -> list[defer.Deferred]:
@@ -577,40 +475,3 @@ class Folder:
             e = self.byUid.get(uid)
             if e is not None:
                 self._move(e, subdir, name, e.flags)
-
-    # --- reading (outside the lane) -------------------------------------------------------
-    def learn(self, uids, sizes: bool = True) -> defer.Deferred:
-        """Make sure the entries of C{uids} know their date (and size); the UIDs whose
-        file is gone, as a set."""
-        wanted = [(e.uid, *e.where, sizes and e.size is None) for u in uids
-                  if (e := self.byUid.get(u)) is not None
-                  and (e.mtime is None or (sizes and e.size is None))]
-        if not wanted:
-            return defer.succeed(set())
-
-        def learned(facts):
-            gone = set()
-            for fact in facts:
-                e = self.byUid.get(fact.uid)
-                if e is None:
-                    continue
-                if fact.mtime is None:
-                    gone.add(fact.uid)
-                    continue
-                e.mtime = fact.mtime
-                if fact.size is not None:
-                    e.size = fact.size
-            return gone
-        return self.pool.run(disk.learnFacts, self.path, wanted).addCallback(learned)
-
-    def read(self, uid: int) -> defer.Deferred:
-        """The message with CRLF line ends, or None if its file is gone."""
-        e = self.byUid.get(uid)
-        if e is None:
-            return defer.succeed(None)
-
-        def got(data):
-            if data is not None and self.byUid.get(uid) is e:
-                e.size = len(data)
-            return data
-        return self.pool.run(disk.readMessage, self.path, *e.where).addCallback(got)

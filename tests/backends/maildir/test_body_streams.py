@@ -66,7 +66,7 @@ async def test_a_size_in_the_name_that_cannot_be_right_is_counted(makeBackend,
                                                                   loggedWarnings):
     backend = makeBackend()
     data = b"Subject: x\r\n\r\nbody\r\n"
-    drop(createMaildir(backend.root, "alice"), f"1700000000.M1P1.mda,W=3:2,", data)
+    drop(createMaildir(backend.root, "alice"), "1700000000.M1P1.mda,W=3:2,", data)
     inbox = await openInbox(backend)
     [uid] = inbox.tracker.uids
     stream = await inbox.openBody(uid)

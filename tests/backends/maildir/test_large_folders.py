@@ -4,7 +4,6 @@ line appended to dovecot-uidlist, no rescan), and a STATUS of it while nobody ha
 does not hold up other connections. (How fast, compared, is the bench's business.)
 """
 
-import os
 import threading
 import time
 
