@@ -3,11 +3,13 @@ The Maildir backend: Dovecot-compatible Maildir++ trees under C{<root>/<user>/Ma
 users from a Dovecot-style passwd-file, and instant push for mail dropped in by any MDA.
 
 Threads: every disk wait runs in the backend's own L{DiskPool} (C{io_threads} threads);
-each folder orders its changes in one serial queue (see L{idlemail.backends.maildir.store}
-for which thread touches what). Trackers are touched only on the reactor thread.
+each folder's changes go through its lane, one serial queue per folder (see
+L{idlemail.backends.maildir.store} for which thread touches what). Trackers are touched
+only on the reactor thread.
 
 Each folder used is indexed once per process (L{Folder}, kept for a while after its
-last session leaves, so that a SELECT again or a STATUS does not read every file again);
+last session leaves, within bounds, so that a SELECT again or a STATUS does not look at
+every file again);
 each open folder is watched once (L{OpenFolder}), whatever the number of sessions that
 have it selected, and its changes, by UID, go to its one L{MailboxTracker}.
 """
@@ -32,7 +34,9 @@ from idlemail.interfaces import IBackend
 from idlemail.tracker import MailboxTracker
 
 log = Logger()
-KEPT_INDEXES = 32  # folders no session has open whose index is kept
+# Indexes of folders no session has open are kept, up to so many folders and messages.
+KEPT_INDEXES = 32
+KEPT_MESSAGES = 200_000
 
 
 def maildirOf(root, username: str) -> Path:
@@ -192,10 +196,14 @@ class MaildirBackend:
         return folder
 
     def _trim(self) -> None:
-        idle = [p for p, f in self.indexes.items()
+        idle = [p for p, f in self.indexes.items()  # least recently used first
                 if p not in self.folders and not f.busy]
-        for path in idle[:max(0, len(idle) - KEPT_INDEXES)]:
-            del self.indexes[path]
+        kept = sum(len(self.indexes[p].byUid) for p in idle)
+        for path in idle:
+            if len(idle) <= KEPT_INDEXES and kept <= KEPT_MESSAGES:
+                break
+            kept -= len(self.indexes.pop(path).byUid)
+            idle = idle[1:]
 
     def forgetFolder(self, path: Path) -> None:
         """The folder is gone (deleted or renamed): drop its index and watch."""

@@ -21,6 +21,8 @@ from collections import deque
 from twisted.internet import defer
 from twisted.python.failure import Failure
 
+TURN = 32  # jobs a lane runs before giving its thread to other waiting work
+
 
 class Later:
     """What a job returns to be run again, first in its lane, in C{delay} seconds."""
@@ -79,7 +81,7 @@ class Lane:
         return job.done
 
     def _work(self) -> None:  # in a disk thread
-        while True:
+        for _ in range(TURN):
             with self._guard:
                 if not self._jobs:
                     self._running = False
@@ -99,6 +101,8 @@ class Lane:
             with self._guard:
                 self._jobs.popleft()
             self.reactor.callFromThread(self._finish, job, result)
+        # A busy lane lets the other folders' work (waiting for a thread) have a turn.
+        self.pool.callInThread(self._work)
 
     def _finish(self, job: _Job, result) -> None:
         self.pending -= 1
