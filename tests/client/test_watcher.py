@@ -64,7 +64,7 @@ class Harness:
         values = dict(account="home", server=f"tcp:127.0.0.1:{self.portNumber}",
                       username="alice", password="alicepw", plaintext=True,
                       backoffInitial=0.05, backoffMax=0.5, authRetry=0.5,
-                      commandTimeout=5.0)
+                      commandTimeout=5.0, downAfter=0.0)
         values.update(overrides)
         return WatchSettings(**values)
 

@@ -1,6 +1,8 @@
+import os
 import tomllib
 
 import pytest
+import pytest_twisted
 
 from idlemail.config import parseConfig
 from idlemail.errors import ConfigError
@@ -31,26 +33,39 @@ def parse(text):
     return parseConfig(tomllib.loads(text), "cfg.toml")
 
 
-def test_the_documented_shapes_parse():
+@pytest.fixture
+def passOnPath(tmp_path, monkeypatch):
+    """A stand-in for pass(1) on PATH, as the design's example names it."""
+    program = tmp_path / "bin" / "pass"
+    program.parent.mkdir()
+    program.write_text("#!/bin/sh\necho secret-from-pass\n")
+    program.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{program.parent}{os.pathsep}{os.environ['PATH']}")
+
+
+@pytest_twisted.ensureDeferred
+async def test_the_documented_shapes_parse(passOnPath):
     home = parse(GOOD).notifier.accounts[0]
-    assert (home.name, home.username, home.password(), home.plaintext) == ("home", "bob", "bobpw", True)
+    assert (home.name, home.username, await home.password(), home.plaintext) == (
+        "home", "bob", "bobpw", True)
     assert home.mailboxes == ("INBOX",) and len(home.sinks) == 2
     work = parse(DESIGN_EXAMPLE).notifier.accounts[0]
     assert work.passwordCommand == ("pass", "show", "mail/work")
     assert work.mailboxes == ("INBOX", "Lists/python") and work.reidle == 600
 
 
-def test_password_file_and_command_are_read_when_used(tmp_path):
+@pytest_twisted.ensureDeferred
+async def test_password_file_and_command_are_read_when_used(tmp_path):
     secret = tmp_path / "pw"
     secret.write_text("frompfile\n")
     account = parse(GOOD.replace('password = "bobpw"', f'password_file = "{secret}"')).notifier.accounts[0]
-    assert account.password() == "frompfile"
+    assert await account.password() == "frompfile"
     account = parse(GOOD.replace('password = "bobpw"',
                                  'password_command = ["echo", "fromcmd"]')).notifier.accounts[0]
-    assert account.password() == "fromcmd"
+    assert await account.password() == "fromcmd"
     failing = parse(GOOD.replace('password = "bobpw"', 'password_command = ["false"]'))
     with pytest.raises(ConfigError, match=r"notifier.accounts\[0\].password_command: exited"):
-        failing.notifier.accounts[0].password()
+        await failing.notifier.accounts[0].password()
 
 
 @pytest.mark.parametrize("change, key", [
