@@ -148,6 +148,11 @@ class MailboxWatcher(Service):
         self._uidvalidity: int | None = None
 
     @property
+    def session(self) -> WatchSession | None:
+        """The current connection's session (its C{follower}, C{highest}), if any."""
+        return self._session
+
+    @property
     def name(self) -> str:
         return f"{self.settings.account}/{self.settings.mailbox}"
 
