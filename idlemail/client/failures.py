@@ -21,7 +21,8 @@ class ConnectionDead(Exception):
     """The session cannot go on; C{str()} says why in the words of L{describe}."""
 
 
-_TIMEOUTS = (defer.TimeoutError, defer.CancelledError, error.TimeoutError, TimeoutError)
+_TIMEOUTS = (defer.TimeoutError, defer.CancelledError, error.TimeoutError, TimeoutError,
+             error.ConnectingCancelledError)  # what a cancelled connect (our deadline) raises
 _CLOSED = (error.ConnectionDone, error.ConnectionLost, error.ConnectionAborted)
 
 

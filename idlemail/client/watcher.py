@@ -268,16 +268,16 @@ class MailboxWatcher(Service):
         s = self.settings
         self.up, self.failures = True, 0
         self.connections += 1
-        if not self._everUp or self._downReported:
-            self.event(ACCOUNT_UP, uidvalidity=self._uidvalidity)
+        announce = not self._everUp or self._downReported
+        how = "IDLE" if "IDLE" in self.capabilities else f"polling every {s.pollInterval:g}s"
+        self.log.info("watching {name} ({how})", name=self.name, how=how)
         if self._downReported:
             self.log.info("{account} is back after {downtime}", account=s.account,
                           downtime=formatDuration(self.reactor.seconds() - self._downSince))
         self._everUp, self._downReported, self._downSince = True, False, None
         self._cancelDownTimer()
-        how = "IDLE" if "IDLE" in self.capabilities else \
-            f"polling every {formatDuration(s.pollInterval)}"
-        self.log.info("watching {name} ({how})", name=self.name, how=how)
+        if announce:
+            self.event(ACCOUNT_UP, uidvalidity=self._uidvalidity)
 
     def sessionLost(self, session: WatchSession, reason) -> None:
         if session.failed is None:

@@ -91,3 +91,50 @@ def test_config_errors_name_the_key(change, key):
 def test_duplicate_account_names_are_refused():
     with pytest.raises(ConfigError, match=r"accounts\[1\].name: 'home' is used twice"):
         parse(GOOD + GOOD)
+
+
+@pytest.mark.parametrize("change, message", [
+    (('server = "tcp:127.0.0.1:11143"', 'server = "tcp:127.0.0.1"'),
+     "notifier.accounts[0].server: 'tcp:127.0.0.1' has no port"),
+    (('server = "tcp:127.0.0.1:11143"', 'server = "tls:imap.example.org:imaps"'),
+     "notifier.accounts[0].server: 'tls:imap.example.org:imaps': port 'imaps' is not a number"),
+    (('server = "tcp:127.0.0.1:11143"', 'server = "imap.example.org"'),
+     "notifier.accounts[0].server: 'imap.example.org' is not an endpoint"),
+    (('server = "tcp:127.0.0.1:11143"', 'server = "tcp:127.0.0.1:11143:tiemout=5"'),
+     "notifier.accounts[0].server: 'tcp:127.0.0.1:11143:tiemout=5': unknown option 'tiemout'"),
+    (('password = "bobpw"', 'password_file = "/nonexistent/secret"'),
+     "notifier.accounts[0].password_file: no such file: /nonexistent/secret"),
+    (('password = "bobpw"', 'password_command = ["no-such-password-tool", "show"]'),
+     "notifier.accounts[0].password_command: 'no-such-password-tool' is not on PATH"),
+    (('password = "bobpw"', 'password_command = "no-such-password-tool show | head -1"'),
+     "notifier.accounts[0].password_command: 'no-such-password-tool' is not on PATH"),
+    (('password = "bobpw"', 'password_command = ["/nonexistent/bin/pass"]'),
+     "notifier.accounts[0].password_command: /nonexistent/bin/pass is not an executable file"),
+    (('name = "home"', 'name = "home"\ndown_after = "soon"'),
+     "notifier.accounts[0].down_after: 'soon' is not a duration"),
+    (('name = "home"', 'name = "home"\nmax_literal_size = "1K"'),
+     "notifier.accounts[0].max_literal_size: must be at least 64K"),
+])
+def test_what_cannot_work_is_found_at_load_time(change, message):
+    with pytest.raises(ConfigError) as e:
+        parse(GOOD.replace(*change))
+    assert str(e.value).startswith("cfg.toml: " + message), str(e.value)
+    assert "\n" not in str(e.value)
+
+
+def test_check_config_reports_a_missing_password_file(tmp_path, capsys):
+    from idlemail.cli import main
+    path = tmp_path / "notifier.toml"
+    path.write_text(GOOD.replace('password = "bobpw"', 'password_file = "/nonexistent/secret"'))
+    assert main(["check-config", "--config", str(path)]) != 0
+    err = capsys.readouterr().err
+    assert err.strip() == (f"idlemail: {path}: notifier.accounts[0].password_file: "
+                           f"no such file: /nonexistent/secret")
+
+
+def test_new_account_keys_have_defaults_and_parse():
+    home = parse(GOOD).notifier.accounts[0]
+    assert home.downAfter == 300 and home.maxLiteralSize == 64 * 1024 * 1024
+    tuned = parse(GOOD.replace('name = "home"', 'name = "home"\ndown_after = "2m"\n'
+                                                'max_literal_size = "16M"')).notifier.accounts[0]
+    assert tuned.downAfter == 120 and tuned.maxLiteralSize == 16 * 1024 * 1024
