@@ -56,3 +56,71 @@ async def test_new_mail_reaches_exec_jsonl_and_callback(tmp_path):
             session.transport.abortConnection()
         await port.stopListening()
     assert json.loads((tmp_path / "state.json").read_text())["cursors"]["home/INBOX"]["highest"] == 1
+
+
+STAMP = r"""
+import sys, time
+label, path = sys.argv[1], sys.argv[2]
+with open(path, "a") as f:
+    f.write(label + " start\n")
+time.sleep(float(sys.argv[3]) if len(sys.argv) > 3 else 0)
+with open(path, "a") as f:
+    f.write(label + " end\n")
+"""
+
+
+@pytest_twisted.ensureDeferred
+async def test_an_after_sink_runs_once_the_others_have_finished(tmp_path):
+    """goimapnotify's onNewMailPost: the post command starts after onNewMail ends."""
+    backend = memoryBackend()
+    port, factory = listenLocal(backend)
+    stamp, order = tmp_path / "stamp.py", tmp_path / "order.txt"
+    stamp.write_text(STAMP)
+    config = notifierConfig("home", port.getHost().port, "bob", "bobpw", [
+        {"kind": "exec", "argv": [sys.executable, str(stamp), "post", str(order)], "after": True},
+        {"kind": "exec", "argv": [sys.executable, str(stamp), "sync", str(order), "0.5"]},
+    ], tmp_path / "state.json")
+    seen = []
+    service = NotifierService(config, reactor=reactor, callback=seen.append)
+    service.startService()
+    try:
+        await until(lambda: any(e.event == "account.up" for e in seen))
+        backend.deliver("bob", b"Subject: one\r\n\r\nhi\r\n")
+        await until(lambda: order.exists() and order.read_text().count("end") == 2)
+    finally:
+        await service.stopService()
+        for session in list(factory.sessions):
+            session.transport.abortConnection()
+        await port.stopListening()
+    assert order.read_text().split("\n")[:4] == ["sync start", "sync end", "post start", "post end"]
+
+
+@pytest_twisted.ensureDeferred
+async def test_mailboxes_have_their_own_sinks_besides_the_account_ones(tmp_path):
+    from idlemail.notifier.config import parseNotifier
+    backend = memoryBackend()
+    port, factory = listenLocal(backend)
+    everything, lists = tmp_path / "all.jsonl", tmp_path / "lists.jsonl"
+    account = await backend.login("bob", "bobpw")
+    await account.create("Lists/python")
+    config = parseNotifier({"state_file": str(tmp_path / "state.json"), "accounts": [{
+        "name": "home", "server": f"tcp:127.0.0.1:{port.getHost().port}", "plaintext": True,
+        "username": "bob", "password": "bobpw",
+        "sinks": [{"kind": "jsonl", "path": str(everything), "events": ["message.new"]}],
+        "mailboxes": ["INBOX", {"name": "Lists/python", "sinks": [
+            {"kind": "jsonl", "path": str(lists), "events": ["message.new"]}]}]}]}, "cfg")
+    seen = []
+    service = NotifierService(config, reactor=reactor, callback=seen.append)
+    service.startService()
+    try:
+        await until(lambda: len([e for e in seen if e.event == "account.up"]) == 2)
+        backend.deliver("bob", b"Subject: to inbox\r\n\r\nhi\r\n")
+        backend.deliver("bob", b"Subject: to the list\r\n\r\nhi\r\n", mailbox="Lists/python")
+        await until(lambda: len(lines(everything)) == 2 and len(lines(lists)) == 1)
+    finally:
+        await service.stopService()
+        for session in list(factory.sessions):
+            session.transport.abortConnection()
+        await port.stopListening()
+    assert sorted(e["mailbox"] for e in lines(everything)) == ["INBOX", "Lists/python"]
+    assert [(e["mailbox"], e["subject"]) for e in lines(lists)] == [("Lists/python", "to the list")]
