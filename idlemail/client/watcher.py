@@ -112,7 +112,7 @@ class _ReportingEndpoint:
         return d
 
     def _failed(self, failure):
-        if not failure.check(defer.CancelledError) or self.watcher.running:
+        if self.watcher.running:  # not the cancel of a stop
             self.watcher.noteFailure(describe(failure, self.watcher.settings.address,
                                               connecting=True))
         return failure
@@ -236,8 +236,8 @@ class MailboxWatcher(Service):
             if failure.check(AuthenticationFailed):
                 self._authRefused = True
                 self.event(ACCOUNT_AUTH_FAILED, reason=str(failure.value))
-            if not failure.check(defer.CancelledError) or self.running:
-                session.failed = reason
+            session.failed = reason
+            if self.running:  # not the cancel of a stop
                 self.noteFailure(reason)
             # ClientService (Twisted 26.10) neither closes a connection whose preparation
             # failed nor has a transition for hearing that it closed (NoTransition from
