@@ -15,10 +15,10 @@ from twisted.logger import formatEvent, globalLogPublisher
 
 from idlemail.client.watcher import MailboxWatcher, WatchSettings, formatDuration
 from idlemail.server.factory import IMAPServerFactory
-from idlemail.server.tls import contextFromFiles
 from idlemail.testing import listenLocal, memoryBackend
-from idlemail.testing.certs import selfSigned
-from tests.client.test_watcher import Events
+from idlemail.testing.conformance import waitFor
+from tests.client.test_tls import listenTLS
+from tests.client.test_watcher import Events, hangingListener
 
 
 def freePort() -> int:
@@ -89,36 +89,34 @@ async def test_refused_connections_are_one_down_after_the_threshold_then_one_up(
         await port.stopListening()
 
 
-@pytest_twisted.ensureDeferred
-async def test_a_short_drop_is_neither_down_nor_up(watchers):
+@pytest_twisted.async_yield_fixture
+async def local():
+    """idlemail's own server on 127.0.0.1 (the watchers fixture stops its clients first)."""
     port, factory = listenLocal(memoryBackend())
-    events = Events()
-    watcher = watchers.start(events, f"tcp:127.0.0.1:{port.getHost().port}", downAfter=30.0)
-    try:
-        await events.waitCount("account.up", 1)
-        for session in list(factory.sessions):
-            session.transport.abortConnection()
-        await task.deferLater(reactor, 0.05, lambda: None)
-        from idlemail.testing.conformance import waitFor
-        await waitFor(lambda: watcher.connections == 2)
-        assert [e.event for e in events] == ["account.up"]
-    finally:
-        await watcher.stopService()
-        for session in list(factory.sessions):
-            session.transport.abortConnection()
-        await port.stopListening()
+    port.server = f"tcp:127.0.0.1:{port.getHost().port}"
+    port.factory = factory
+    yield port
+    for session in list(factory.sessions):
+        session.transport.abortConnection()
+    await port.stopListening()
 
 
 @pytest_twisted.ensureDeferred
-async def test_refused_credentials_read_as_authentication_failed(watchers):
-    port, factory = listenLocal(memoryBackend())
+async def test_a_short_drop_is_neither_down_nor_up(local, watchers):
     events = Events()
-    watchers.start(events, f"tcp:127.0.0.1:{port.getHost().port}", password="wrong")
-    try:
-        await events.waitCount("account.down", 1)
-    finally:
-        await watchers.started[0].stopService()
-        await port.stopListening()
+    watcher = watchers.start(events, local.server, downAfter=30.0)
+    await events.waitCount("account.up", 1)
+    for session in list(local.factory.sessions):
+        session.transport.abortConnection()
+    await waitFor(lambda: watcher.connections == 2)
+    assert [e.event for e in events] == ["account.up"]
+
+
+@pytest_twisted.ensureDeferred
+async def test_refused_credentials_read_as_authentication_failed(local, watchers):
+    events = Events()
+    watchers.start(events, local.server, password="wrong")
+    await events.waitCount("account.down", 1)
     reason = events.named("account.down")[0].reason
     assert reason.startswith("authentication failed: ") and "'alice'" in reason
     assert len(events.named("account.auth_failed")) >= 1
@@ -126,9 +124,7 @@ async def test_refused_credentials_read_as_authentication_failed(watchers):
 
 @pytest_twisted.ensureDeferred
 async def test_an_untrusted_certificate_reads_as_such(watchers, tmp_path):
-    cert = selfSigned(tmp_path)
-    factory = IMAPServerFactory(memoryBackend(), reactor)
-    port = reactor.listenSSL(0, factory, contextFromFiles(str(cert)), interface="127.0.0.1")
+    port, factory, cert = listenTLS(tmp_path)
     events = Events()
     watchers.start(events, f"tls:127.0.0.1:{port.getHost().port}", plaintext=False)
     try:
@@ -143,26 +139,11 @@ async def test_an_untrusted_certificate_reads_as_such(watchers, tmp_path):
 
 @pytest_twisted.ensureDeferred
 async def test_a_host_that_never_answers_reads_as_timed_out(watchers):
-    # A listener whose accept queue is full: connections hang as towards a dropping firewall.
-    listener = socket.socket()
-    listener.bind(("127.0.0.1", 0))
-    listener.listen(0)
-    number = listener.getsockname()[1]
-    fillers = []
-    for _ in range(4):
-        c = socket.socket()
-        c.setblocking(False)
-        c.connect_ex(("127.0.0.1", number))
-        fillers.append(c)
     events = Events()
-    try:
+    with hangingListener() as number:
         watchers.start(events, f"tcp:127.0.0.1:{number}", commandTimeout=0.3, downAfter=0.2)
         await events.waitCount("account.down", 1)
         await watchers.started[0].stopService()
-    finally:
-        for c in fillers:
-            c.close()
-        listener.close()
     reason = events.named("account.down")[0].reason
     assert reason in (f"timed out connecting to 127.0.0.1:{number}",
                       f"timed out waiting for 127.0.0.1:{number} to answer"), reason

@@ -25,11 +25,17 @@ async def watch(events, server, **overrides):
     return w
 
 
-@pytest_twisted.ensureDeferred
-async def test_implicit_tls_is_verified(tmp_path):
+def listenTLS(tmp_path):
+    """idlemail's server with implicit TLS and a self-signed certificate, on 127.0.0.1."""
     cert = selfSigned(tmp_path)
     factory = IMAPServerFactory(memoryBackend(), reactor)
     port = reactor.listenSSL(0, factory, contextFromFiles(str(cert)), interface="127.0.0.1")
+    return port, factory, cert
+
+
+@pytest_twisted.ensureDeferred
+async def test_implicit_tls_is_verified(tmp_path):
+    port, factory, cert = listenTLS(tmp_path)
     where = f"tls:127.0.0.1:{port.getHost().port}"
     refused, trusted = Events(), Events()
     bad = await watch(refused, where)
