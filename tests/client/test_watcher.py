@@ -313,3 +313,17 @@ async def test_stopping_while_connecting_is_prompt():
         await w.stopService().addTimeout(10, reactor)
         assert time.monotonic() - started < 5
         assert w.state == "stopped"
+
+
+@pytest_twisted.ensureDeferred
+async def test_idle_is_reissued_every_reidle_on_the_same_connection(harness):
+    events = Events()
+    watcher = harness.watch(events, reidle=0.3, keepaliveTimeout=60.0)
+    await events.waitCount("account.up", 1)
+    starts = set()
+    for _ in range(60):  # 1.2 s: the IDLE is ended and begun again about four times
+        starts.update(s.idlingSince for s in harness.factory.sessions if s.idlingSince)
+        await task.deferLater(reactor, 0.02, lambda: None)
+    assert len(starts) >= 3 and watcher.connections == 1
+    harness.deliver(1)  # and the IDLE it is in still pushes
+    await events.waitCount("message.new", 1)
