@@ -277,8 +277,11 @@ def buildSink(spec, path: str, prefix: str, reactor=None):
     if unknown:
         raise t.error("events", f"unknown event {sorted(unknown)[0]!r} "
                                 f"(use: {', '.join(EVENT_NAMES)})")
+    # goimapnotify's onNewMailPost: run once every other sink has finished with the event.
+    after = t.get("after", bool, False)
     sink = _build(kind, t, headers, reactor)
     sink.events = frozenset(events) or None
+    sink.after = after
     return sink
 
 
