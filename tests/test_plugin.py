@@ -42,16 +42,18 @@ def twistd(tmp_path, *args, timeout=None):
 
 
 def waitForPort(port: int, proc, timeout: float = 20) -> None:
+    """Wait until the server greets on C{port} (listening alone is not serving yet)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise AssertionError(f"twistd exited: {proc.communicate()}")
         try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return
+            with socket.create_connection(("127.0.0.1", port), timeout=2) as s:
+                if s.recv(1):
+                    return
         except OSError:
             time.sleep(0.1)
-    raise AssertionError("server did not listen in time")
+    raise AssertionError("server did not greet in time")
 
 
 def stop(proc) -> bytes:
@@ -177,7 +179,7 @@ sinks = [{ kind = "jsonl" }]
 
 @pytest.mark.parametrize("args, fragment", [
     (("--bogus",), "option --bogus not recognized"),
-    (("--listen", "nonsense:x"), "--listen: 'nonsense:x' is not a server endpoint"),
+    (("--listen", "nonsense:x"), "--listen: 'nonsense:x': unknown endpoint type 'nonsense'"),
 ])
 def test_bad_options_get_one_line(tmp_path, args, fragment):
     proc = twistd(tmp_path, *args)

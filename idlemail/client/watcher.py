@@ -219,6 +219,7 @@ class MailboxWatcher(Service):
         self.state = "connecting"
         self._byeReason = None
         factory = Factory.forProtocol(_WatchedProtocol)
+        factory.noisy = False  # no "Starting factory <...0x7f...>" line per connection
         endpoint = clientEndpoint(self.reactor, s.server, caFile=s.caFile,
                                   insecure=s.insecureSkipVerify)
         self._connecting = self._deadline(endpoint.connect(factory))

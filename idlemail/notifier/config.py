@@ -9,7 +9,7 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from idlemail.config import Table
+from idlemail.settings import Table
 from idlemail.errors import ConfigError
 from idlemail.notifier.sinks import checkSink
 
