@@ -34,9 +34,15 @@ import idlemail
 #: 10,000 idlers of one mailbox (README, Performance).
 PUSH_LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
                         1.0, 2.5, 5.0)
-#: A client chooses the command names it sends: beyond this many distinct names, and for
-#: anything that does not look like a command, the label is "OTHER" (no label explosion).
+#: A client chooses the command names it sends: beyond this many names other than the
+#: known ones, and for anything that does not look like a name, the label is "OTHER".
 MAX_LABEL_VALUES = 64
+#: RFC 3501 section 6 and the extensions in our CAPABILITY: always counted by name.
+IMAP_COMMANDS = ("CAPABILITY", "NOOP", "LOGOUT", "STARTTLS", "AUTHENTICATE", "LOGIN",
+                 "SELECT", "EXAMINE", "CREATE", "DELETE", "RENAME", "SUBSCRIBE",
+                 "UNSUBSCRIBE", "LIST", "LSUB", "STATUS", "APPEND", "CHECK", "CLOSE",
+                 "EXPUNGE", "SEARCH", "FETCH", "STORE", "COPY", "UID", "IDLE", "MOVE",
+                 "UNSELECT", "ID", "NAMESPACE", "ENABLE")
 _NAME = re.compile(r"^[A-Za-z][A-Za-z0-9._-]{0,31}$")
 _STATES = ("not authenticated", "authenticated", "selected")
 
@@ -44,12 +50,12 @@ _STATES = ("not authenticated", "authenticated", "selected")
 class _BoundedLabel:
     """Label values as given while they look sane and are few; "OTHER" after that."""
 
-    def __init__(self, limit: int = MAX_LABEL_VALUES):
-        self.limit, self.seen = limit, set()
+    def __init__(self, known=(), limit: int = MAX_LABEL_VALUES):
+        self.known, self.limit, self.seen = frozenset(known), limit, set()
 
     def __call__(self, value: str, upper: bool = False) -> str:
         value = str(value).upper() if upper else str(value)
-        if value in self.seen:
+        if value in self.known or value in self.seen:
             return value
         if not _NAME.match(value) or len(self.seen) >= self.limit:
             return "OTHER"
@@ -79,8 +85,8 @@ class Metrics:
                                      "Failed sink deliveries, by sink kind", ["sink"], registry=r)
         for result in ("ok", "failed"):
             self._logins.labels(result)
-        self._commandName, self._eventKind, self._sinkKind = (
-            _BoundedLabel(), _BoundedLabel(), _BoundedLabel())
+        self._commandName = _BoundedLabel(IMAP_COMMANDS)
+        self._eventKind, self._sinkKind = _BoundedLabel(), _BoundedLabel()
         self._live = _LiveState()
         r.register(self._live)
         if processStats:  # resident memory, CPU seconds, open fds of this process
