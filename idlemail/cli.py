@@ -35,6 +35,8 @@ def _maildirSettings(config: Config | None) -> tuple[Path, Path]:
 def _readPassword(args) -> str:
     if args.password_stdin:
         password = sys.stdin.readline().rstrip("\r\n")
+    elif not sys.stdin.isatty():
+        raise CommandError("no terminal to ask for the password on; use --password-stdin")
     else:
         who = f" for {args.name}" if getattr(args, "name", None) else ""
         password = getpass.getpass(f"Password{who}: ")
