@@ -7,7 +7,6 @@ readable line for every way such a string, or listening on it, can go wrong.
 from __future__ import annotations
 
 import errno
-import os
 import re
 
 from twisted.application.internet import StreamServerEndpointService
@@ -124,6 +123,7 @@ def _parseProblem(description: str, e: Exception) -> str:
                 if p.startswith(("privateKey=", "certKey="))] or ["server.pem"]
         return f"{' or '.join(keys)}: not a PEM key and certificate ({e.__class__.__name__})"
     if kind == "systemd" and isinstance(e, (IndexError, KeyError)):
-        return (f"systemd passed no such socket (LISTEN_FDS={os.environ.get('LISTEN_FDS', 'unset')}"
-                "); start idlemail from a socket unit such as contrib/idlemail.socket")
+        return ("systemd passed no such socket (it passes them in LISTEN_FDS and "
+                "LISTEN_FDNAMES); start idlemail from a socket unit such as "
+                "contrib/idlemail.socket")
     return text or e.__class__.__name__

@@ -97,8 +97,8 @@ def test_missing_tls_certificate_is_named_by_twistd_and_check_config(tmp_path):
      "tcp: has no option 'colour' (it takes port, interface, backlog)"),
     ("tpc:{port}", "unknown endpoint type 'tpc' (did you mean 'tcp'?)"),
     ("systemd:domain=INET:index=0",
-     "systemd passed no such socket (LISTEN_FDS=unset); start idlemail from a socket unit "
-     "such as contrib/idlemail.socket"),
+     "systemd passed no such socket (it passes them in LISTEN_FDS and LISTEN_FDNAMES); start "
+     "idlemail from a socket unit such as contrib/idlemail.socket"),
 ])
 def test_a_bad_endpoint_is_one_line(tmp_path, endpoint, problem):
     endpoint = endpoint.format(port=freePort())
