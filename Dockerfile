@@ -19,7 +19,11 @@ WORKDIR /src
 COPY pyproject.toml setup.cfg README.md ./
 COPY idlemail ./idlemail
 COPY twisted ./twisted
-RUN pip install --no-compile . && rm -rf /src
+# Twisted's plugin cache is written now, while site-packages is writable (it is not for
+# the user the server runs as, and every start would log that it cannot write it).
+RUN pip install --no-compile . \
+    && python -P -c "from twisted.plugin import IPlugin, getPlugins; list(getPlugins(IPlugin))" \
+    && rm -rf /src
 
 # Numeric, so that the host (and Kubernetes' runAsNonRoot) can resolve it.
 USER 10143:10143

@@ -159,14 +159,16 @@ def makeService(options: Options) -> MultiService:
 
 def _logBanner(server: ServerConfig, demo: bool) -> None:
     text = "idlemail serving IMAP on {listen} ({backend} backend)"
+    fields = {"listen": ", ".join(server.listen), "backend": server.backend}
     if server.backend == "maildir":
         text += ", mail under {root}"
+        fields["root"] = server.backendSection.get("root", DEFAULT_DATA)
     password = ensureDemoUser(DEFAULT_DATA) if demo else None
     password = password or server.backendSection.get("users", {}).get("demo")
     if password:
         text += "; log in as user 'demo' with password {password!r}"
-    log.info(text, listen=", ".join(server.listen), backend=server.backend,
-             root=server.backendSection.get("root", DEFAULT_DATA), password=password)
+        fields["password"] = password
+    log.info(text, **fields)
 
 
 def demoPassword() -> str:

@@ -28,8 +28,8 @@ def test_the_unit_files_verify(tmp_path):
         pytest.skip("twistd is not on PATH (pip install .)")
     for name in ("idlemail.socket", "idlemail.service"):
         text = open(os.path.join(CONTRIB, name)).read()
-        # The unit names /usr/local/bin/twistd (pip's place); verify checks it exists.
-        (tmp_path / name).write_text(text.replace("/usr/local/bin/twistd", twistd))
+        # The unit names /opt/idlemail/bin/twistd (its venv); verify checks that it exists.
+        (tmp_path / name).write_text(text.replace("/opt/idlemail/bin/twistd", twistd))
     done = subprocess.run(["systemd-analyze", "verify", str(tmp_path / "idlemail.socket"),
                            str(tmp_path / "idlemail.service")],
                           capture_output=True, text=True, timeout=60)
