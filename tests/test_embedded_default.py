@@ -12,7 +12,7 @@ import time
 
 from imapclient import IMAPClient
 
-from tests.test_plugin import REPO, TWISTD, freePort, stop, twistd, waitForPort
+from tests.test_plugin import REPO, TWISTD, freePort, notifierOf, stop, twistd, waitForPort
 
 
 def idleUntil(client, predicate, timeout=15.0):
@@ -78,27 +78,19 @@ def test_readme_notifier_command_runs_next_to_the_server(tmp_path):
     readme = open(os.path.join(REPO, "README.md")).read()
     assert f"\n{NOTIFIER_COMMAND}\n" in readme
     port = freePort()
-    server = twistdWithPidfile(tmp_path, "idlemail", "--listen", f"tcp:{port}:interface=127.0.0.1")
+    # Pid files where twistd puts them: twistd.pid for the server, as README's first command.
+    server = twistd(tmp_path, "--listen", f"tcp:{port}:interface=127.0.0.1", options=())
     notifier = None
     try:
         waitForPort(port, server)
         password = (tmp_path / "idlemail-data" / "demo-password").read_text().strip()
-        (tmp_path / "notifier.toml").write_text(f"""
-[notifier]
-state_file = "state.json"
-[[notifier.accounts]]
-name = "demo"
-server = "tcp:127.0.0.1:{port}"
-plaintext = true
-username = "demo"
-password = "{password}"
-sinks = [{{ kind = "jsonl", path = "events.jsonl" }}]
-""")
+        (tmp_path / "notifier.toml").write_text(notifierOf(port, "demo", password))
         clash = subprocess.run([sys.executable, "-c", TWISTD, "-n", "idlemail", "--config",
                                 "notifier.toml"], cwd=tmp_path, capture_output=True, text=True,
                                timeout=60, env={**os.environ, "PYTHONPATH": REPO})
         assert clash.returncode != 0 and "Another twistd server is running" in clash.stdout + clash.stderr
-        notifier = twistdWithPidfile(tmp_path, *NOTIFIER_COMMAND.split()[2:])
+        assert NOTIFIER_COMMAND.split()[:5] == ["twistd", "-n", "--pidfile", "notifier.pid", "idlemail"]
+        notifier = twistd(tmp_path, *NOTIFIER_COMMAND.split()[5:], options=("--pidfile", "notifier.pid"))
         events = tmp_path / "events.jsonl"
         deadline = time.monotonic() + 20
         while b"account.up" not in (events.read_bytes() if events.exists() else b""):
@@ -111,9 +103,3 @@ sinks = [{{ kind = "jsonl", path = "events.jsonl" }}]
             stop(notifier)
         stop(server)
 
-
-def twistdWithPidfile(cwd, *args):
-    """twistd -n ARGS as README writes it (pid files where twistd puts them)."""
-    return subprocess.Popen([sys.executable, "-c", TWISTD, "-n", *args], cwd=cwd,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            env={**os.environ, "PYTHONPATH": REPO})

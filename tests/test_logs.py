@@ -5,44 +5,19 @@ C{twistd --logger idlemail.logs.json} writes one JSON object per line.
 
 import imaplib
 import json
-import os
-import subprocess
-import sys
 import time
 
 from twisted.logger import LogLevel
 from twisted.python.failure import Failure
 
 from idlemail.logs import eventAsJSON
-from tests.test_plugin import REPO, TWISTD, freePort, stop, waitForPort
-
-BOTH = """
-[server]
-listen = ["tcp:{port}:interface=127.0.0.1"]
-backend = "memory"
-[server.memory]
-users = {{ bob = "bobpw" }}
-
-[notifier]
-state_file = "state.json"
-[[notifier.accounts]]
-name = "home"
-server = "tcp:127.0.0.1:{port}"
-plaintext = true
-username = "bob"
-password = "bobpw"
-sinks = [{{ kind = "jsonl", path = "events.jsonl" }}]
-"""
-
+from tests.test_plugin import freePort, serverAndNotifier, stop, twistd, waitForPort
 
 def runBoth(tmp_path, *twistdArgs) -> str:
     """Server and notifier from one config; one client session; the log, as text."""
     port = freePort()
-    (tmp_path / "both.toml").write_text(BOTH.format(port=port))
-    proc = subprocess.Popen([sys.executable, "-c", TWISTD, "-n", "--pidfile=", *twistdArgs,
-                             "idlemail", "--config", "both.toml"], cwd=tmp_path,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            env={**os.environ, "PYTHONPATH": REPO})
+    (tmp_path / "both.toml").write_text(serverAndNotifier(port))
+    proc = twistd(tmp_path, "--config", "both.toml", options=("--pidfile=", *twistdArgs))
     try:
         waitForPort(port, proc)
         m = imaplib.IMAP4("127.0.0.1", port)

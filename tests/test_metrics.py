@@ -4,9 +4,6 @@ server with a logged-in idling client, the counters of the metrics API, and the
 C{[metrics]} table of a config run by twistd.
 """
 
-import os
-import subprocess
-import sys
 import time
 import urllib.request
 
@@ -21,7 +18,7 @@ from idlemail.metricsservice import MetricsService
 from idlemail.passwd import PasswdFile
 from idlemail.server.service import IMAPServerService
 from tests.server.clients import RawClient, inThread
-from tests.test_plugin import REPO, TWISTD, freePort, stop, waitForPort
+from tests.test_plugin import freePort, memoryServer, stop, twistd, waitForPort
 
 
 def samples(text: str) -> dict:
@@ -151,19 +148,9 @@ def test_each_service_has_its_own_registry():
 
 def test_twistd_serves_metrics_from_the_config(tmp_path):
     imapPort, metricsPort = freePort(), freePort()
-    (tmp_path / "idlemail.toml").write_text(f"""
-[server]
-listen = ["tcp:{imapPort}:interface=127.0.0.1"]
-backend = "memory"
-[server.memory]
-users = {{ bob = "bobpw" }}
-[metrics]
-listen = "tcp:{metricsPort}:interface=127.0.0.1"
-""")
-    proc = subprocess.Popen([sys.executable, "-c", TWISTD, "-n", "--pidfile=", "--logfile=-",
-                             "idlemail", "--config", "idlemail.toml"], cwd=tmp_path,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            env={**os.environ, "PYTHONPATH": REPO})
+    (tmp_path / "idlemail.toml").write_text(
+        memoryServer(imapPort) + f'[metrics]\nlisten = "tcp:{metricsPort}:interface=127.0.0.1"\n')
+    proc = twistd(tmp_path, "--config", "idlemail.toml")
     try:
         waitForPort(imapPort, proc)
         client = RawClient("127.0.0.1", imapPort)
