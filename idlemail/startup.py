@@ -49,6 +49,11 @@ def exitWithOneLine(line: str, twistdOptions=None) -> None:
         sys.__stderr__.flush()
     else:
         log.critical("idlemail: {line}", line=line)
+    statusPipe = options.get("statusPipe")
+    if statusPipe is not None:
+        # A daemon's parent waits on this pipe and prints what it reads (at most 100 bytes).
+        os.write(statusPipe, f"1 idlemail: {line}".encode("ascii", "backslashreplace")[:100])
+        os.close(statusPipe)
     pidfile = options.get("pidfile")
     if pidfile:
         try:

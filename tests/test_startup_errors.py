@@ -45,6 +45,22 @@ def test_port_in_use_is_one_line_and_creates_nothing(tmp_path):
     assert os.listdir(tmp_path) == []  # no idlemail-data with a demo user, no twistd.pid
 
 
+def test_port_in_use_as_a_daemon_is_reported_by_the_parent_and_logged(tmp_path):
+    """Without -n, twistd's parent waits for the daemon to say how its start went."""
+    with listening() as other:
+        port = other.getsockname()[1]
+        done = subprocess.run(
+            [sys.executable, "-c", TWISTD, "--pidfile=idlemail.pid", "--logfile=idlemail.log",
+             "idlemail", "--listen", f"tcp:{port}:interface=127.0.0.1"], cwd=tmp_path,
+            capture_output=True, text=True, timeout=60, env={**os.environ, "PYTHONPATH": REPO})
+    line = (f"idlemail: --listen: 'tcp:{port}:interface=127.0.0.1': cannot listen on "
+            f"127.0.0.1:{port}: address already in use")
+    assert done.returncode == 1
+    assert done.stderr.startswith(f"An error has occurred: b\"{line[:60]}"), done.stderr
+    assert line in (tmp_path / "idlemail.log").read_text()
+    assert os.listdir(tmp_path) == ["idlemail.log"]  # no pid file, no data
+
+
 def test_port_in_use_names_the_config_key(tmp_path):
     with listening() as other:
         port = other.getsockname()[1]
