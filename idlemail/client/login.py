@@ -84,6 +84,7 @@ async def connectAndLogin(reactor, settings, timeout: float, onStep=_noStep,
     """Connect to C{settings.server} and L{openSession}; the connection is closed on failure."""
     factory = protocolFactory or Factory.forProtocol(
         lambda: IMAPClientProtocol(settings.maxLiteralSize))
+    factory.noisy = False  # no "Starting factory <...0x7f...>" line per connection
     proto = await deadline(endpointFor(reactor, settings).connect(factory), timeout, reactor)
     try:
         await openSession(proto, settings, reactor, timeout, onStep)

@@ -18,7 +18,7 @@ from twisted.internet import defer
 
 from idlemail.client.endpoints import checkServer
 from idlemail.client.protocol import DEFAULT_MAX_LITERAL
-from idlemail.config import Table
+from idlemail.settings import Table
 from idlemail.errors import ConfigError
 from idlemail.notifier.password import readPasswordFile, runPasswordCommand
 from idlemail.notifier.sinks import checkSink

@@ -17,7 +17,7 @@ from twisted.logger import Logger
 from zope.interface import implementer
 
 from idlemail.client.events import EVENT_NAMES
-from idlemail.config import Table
+from idlemail.settings import Table
 from idlemail.errors import ConfigError
 from idlemail.notifier.interfaces import ISink
 
