@@ -1,5 +1,5 @@
 """
-The C{idlemail} command: adduser, passwd, check-config, doctor.
+The C{idlemail} command: adduser, passwd, pw, check-config, doctor.
 
 Every failure is one readable line on stderr and a non-zero exit, never a traceback.
 """
@@ -11,6 +11,7 @@ import getpass
 import sys
 from pathlib import Path
 
+import idlemail
 from idlemail.config import DEFAULT_DATA, Config, loadConfig
 from idlemail.errors import ConfigError
 
@@ -34,8 +35,11 @@ def _maildirSettings(config: Config | None) -> tuple[Path, Path]:
 def _readPassword(args) -> str:
     if args.password_stdin:
         password = sys.stdin.readline().rstrip("\r\n")
+    elif not sys.stdin.isatty():
+        raise CommandError("no terminal to ask for the password on; use --password-stdin")
     else:
-        password = getpass.getpass(f"Password for {args.name}: ")
+        who = f" for {args.name}" if getattr(args, "name", None) else ""
+        password = getpass.getpass(f"Password{who}: ")
         if password != getpass.getpass("Again: "):
             raise CommandError("the passwords differ")
     if not password:
@@ -82,13 +86,32 @@ def cmdPasswd(args) -> int:
     return 0
 
 
+def cmdPw(args) -> int:
+    """Print a passwd-file password field, as C{doveadm pw} does."""
+    from idlemail.passwd import hashPassword
+    print(hashPassword(_readPassword(args), args.scheme))
+    return 0
+
+
 def cmdCheckConfig(args) -> int:
+    from idlemail.tap import buildService
     config = loadConfig(args.config)
+    # Built as twistd would build it (endpoints parsed, TLS files read, backend settings
+    # checked), but not started.
+    buildService(config, f"{args.config}: server.listen", withNotifier=False)
+    if args.print:
+        import tomli_w
+        from idlemail.config import effectiveConfig
+        print(f"# idlemail {idlemail.__version__}: {args.config} with the defaults filled in")
+        print(tomli_w.dumps(effectiveConfig(config)), end="")
+        return 0
     parts = []
     if config.server is not None:
         parts.append(f"server on {', '.join(config.server.listen)} ({config.server.backend})")
     if config.notifier is not None:
         parts.append(f"notifier with {len(config.notifier.accounts)} account(s)")
+    if config.metrics is not None:
+        parts.append(f"metrics on {config.metrics.listen}")
     print(f"{args.config}: OK: " + "; ".join(parts))
     return 0
 
@@ -98,19 +121,33 @@ def cmdDoctor(args) -> int:
     return runDoctor(loadConfig(args.config))
 
 
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):
+        """A usage mistake is one line and exit status 2, as every other failure here."""
+        raise CommandError(f"{message} (see: {self.prog} --help)")
+
+
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="idlemail", description="idlemail administration")
+    from idlemail.passwd import SCHEMES
+    p = _Parser(prog="idlemail", description="idlemail administration")
+    p.add_argument("--version", action="version", version=f"idlemail {idlemail.__version__}")
     sub = p.add_subparsers(dest="command", required=True)
     for name, fn, text in (("adduser", cmdAdduser, "add a Maildir user (ARGON2ID)"),
                            ("passwd", cmdPasswd, "change a user's password")):
         s = sub.add_parser(name, help=text)
         s.add_argument("name")
         s.add_argument("--config", "-c", help="TOML config (default: ./idlemail-data)")
-        s.add_argument("--password-stdin", action="store_true",
-                       help="read the password from the first line of standard input")
+        _passwordStdin(s)
         s.set_defaults(run=fn)
+    s = sub.add_parser("pw", help="hash a password for a passwd-file line")
+    s.add_argument("--scheme", "-s", type=str.upper, choices=SCHEMES, default="ARGON2ID",
+                   help="default: ARGON2ID")
+    _passwordStdin(s)
+    s.set_defaults(run=cmdPw)
     s = sub.add_parser("check-config", help="check a config file and say what it runs")
     s.add_argument("--config", "-c", required=True)
+    s.add_argument("--print", action="store_true",
+                   help="print the effective config, defaults filled in (TOML)")
     s.set_defaults(run=cmdCheckConfig)
     s = sub.add_parser("doctor", help="connect each notifier account and report")
     s.add_argument("--config", "-c", required=True)
@@ -118,9 +155,14 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
+def _passwordStdin(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--password-stdin", action="store_true",
+                        help="read the password from the first line of standard input")
+
+
 def main(argv=None) -> int:
-    args = parser().parse_args(argv)
     try:
+        args = parser().parse_args(argv)
         return args.run(args)
     except (CommandError, ConfigError) as e:
         print(f"idlemail: {e}", file=sys.stderr)
@@ -128,7 +170,7 @@ def main(argv=None) -> int:
     except OSError as e:
         print(f"idlemail: {e.filename or ''}: {e.strerror}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, EOFError):
         return 130
 
 

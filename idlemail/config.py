@@ -5,101 +5,19 @@ text is one line naming the file and the key.
 
 from __future__ import annotations
 
-import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from idlemail.errors import ConfigError
+# Re-exported: code written before idlemail.settings imports them from here.
+from idlemail.settings import Table, parseDuration, parseSize
+
+__all__ = ["Config", "ServerConfig", "MetricsConfig", "loadConfig", "parseConfig",
+           "Table", "parseDuration", "parseSize", "DEFAULT_LISTEN", "DEFAULT_DATA"]
 
 DEFAULT_LISTEN = ("tcp:1143:interface=127.0.0.1",)
 DEFAULT_DATA = "./idlemail-data"
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
-_UNITS = {None: 1.0, "ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
-_SIZE = re.compile(r"^\s*(\d+)\s*([kKmMgG]i?[bB]?|[bB])?\s*$")
-
-
-def parseDuration(value, key: str, path: str) -> float:
-    """C{"30s"}, C{"10m"}, C{"1h"}, C{"250ms"} or a number of seconds."""
-    if isinstance(value, bool):
-        raise ConfigError(f"{path}: {key}: expected a duration such as \"30s\" or \"2m\"")
-    if isinstance(value, (int, float)):
-        seconds = float(value)
-    else:
-        m = _DURATION.match(str(value))
-        if not m:
-            raise ConfigError(f"{path}: {key}: {value!r} is not a duration "
-                              f"(use e.g. \"30s\", \"2m\", \"1h\")")
-        seconds = float(m.group(1)) * _UNITS[m.group(2)]
-    if seconds < 0:
-        raise ConfigError(f"{path}: {key}: must not be negative")
-    return seconds
-
-
-def parseSize(value, key: str, path: str) -> int:
-    """C{"50M"}, C{"64KiB"} or a number of octets."""
-    if isinstance(value, int) and not isinstance(value, bool) and value > 0:
-        return value
-    m = _SIZE.match(str(value)) if isinstance(value, str) else None
-    if not m:
-        raise ConfigError(f"{path}: {key}: {value!r} is not a size (use e.g. \"50M\")")
-    unit = (m.group(2) or "b")[0].lower()
-    return int(m.group(1)) * {"b": 1, "k": 1024, "m": 1024 ** 2, "g": 1024 ** 3}[unit]
-
-
-class Table:
-    """A TOML table that remembers where it is, so errors can name the key."""
-
-    def __init__(self, data: dict, prefix: str, path: str):
-        self.data, self.prefix, self.path = data, prefix, path
-        self.used: set[str] = set()
-
-    def key(self, name: str) -> str:
-        return f"{self.prefix}.{name}" if self.prefix else name
-
-    def error(self, name: str, text: str) -> ConfigError:
-        return ConfigError(f"{self.path}: {self.key(name)}: {text}")
-
-    def get(self, name: str, kind, default=None, required: bool = False):
-        self.used.add(name)
-        if name not in self.data:
-            if required:
-                raise self.error(name, "is required")
-            return default
-        value = self.data[name]
-        kinds = kind if isinstance(kind, tuple) else (kind,)
-        # TOML booleans are ints to Python; a flag is never a number here.
-        if not isinstance(value, kinds) or (isinstance(value, bool) and bool not in kinds):
-            names = " or ".join(k.__name__ for k in kinds)
-            raise self.error(name, f"expected {_article(names)}, got {type(value).__name__}")
-        return value
-
-    def strings(self, name: str, default=()) -> tuple[str, ...]:
-        value = self.get(name, list, list(default))
-        if not all(isinstance(v, str) for v in value):
-            raise self.error(name, "expected a list of strings")
-        return tuple(value)
-
-    def duration(self, name: str, default: float) -> float:
-        self.used.add(name)
-        return parseDuration(self.data[name], self.key(name), self.path) if name in self.data else default
-
-    def size(self, name: str, default: int) -> int:
-        self.used.add(name)
-        return parseSize(self.data[name], self.key(name), self.path) if name in self.data else default
-
-    def table(self, name: str) -> Table:
-        value = self.get(name, dict, {})
-        return Table(value, self.key(name), self.path)
-
-    def rejectUnknown(self, allowed=()) -> None:
-        for name in self.data:
-            if name not in self.used and name not in allowed:
-                raise self.error(name, "unknown key")
-
-
-def _article(names: str) -> str:
-    return ("an " if names[0] in "aeiou" else "a ") + names
 
 
 @dataclass(frozen=True)
@@ -115,10 +33,16 @@ class ServerConfig:
 
 
 @dataclass(frozen=True)
+class MetricsConfig:
+    listen: str  # a Twisted endpoint string for the Prometheus scrape endpoint
+
+
+@dataclass(frozen=True)
 class Config:
     path: str
     server: ServerConfig | None = None
     notifier: object | None = None  # idlemail.notifier.config.NotifierConfig
+    metrics: MetricsConfig | None = None
 
 
 def parseServer(data: dict, path: str) -> ServerConfig:
@@ -137,6 +61,13 @@ def parseServer(data: dict, path: str) -> ServerConfig:
     config = ServerConfig(listen, backend, dict(section), keepalive, autologout,
                           t.size("append_limit", 50 * 1024 * 1024), cert, key)
     t.rejectUnknown(allowed={backend})
+    return config
+
+
+def parseMetrics(data: dict, path: str) -> MetricsConfig:
+    t = Table(data, "metrics", path)
+    config = MetricsConfig(t.get("listen", str, required=True))
+    t.rejectUnknown()
     return config
 
 
@@ -162,7 +93,79 @@ def parseConfig(data: dict, path: str) -> Config:
     if "notifier" in data:
         from idlemail.notifier.config import parseNotifier
         notifier = parseNotifier(top.get("notifier", dict), path)
-    top.rejectUnknown()
+    metrics = parseMetrics(top.get("metrics", dict), path) if "metrics" in data else None
+    top.rejectUnknown(allowed={"server", "notifier", "metrics"})
     if server is None and notifier is None:
         raise ConfigError(f"{path}: needs a [server] or a [notifier] table (or both)")
-    return Config(path, server, notifier)
+    return Config(path, server, notifier, metrics)
+
+
+HIDDEN = "(hidden)"
+_SECRETS = frozenset({"password", "secret", "token"})
+
+
+def effectiveConfig(config: Config) -> dict:
+    """
+    The config as it will run, defaults filled in, secrets hidden: a dict for a TOML
+    writer (C{idlemail check-config --print}, as C{doveconf -n} shows Dovecot's).
+    """
+    from idlemail.backends.registry import effectiveSection
+    from idlemail.settings import formatDuration, formatSize
+    out: dict = {}
+    if config.server is not None:
+        s = config.server
+        server = {"listen": list(s.listen), "backend": s.backend,
+                  "idle_keepalive": formatDuration(s.idleKeepalive),
+                  "autologout": formatDuration(s.autologout),
+                  "append_limit": formatSize(s.appendLimit)}
+        if s.tlsCertificate:
+            server.update(tls_certificate=s.tlsCertificate, tls_key=s.tlsKey)
+        section = effectiveSection(s.backend, s.backendSection, config.path)
+        if isinstance(section.get("users"), dict):  # the memory backend's passwords
+            section = {**section, "users": dict.fromkeys(section["users"], HIDDEN)}
+        server[s.backend] = section
+        out["server"] = server
+    if config.notifier is not None:
+        out["notifier"] = _notifierTables(config.notifier)
+    if config.metrics is not None:
+        out["metrics"] = {"listen": config.metrics.listen}
+    return out
+
+
+def _notifierTables(notifier) -> dict:
+    # Generic over the notifier's dataclasses (their fields are the config keys in
+    # camelCase), so that a key the notifier adds shows up here without a change.
+    from dataclasses import fields
+    accounts = []
+    for account in notifier.accounts:
+        table: dict = {}
+        debounce: dict = {}
+        for f in fields(account):
+            value = getattr(account, f.name)
+            if f.name in ("path", "key") or value is None:
+                continue
+            if f.name.startswith("debounce"):
+                debounce[_snake(f.name.removeprefix("debounce"))] = value
+                continue
+            name = "password" if f.name == "passwordValue" else _snake(f.name)
+            table[name] = _hideSecrets(name, _plain(value))
+        if debounce:
+            table["debounce"] = debounce
+        accounts.append(table)
+    return {"state_file": notifier.stateFile, "accounts": accounts}
+
+
+def _snake(name: str) -> str:
+    return "".join("_" + c.lower() if c.isupper() else c for c in name).lstrip("_")
+
+
+def _plain(value):
+    if isinstance(value, tuple):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _hideSecrets(k, _plain(v)) for k, v in value.items()}
+    return value
+
+
+def _hideSecrets(name: str, value):
+    return HIDDEN if name in _SECRETS and isinstance(value, str) else value

@@ -2,9 +2,9 @@
 A Dovecot-style passwd-file (C{user:{SCHEME}hash:uid:gid::home::}) and a twisted.cred
 checker over it.
 
-Schemes: ARGON2ID (argon2-cffi; what we write), BLF-CRYPT (bcrypt), SHA512-CRYPT (passlib)
-and PLAIN. Verification is CPU-heavy by design, so it runs in a thread, never on the
-reactor thread.
+Schemes: ARGON2ID (argon2-cffi; what we write), BLF-CRYPT (bcrypt), SHA512-CRYPT (libpass,
+the maintained fork of passlib, imported as C{passlib}) and PLAIN. Verification is CPU-heavy
+by design, so it runs in a thread, never on the reactor thread.
 """
 
 from __future__ import annotations
@@ -23,6 +23,9 @@ from zope.interface import implementer
 
 log = Logger()
 SCHEMES = ("ARGON2ID", "BLF-CRYPT", "SHA512-CRYPT", "PLAIN")
+#: bcrypt reads at most 72 bytes of a password; Dovecot (crypt_blowfish) ignores the rest,
+#: while the bcrypt module (5.0 and later) raises instead. Truncate as Dovecot does.
+BCRYPT_MAX = 72
 # Compared against when the user does not exist, so that the answer takes as long.
 _DUMMY = None
 
@@ -34,7 +37,8 @@ def hashPassword(password: str, scheme: str = "ARGON2ID") -> str:
         return "{ARGON2ID}" + PasswordHasher().hash(password)
     if scheme == "BLF-CRYPT":
         import bcrypt
-        return "{BLF-CRYPT}" + bcrypt.hashpw(password.encode(), bcrypt.gensalt()).decode()
+        return "{BLF-CRYPT}" + bcrypt.hashpw(password.encode()[:BCRYPT_MAX],
+                                             bcrypt.gensalt()).decode()
     if scheme == "SHA512-CRYPT":
         from passlib.hash import sha512_crypt
         return "{SHA512-CRYPT}" + sha512_crypt.using(rounds=5000).hash(password)
@@ -61,7 +65,7 @@ def verifyPassword(password: str, stored: str) -> bool:
             # Dovecot writes $2y$; the bcrypt module knows it as $2b$ (same algorithm).
             if data.startswith("$2y$"):
                 data = "$2b$" + data[4:]
-            return bcrypt.checkpw(password.encode(), data.encode())
+            return bcrypt.checkpw(password.encode()[:BCRYPT_MAX], data.encode())
         if scheme == "SHA512-CRYPT":
             from passlib.hash import sha512_crypt
             return sha512_crypt.verify(password, data)

@@ -1,19 +1,26 @@
 """
-C{twistd idlemail}: options and service assembly. Wiring only: nothing listens,
-watches or connects until the service starts.
+C{twistd idlemail}: options and service assembly. Options only parse; makeService builds
+(backend, endpoints, TLS context: every mistake found here is one line before anything
+starts); nothing listens, watches, connects or writes until the service starts, and the demo
+data is created only once every endpoint listens.
 """
 
 from __future__ import annotations
 
 import secrets
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 from twisted.application.service import MultiService
+from twisted.logger import Logger
 from twisted.python import usage
 
 from idlemail.config import DEFAULT_DATA, Config, ServerConfig, loadConfig
 from idlemail.errors import ConfigError
+from idlemail.startup import StartupService, exitWithOneLine
+
+log = Logger()
 
 
 class Options(usage.Options):
@@ -49,40 +56,21 @@ class Options(usage.Options):
             raise SystemExit(2)
 
     def _load(self) -> Config:
-        self["demo"] = None
         if self["config"]:
             config = loadConfig(self["config"])
         else:
             config = Config("(defaults)", defaultServer())
-            try:
-                self["demo"] = ensureDemoUser(DEFAULT_DATA)
-            except OSError as e:
-                raise ConfigError(f"{DEFAULT_DATA}: cannot create the data directory: "
-                                  f"{e.strerror}")
         if self["listen"]:
             if config.server is None:
                 raise ConfigError("--listen: the config has no [server] table to listen for")
-            config = Config(config.path, _replace(config.server, listen=tuple(self["listen"])),
-                            config.notifier)
-        if config.server is not None:
-            checkEndpoints(config.server.listen, "--listen" if self["listen"]
-                           else f"{config.path}: server.listen")
-            from idlemail.backends.registry import buildBackend
-            self["backend"] = buildBackend(config.server.backend, config.server.backendSection,
-                                           config.path, reactor=None)
+            config = replace(config, server=replace(config.server, listen=tuple(self["listen"])))
         return config
 
-
-def checkEndpoints(descriptions, where: str) -> None:
-    """Parse each endpoint string now, so a typo is one line, not a traceback later."""
-    from twisted.internet import reactor
-    from twisted.internet.endpoints import serverFromString
-    for description in descriptions:
-        try:
-            serverFromString(reactor, description)
-        except (ValueError, TypeError, KeyError) as e:
-            raise ConfigError(f"{where}: {description!r} is not a server endpoint ({e}); "
-                              f"use e.g. \"tcp:1143:interface=127.0.0.1\"")
+    def listenWhere(self) -> str:
+        """How a listen string is named in an error: the option or the config key."""
+        if self["listen"]:
+            return "--listen"
+        return f"{self['config']}: server.listen" if self["config"] else "--listen (default)"
 
 
 def defaultServer() -> ServerConfig:
@@ -100,53 +88,87 @@ def ensureDemoUser(root: str) -> str:
     data = Path(root)
     secret = data / "demo-password"
     passwd = PasswdFile(data / "passwd")
-    if secret.exists() and passwd.lookup("demo") is not None:
-        return secret.read_text().strip()
-    data.mkdir(parents=True, exist_ok=True)
-    password = demoPassword()
-    passwd.setPassword("demo", password)
-    secret.write_text(password + "\n")
-    secret.chmod(0o600)
-    createMaildir(data, "demo")
+    try:
+        if secret.exists() and passwd.lookup("demo") is not None:
+            return secret.read_text().strip()
+        data.mkdir(parents=True, exist_ok=True)
+        password = demoPassword()
+        passwd.setPassword("demo", password)
+        secret.write_text(password + "\n")
+        secret.chmod(0o600)
+        createMaildir(data, "demo")
+    except OSError as e:
+        raise ConfigError(f"{root}: cannot create the demo data: {e.strerror}") from None
     return password
 
 
-def _replace(server: ServerConfig, **changes) -> ServerConfig:
-    from dataclasses import replace
-    return replace(server, **changes)
-
-
-def makeService(options: Options) -> MultiService:
-    config: Config = options["parsed"]
-    top = MultiService()
+def buildService(config: Config, listenWhere: str = "server.listen", demo: bool = False,
+                 reactor=None, withNotifier: bool = True) -> StartupService:
+    """
+    Everything C{config} asks for, built but not started: a bad endpoint, backend or TLS
+    file raises a one-line L{ConfigError} here. C{demo}: create the demo user once listening.
+    """
+    top = StartupService()
+    metrics = None
+    if config.metrics is not None:
+        from idlemail.metrics import Metrics
+        from idlemail.metricsservice import MetricsService
+        metrics = Metrics()
+        # First, so that a metrics port in use stops the start before the server's data.
+        MetricsService(metrics, config.metrics.listen, f"{config.path}: metrics.listen",
+                       reactor).setServiceParent(top)
     if config.server is not None:
-        from idlemail.server.service import IMAPServerService
-        backend = options["backend"]
-        server = config.server
-        tls = None
-        if server.tlsCertificate:
-            from idlemail.server.tls import contextFromFiles
-            tls = contextFromFiles(server.tlsCertificate, server.tlsKey)
-        IMAPServerService(
-            backend, server.listen, banner=_banner(backend, server, options["demo"]),
-            idleKeepalive=server.idleKeepalive, autologout=server.autologout,
-            appendLimit=server.appendLimit, tlsContext=tls,
-        ).setServiceParent(top)
-    if config.notifier is not None:
+        server = _buildServer(config, listenWhere, metrics, reactor)
+        server.setServiceParent(top)
+        top.whenStarted.append(lambda: _logBanner(config.server, demo))
+    if config.notifier is not None and withNotifier:
         from idlemail.notifier.service import NotifierService
-        NotifierService(config.notifier).setServiceParent(top)
+        notifier = NotifierService(config.notifier, reactor)
+        if metrics is not None:
+            notifier.metrics = metrics
+        notifier.setServiceParent(top)
     return top
 
 
-def _banner(backend, server: ServerConfig, demo: str | None = None) -> str:
-    where = ", ".join(server.listen)
-    text = f"idlemail serving IMAP on {where} ({server.backend} backend)"
+def _buildServer(config: Config, listenWhere: str, metrics, reactor) -> MultiService:
+    from idlemail.backends.registry import buildBackend
+    from idlemail.server.service import IMAPServerService
+    server = config.server
+    tls = None
+    if server.tlsCertificate:
+        from idlemail.server.tls import contextFromFiles
+        tls = contextFromFiles(server.tlsCertificate, server.tlsKey, config.path)
+    backend = buildBackend(server.backend, server.backendSection, config.path, reactor)
+    return IMAPServerService(
+        backend, server.listen, reactor, where=listenWhere, metrics=metrics,
+        idleKeepalive=server.idleKeepalive, autologout=server.autologout,
+        appendLimit=server.appendLimit, tlsContext=tls)
+
+
+def makeService(options: Options) -> MultiService:
+    twistd = getattr(options, "parent", None)  # twistd's own options: pidfile, nodaemon
+    try:
+        top = buildService(options["parsed"], options.listenWhere(),
+                           demo=not options["config"])
+    except ConfigError as e:
+        sys.stderr.write(f"idlemail: {e}\n")
+        raise SystemExit(2)
+    top.onFailure = lambda line: exitWithOneLine(line, twistd)
+    return top
+
+
+def _logBanner(server: ServerConfig, demo: bool) -> None:
+    text = "idlemail serving IMAP on {listen} ({backend} backend)"
+    fields = {"listen": ", ".join(server.listen), "backend": server.backend}
     if server.backend == "maildir":
-        text += f", mail under {server.backendSection.get('root', DEFAULT_DATA)}"
-    demo = demo or server.backendSection.get("users", {}).get("demo")
-    if demo:
-        text += f"; log in as user 'demo' with password {demo!r}"
-    return text
+        text += ", mail under {root}"
+        fields["root"] = server.backendSection.get("root", DEFAULT_DATA)
+    password = ensureDemoUser(DEFAULT_DATA) if demo else None
+    password = password or server.backendSection.get("users", {}).get("demo")
+    if password:
+        text += "; log in as user 'demo' with password {password!r}"
+        fields["password"] = password
+    log.info(text, **fields)
 
 
 def demoPassword() -> str:

@@ -2,10 +2,16 @@
 The config loader: good configs become dataclasses, bad ones one line naming the key.
 """
 
+import os
+import subprocess
+import sys
+
 import pytest
 
 from idlemail.config import loadConfig, parseDuration, parseSize
 from idlemail.errors import ConfigError
+from idlemail.settings import formatDuration
+from tests.test_plugin import REPO
 
 
 def write(tmp_path, text):
@@ -63,3 +69,39 @@ def test_bad_configs(tmp_path, text, message):
         loadConfig(write(tmp_path, text))
     assert message in str(e.value)
     assert "\n" not in str(e.value)
+
+
+def test_an_unknown_key_close_to_a_known_one_gets_did_you_mean(tmp_path):
+    with pytest.raises(ConfigError) as e:
+        loadConfig(write(tmp_path, "[server]\nidle_keepalve = \"2m\"\n"))
+    assert str(e.value).endswith("server.idle_keepalve: unknown key (did you mean 'idle_keepalive'?)")
+    with pytest.raises(ConfigError) as e:
+        loadConfig(write(tmp_path, "[server]\nzzz = 1\n"))
+    assert str(e.value).endswith("server.zzz: unknown key")
+
+
+def test_the_metrics_table(tmp_path):
+    config = loadConfig(write(tmp_path, "[server]\n[metrics]\nlisten = \"tcp:9143\"\n"))
+    assert config.metrics.listen == "tcp:9143"
+    with pytest.raises(ConfigError) as e:
+        loadConfig(write(tmp_path, "[server]\n[metrics]\nlisen = \"tcp:9143\"\n"))
+    assert str(e.value).endswith("metrics.listen: is required")
+
+
+def test_settings_is_a_leaf_and_the_configs_import_no_circle():
+    """idlemail.settings imports nothing of idlemail but errors; the notifier's config and
+    sinks no longer import idlemail.config (which imports them)."""
+    code = ("import sys, idlemail.settings; "
+            "assert {m for m in sys.modules if m.startswith('idlemail.')} == {'idlemail.settings', 'idlemail.errors'}; "
+            "import idlemail.notifier.config, idlemail.notifier.sinks; "
+            "assert 'idlemail.config' not in sys.modules, 'notifier imports idlemail.config'; "
+            "from idlemail.config import Table, parseDuration, parseSize")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=60, env={**os.environ, "PYTHONPATH": REPO})
+    assert done.returncode == 0, done.stderr
+
+
+@pytest.mark.parametrize("seconds, text", [(120, "2m"), (90, "90s"), (3600, "1h"), (0.25, "250ms"),
+                                           (86400, "1d"), (1.5, "1.5s")])
+def test_durations_print_as_they_read(seconds, text):
+    assert formatDuration(seconds) == text and parseDuration(text, "k", "f") == seconds

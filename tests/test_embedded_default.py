@@ -6,11 +6,13 @@ from an MDA dropping files into the Maildir.
 
 import os
 import re
+import subprocess
+import sys
 import time
 
 from imapclient import IMAPClient
 
-from tests.test_plugin import freePort, stop, twistd, waitForPort
+from tests.test_plugin import REPO, TWISTD, freePort, notifierOf, stop, twistd, waitForPort
 
 
 def idleUntil(client, predicate, timeout=15.0):
@@ -63,3 +65,41 @@ def test_a_second_run_keeps_the_demo_password(tmp_path):
             log = stop(proc).decode()
         password = (tmp_path / "idlemail-data" / "demo-password").read_text().strip()
         assert repr(password) in log
+
+
+NOTIFIER_COMMAND = "twistd -n --pidfile notifier.pid idlemail --config notifier.toml"
+
+
+def test_readme_notifier_command_runs_next_to_the_server(tmp_path):
+    """
+    Both twistd processes in one directory, as README's commands have them: without a pid
+    file of its own the second refuses ("Another twistd server is running").
+    """
+    readme = open(os.path.join(REPO, "README.md")).read()
+    assert f"\n{NOTIFIER_COMMAND}\n" in readme
+    port = freePort()
+    # Pid files where twistd puts them: twistd.pid for the server, as README's first command.
+    server = twistd(tmp_path, "--listen", f"tcp:{port}:interface=127.0.0.1", options=())
+    notifier = None
+    try:
+        waitForPort(port, server)
+        password = (tmp_path / "idlemail-data" / "demo-password").read_text().strip()
+        (tmp_path / "notifier.toml").write_text(notifierOf(port, "demo", password))
+        clash = subprocess.run([sys.executable, "-c", TWISTD, "-n", "idlemail", "--config",
+                                "notifier.toml"], cwd=tmp_path, capture_output=True, text=True,
+                               timeout=60, env={**os.environ, "PYTHONPATH": REPO})
+        assert clash.returncode != 0 and "Another twistd server is running" in clash.stdout + clash.stderr
+        assert NOTIFIER_COMMAND.split()[:5] == ["twistd", "-n", "--pidfile", "notifier.pid", "idlemail"]
+        notifier = twistd(tmp_path, *NOTIFIER_COMMAND.split()[5:], options=("--pidfile", "notifier.pid"))
+        events = tmp_path / "events.jsonl"
+        deadline = time.monotonic() + 20
+        while b"account.up" not in (events.read_bytes() if events.exists() else b""):
+            assert notifier.poll() is None, notifier.communicate()
+            assert time.monotonic() < deadline, "the notifier never came up"
+            time.sleep(0.05)
+        assert (tmp_path / "notifier.pid").exists() and (tmp_path / "twistd.pid").exists()
+    finally:
+        if notifier is not None:
+            stop(notifier)
+        stop(server)
+

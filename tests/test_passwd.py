@@ -2,6 +2,8 @@
 The Dovecot-style passwd-file: every scheme we read, what we write, and the cred checker.
 """
 
+import os
+import shutil
 import subprocess
 import sys
 import threading
@@ -13,6 +15,7 @@ from twisted.cred.credentials import UsernamePassword
 from twisted.cred.error import UnauthorizedLogin
 
 from idlemail import passwd as P
+from tests.test_plugin import REPO
 
 
 @pytest.mark.parametrize("scheme", P.SCHEMES)
@@ -30,6 +33,37 @@ def test_each_scheme_round_trips(scheme):
 ])
 def test_lines_dovecot_writes_verify(stored):
     assert P.verifyPassword("pw", stored)
+
+
+LONG = "correct horse battery staple " * 4  # 116 bytes: past bcrypt's 72
+
+
+def test_blf_crypt_past_72_bytes_verifies_as_dovecot_does():
+    """Dovecot's bcrypt reads the first 72 bytes; bcrypt 5 raises instead of truncating."""
+    stored = P.hashPassword(LONG, "BLF-CRYPT")
+    assert P.verifyPassword(LONG, stored)
+    assert P.verifyPassword(LONG[:72] + "anything after byte 72", stored)
+    assert not P.verifyPassword(LONG[:71], stored)
+
+
+@pytest.mark.skipif(not shutil.which("doveadm"), reason="doveadm (dovecot-core) is not installed")
+def test_a_long_blf_crypt_password_made_by_doveadm_verifies():
+    made = subprocess.run(["doveadm", "pw", "-s", "BLF-CRYPT", "-p", LONG], capture_output=True,
+                          text=True, timeout=60)
+    assert made.returncode == 0, made.stderr
+    stored = made.stdout.strip()
+    assert stored.startswith("{BLF-CRYPT}$2y$")
+    assert P.verifyPassword(LONG, stored) and not P.verifyPassword(LONG[:71], stored)
+
+
+def test_no_warning_at_start():
+    """passlib 1.7 warned on every start ('crypt' is deprecated); its fork libpass does not."""
+    done = subprocess.run(
+        [sys.executable, "-W", "error", "-c",
+         "from idlemail.passwd import hashPassword, verifyPassword; "
+         "assert verifyPassword('pw', hashPassword('pw', 'SHA512-CRYPT'))"],
+        capture_output=True, text=True, timeout=60, env={**os.environ, "PYTHONPATH": REPO})
+    assert (done.returncode, done.stderr) == (0, "")
 
 
 def test_unknown_scheme_and_garbage_never_verify():
@@ -79,8 +113,10 @@ async def test_cred_checker(tmp_path):
 
 
 def cli(tmp_path, *args, stdin=""):
+    # PYTHONPATH: this checkout's idlemail, not whichever one is installed.
     return subprocess.run([sys.executable, "-m", "idlemail.cli", *args], cwd=tmp_path,
-                          input=stdin, capture_output=True, text=True, timeout=60)
+                          input=stdin, capture_output=True, text=True, timeout=60,
+                          env={**os.environ, "PYTHONPATH": REPO})
 
 
 def test_adduser_and_passwd_from_the_command_line(tmp_path):

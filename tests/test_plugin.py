@@ -33,25 +33,57 @@ def freePort() -> int:
         return s.getsockname()[1]
 
 
-def twistd(tmp_path, *args, timeout=None):
+def twistd(tmp_path, *args, options=("--pidfile=", "--logfile=-")):
+    """C{twistd -n OPTIONS idlemail ARGS} in C{tmp_path}, on this checkout's idlemail."""
     return subprocess.Popen(
-        [sys.executable, "-c", TWISTD, "-n", "--pidfile=",
-         "--logfile=-", "idlemail", *args],
+        [sys.executable, "-c", TWISTD, "-n", *options, "idlemail", *args],
         cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
         env={**os.environ, "PYTHONPATH": REPO})
 
 
+def memoryServer(port: int) -> str:
+    """A [server] table: the memory backend with bob/bobpw on C{port}."""
+    return f"""
+[server]
+listen = ["tcp:{port}:interface=127.0.0.1"]
+backend = "memory"
+[server.memory]
+users = {{ bob = "bobpw" }}
+"""
+
+
+def notifierOf(port: int, user: str = "bob", password: str = "bobpw") -> str:
+    """A [notifier] table watching the INBOX of C{user} on C{port}, into events.jsonl."""
+    return f"""
+[notifier]
+state_file = "state.json"
+[[notifier.accounts]]
+name = "home"
+server = "tcp:127.0.0.1:{port}"
+plaintext = true
+username = "{user}"
+password = "{password}"
+sinks = [{{ kind = "jsonl", path = "events.jsonl" }}]
+"""
+
+
+def serverAndNotifier(port: int) -> str:
+    return memoryServer(port) + notifierOf(port)
+
+
 def waitForPort(port: int, proc, timeout: float = 20) -> None:
+    """Wait until the server greets on C{port} (listening alone is not serving yet)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise AssertionError(f"twistd exited: {proc.communicate()}")
         try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return
+            with socket.create_connection(("127.0.0.1", port), timeout=2) as s:
+                if s.recv(1):
+                    return
         except OSError:
             time.sleep(0.1)
-    raise AssertionError("server did not listen in time")
+    raise AssertionError("server did not greet in time")
 
 
 def stop(proc) -> bytes:
@@ -114,23 +146,7 @@ def test_a_missing_config_file_is_named(tmp_path):
 
 def test_twistd_runs_server_and_notifier_from_one_config(tmp_path):
     port = freePort()
-    (tmp_path / "both.toml").write_text(f"""
-[server]
-listen = ["tcp:{port}:interface=127.0.0.1"]
-backend = "memory"
-[server.memory]
-users = {{ bob = "bobpw" }}
-
-[notifier]
-state_file = "state.json"
-[[notifier.accounts]]
-name = "home"
-server = "tcp:127.0.0.1:{port}"
-plaintext = true
-username = "bob"
-password = "bobpw"
-sinks = [{{ kind = "jsonl", path = "events.jsonl" }}]
-""")
+    (tmp_path / "both.toml").write_text(serverAndNotifier(port))
     proc = twistd(tmp_path, "--config", "both.toml")
     events = tmp_path / "events.jsonl"
     try:
@@ -177,7 +193,7 @@ sinks = [{ kind = "jsonl" }]
 
 @pytest.mark.parametrize("args, fragment", [
     (("--bogus",), "option --bogus not recognized"),
-    (("--listen", "nonsense:x"), "--listen: 'nonsense:x' is not a server endpoint"),
+    (("--listen", "nonsense:x"), "--listen: 'nonsense:x': unknown endpoint type 'nonsense'"),
 ])
 def test_bad_options_get_one_line(tmp_path, args, fragment):
     proc = twistd(tmp_path, *args)

@@ -1,7 +1,14 @@
 """
 Where a watcher left off, per (account, mailbox): UIDVALIDITY, the highest UID reported,
-and the UIDs known to exist (so that expunges made while disconnected are found by
-comparison). Persisted as one JSON file, replaced atomically.
+the UIDs known to exist (so that expunges made while disconnected are found by
+comparison), and, where the server has CONDSTORE (RFC 7162), the highest MODSEQ seen (so
+that flag changes made while disconnected are asked for). Persisted as one JSON file,
+replaced atomically:
+
+    {"version": 2, "cursors": {"home/INBOX": {"uidvalidity": 1700000000, "highest": 42,
+                                              "uids": "1:40,42", "modseq": 917}}}
+
+Version 1 files (no C{modseq}) load as they are; the first sync then records the MODSEQ.
 """
 
 from __future__ import annotations
@@ -46,6 +53,7 @@ class Cursor:
     uidvalidity: int | None = None
     highest: int = 0
     uids: list[int] = field(default_factory=list)
+    modseq: int | None = None
 
 
 class CursorStore:
@@ -65,8 +73,10 @@ class CursorStore:
         try:
             data = json.loads(self.path.read_text())
             for key, value in data.get("cursors", {}).items():
+                modseq = value.get("modseq")
                 self._cursors[key] = Cursor(value.get("uidvalidity"), int(value.get("highest", 0)),
-                                            expandUids(value.get("uids", "")))
+                                            expandUids(value.get("uids", "")),
+                                            int(modseq) if modseq is not None else None)
         except (OSError, ValueError, AttributeError, TypeError) as e:
             # A damaged state file costs a re-sync, never a crash or a flood: the watcher
             # starts from the mailbox's current end.
@@ -81,12 +91,17 @@ class CursorStore:
         self._cursors[self.key(account, mailbox)] = cursor
         self.save()
 
+    @staticmethod
+    def _entry(c: Cursor) -> dict:
+        entry = {"uidvalidity": c.uidvalidity, "highest": c.highest, "uids": compactUids(c.uids)}
+        if c.modseq is not None:
+            entry["modseq"] = c.modseq
+        return entry
+
     def save(self) -> None:
         if self.path is None:
             return
-        data = {"version": 1, "cursors": {
-            key: {"uidvalidity": c.uidvalidity, "highest": c.highest, "uids": compactUids(c.uids)}
-            for key, c in self._cursors.items()}}
+        data = {"version": 2, "cursors": {key: self._entry(c) for key, c in self._cursors.items()}}
         self.path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".idlemail-state-")
         try:

@@ -12,11 +12,10 @@ import sys
 import time
 
 from twisted.internet import defer, task
-from twisted.internet.interfaces import ISSLTransport
-from twisted.internet.protocol import Factory
 
-from idlemail.client.endpoints import clientEndpoint, tlsOptions
-from idlemail.client.protocol import IMAPClientProtocol, IMAPCommandError
+from idlemail.client.failures import AuthenticationFailed, describe
+from idlemail.client.login import connectAndLogin
+from idlemail.client.protocol import IMAPCommandError
 from idlemail.notifier.service import watchSettings
 
 TIMEOUT = 20.0
@@ -35,40 +34,25 @@ class Report:
 
 
 async def checkAccount(reactor, account, report: Report) -> None:
-    s = watchSettings(account, account.mailboxes[0])
+    s = watchSettings(account, account.mailboxes[0], reactor=reactor)
     name = s.account
-    endpoint = clientEndpoint(reactor, s.server, caFile=s.caFile, insecure=s.insecureSkipVerify)
+
+    def step(what, secure=False, capabilities=()):
+        if what == "connected":
+            report.ok(name, f"connected to {s.server} ({'TLS' if secure else 'plaintext'})")
+            report.ok(name, "capabilities: " + " ".join(sorted(capabilities)))
+
     try:
-        proto = await endpoint.connect(Factory.forProtocol(IMAPClientProtocol)).addTimeout(
-            TIMEOUT, reactor)
-        await proto.greeted.addTimeout(TIMEOUT, reactor)
-    except Exception as e:
-        report.fail(name, f"cannot connect to {s.server}: {e}")
+        proto = await connectAndLogin(reactor, s, TIMEOUT, onStep=step)
+    except AuthenticationFailed as e:
+        report.fail(name, f"authentication as {s.username!r} refused: {e}")
         return
+    except Exception as e:
+        report.fail(name, f"cannot connect to {s.server}: {describe(e, s.address, True)}")
+        return
+    report.ok(name, f"authenticated as {s.username!r} ({s.auth})")
     try:
-        caps = await proto.capability().addTimeout(TIMEOUT, reactor)
-        if s.starttls:
-            host = s.server.split(":")[1]
-            await proto.starttls(tlsOptions(host, s.caFile, s.insecureSkipVerify)).addTimeout(
-                TIMEOUT, reactor)
-            caps = await proto.capability().addTimeout(TIMEOUT, reactor)
-        secure = ISSLTransport.providedBy(proto.transport) or s.starttls
-        report.ok(name, f"connected to {s.server} ({'TLS' if secure else 'plaintext'})")
-        report.ok(name, "capabilities: " + " ".join(sorted(caps)))
-        password = s.password() if callable(s.password) else s.password
-        try:
-            if s.auth == "plain":
-                await proto.authenticatePlain(s.username, password).addTimeout(TIMEOUT, reactor)
-            elif s.auth == "xoauth2":
-                await proto.authenticateXOAUTH2(s.username, password).addTimeout(
-                    TIMEOUT, reactor)
-            else:
-                await proto.login(s.username, password).addTimeout(TIMEOUT, reactor)
-        except IMAPCommandError as e:
-            report.fail(name, f"authentication as {s.username!r} refused: {e}")
-            return
-        report.ok(name, f"authenticated as {s.username!r} ({s.auth})")
-        caps = await proto.capability().addTimeout(TIMEOUT, reactor)
+        caps = proto.capabilities
         for mailbox in account.mailboxes:
             try:
                 state = await proto.select(mailbox, readonly=True).addTimeout(TIMEOUT, reactor)
@@ -82,12 +66,12 @@ async def checkAccount(reactor, account, report: Report) -> None:
                 continue
             started = time.perf_counter()
             await proto.idle().addTimeout(TIMEOUT, reactor)
-            await proto.done().addTimeout(TIMEOUT, reactor)
+            await proto.stopIdle().addTimeout(TIMEOUT, reactor)
             report.ok(name, f"mailbox {mailbox!r}: IDLE round trip "
                             f"{(time.perf_counter() - started) * 1000:.1f} ms")
         await proto.logout().addTimeout(TIMEOUT, reactor)
     except Exception as e:
-        report.fail(name, f"{e.__class__.__name__}: {e}")
+        report.fail(name, describe(e, s.address))
     finally:
         if proto.transport is not None:
             proto.transport.loseConnection()

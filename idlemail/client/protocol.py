@@ -1,35 +1,40 @@
 """
-IMAPClientProtocol: an IMAP4rev1 client on LineReceiver, sharing idlemail's wire layer.
+IMAPClientProtocol: an IMAP4rev1 client sharing idlemail's wire layer.
 
 - One Deferred per tagged command; commands may be pipelined.
 - Every untagged response is handed to C{onUntagged} the moment it is read, whatever
-  command is in flight, and also collected into that command's result.
-- Literals of any size are read in raw mode: no line-length limit on server data.
-- While IDLE is in progress (from sending IDLE until its tagged response), nothing else is
-  written: commands asked for meanwhile wait in a queue and go out after the IDLE ends
-  (RFC 2177: the client must not send commands while the server waits for DONE).
+  command is in flight. A command keeps only the kinds of response it asks for
+  (C{collect}); the rest is dropped once handed on, so a server that floods untagged data
+  (during IDLE or any command) leaves nothing behind that grows.
+- Framing (L{ResponseFramer}) bounds what a server can make us hold: a line, the
+  literals of one response together (C{maxLiteralSize}, 64 MB by default) and their count.
+  Over a bound the connection is dropped and C{closeReason} says why.
+- IDLE can be interrupted: C{idle()} asks to idle until C{stopIdle()}; a command sent
+  meanwhile ends the IDLE (DONE), goes out after the IDLE's tagged response (RFC 2177: no
+  command while the server waits for DONE), and IDLE is re-entered once no command is left.
 """
 
 from __future__ import annotations
 
 import base64
-import re
+import functools
 from dataclasses import dataclass, field
 
 import twisted.mail.imap4  # noqa: F401  registers the "imap4-utf-7" codec (a pure helper)
 from twisted.internet import defer
+from twisted.internet.protocol import Protocol
 from twisted.logger import Logger
-from twisted.protocols.basic import LineReceiver
+from twisted.python.failure import Failure
 
+from idlemail.client.framing import ResponseFramer, ResponseTooLarge
 from idlemail.wire import response as R
 from idlemail.wire.encode import string
 
-_LITERAL = re.compile(rb"\{(\d+)\}$")
+DEFAULT_MAX_LITERAL = 64 * 1024 * 1024
 
 
 def _returnsDeferred(fn):
     """Let callers of an C{async def} method use Deferred API (e.g. C{addTimeout})."""
-    import functools
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
@@ -60,6 +65,12 @@ class MailboxState:
     flags: tuple = ()
     permanentflags: tuple = ()
     readwrite: bool = False
+    highestModseq: int | None = None  # RFC 7162; None with [NOMODSEQ] or without CONDSTORE
+    vanished: tuple = ()  # R.Vanished (EARLIER) answers to a QRESYNC SELECT
+    changed: tuple = ()  # R.Fetch answers to a QRESYNC SELECT
+
+
+_SELECT_COLLECTS = (R.Exists, R.Recent, R.Flags, R.Status, R.Vanished, R.Fetch)
 
 
 @dataclass
@@ -67,6 +78,7 @@ class _Pending:
     tag: str
     data: bytes
     deferred: defer.Deferred
+    collect: tuple = ()
     untagged: list = field(default_factory=list)
     continuation: object = None  # callable(text) -> bytes | None, for AUTHENTICATE
 
@@ -80,27 +92,40 @@ def mailboxName(name: str) -> bytes:
     return _astring(name.encode("imap4-utf-7"))
 
 
-class IMAPClientProtocol(LineReceiver):
-    delimiter = b"\r\n"
-    MAX_LENGTH = 16 * 1024 * 1024  # a line without its literals; literals are unbounded
-    log = Logger()
+def _quiet(d: defer.Deferred) -> None:
+    """Whoever waited has been told; an unobserved failure must not log noise."""
+    d.addErrback(lambda f: None)
 
-    def __init__(self):
+
+class IMAPClientProtocol(Protocol):
+    log = Logger()
+    _UNPARSABLE_LOGGED = 3  # per connection; the rest are counted
+
+    def __init__(self, maxLiteralSize: int = DEFAULT_MAX_LITERAL):
         self.greeted: defer.Deferred = defer.Deferred()
         self.capabilities: frozenset = frozenset()
+        self.enabled: frozenset = frozenset()
         self.onUntagged = lambda response: None
         self.onConnectionLost = None
-        self.idling = False
+        self.closeReason: str | None = None
+        self.idling = False  # the server said "+" and DONE has not been sent
+        self.unparsable = 0
+        self._framer = ResponseFramer(self._dispatch, maxLiteralSize)
         self._tagCount = 0
         self._inFlight: dict[str, _Pending] = {}
         self._order: list[_Pending] = []  # in flight, oldest first (continuations go here)
-        self._held: list[_Pending] = []  # asked for during IDLE
-        self._idle: _Pending | None = None
+        self._held: list[_Pending] = []  # asked for while an IDLE was in flight
+        self._idleWanted = False
+        self._idleCommand: _Pending | None = None
         self._idleStarted: defer.Deferred | None = None
-        self._line = b""
-        self._literals: list[bytes] = []
-        self._literalLeft = 0
-        self._literalBuf = bytearray()
+        self._idleAnswered = False  # the "+" for the IDLE in flight has come
+        self._doneSent = False
+        self._idleStopWaiters: list[defer.Deferred] = []
+        self._tlsStarting = False
+
+    @property
+    def maxLiteralSize(self) -> int:
+        return self._framer.maxLiteralSize
 
     # --- connection -----------------------------------------------------------------
     def connectionMade(self):
@@ -110,55 +135,44 @@ class IMAPClientProtocol(LineReceiver):
             pass
 
     def connectionLost(self, reason=None):
+        if self.closeReason is not None:
+            reason = Failure(ResponseTooLarge(self.closeReason))
         pending = list(self._order) + list(self._held)
         self._order, self._held, self._inFlight = [], [], {}
-        if not self.greeted.called:
-            self.greeted.errback(reason)
-        if self._idleStarted is not None and not self._idleStarted.called:
-            self._idleStarted.errback(reason)
-        for p in pending:
-            if not p.deferred.called:
-                p.deferred.errback(reason)
-                # Whoever waited has been told; an IDLE nobody ended must not log noise.
-                p.deferred.addErrback(lambda f: None)
+        self._idleWanted, self._idleCommand, self.idling = False, None, False
+        waiting = [self.greeted, self._idleStarted, *self._idleStopWaiters]
+        waiting += [p.deferred for p in pending]
+        self._idleStarted, self._idleStopWaiters = None, []
+        for d in waiting:
+            if d is not None and not d.called:
+                d.errback(reason)
+                _quiet(d)
         if self.onConnectionLost is not None:
             self.onConnectionLost(reason)
 
+    def dropConnection(self, why: str) -> None:
+        """Close at once, remembering why (it becomes the failure of whatever waits)."""
+        if self.closeReason is None:
+            self.closeReason = why
+            self.log.warn("Dropping the connection: {why}", why=why)
+        self._framer.stop()
+        if self.transport is not None:
+            self.transport.abortConnection()
+
     # --- framing --------------------------------------------------------------------
-    def lineReceived(self, line: bytes):
-        self._line += line
-        m = _LITERAL.search(line)
-        if m is not None:
-            self._literalLeft = int(m.group(1))
-            self._literalBuf = bytearray()
-            if self._literalLeft == 0:
-                self._literals.append(b"")
-                return
-            self.setRawMode()
-            return
-        whole, literals = self._line, self._literals
-        self._line, self._literals = b"", []
-        self._dispatch(whole, literals)
-
-    def rawDataReceived(self, data: bytes):
-        take = data[:self._literalLeft]
-        self._literalBuf += take
-        self._literalLeft -= len(take)
-        if self._literalLeft == 0:
-            self._literals.append(bytes(self._literalBuf))
-            self._literalBuf = bytearray()
-            self.setLineMode(data[len(take):])
-
-    def lineLengthExceeded(self, line):
-        self.log.warn("Server line over {n} octets; dropping the connection", n=self.MAX_LENGTH)
-        self.transport.loseConnection()
+    def dataReceived(self, data: bytes):
+        problem = self._framer.feed(data)
+        if problem is not None:
+            self.dropConnection(problem)
 
     def _dispatch(self, line: bytes, literals: list[bytes]):
         try:
             response = R.parseResponse(line, literals)
         except (R.ResponseParseError, ValueError, IndexError) as e:
-            self.log.warn("Unparsable server response {line!r}: {error}", line=line[:200],
-                          error=e)
+            self.unparsable += 1
+            if self.unparsable <= self._UNPARSABLE_LOGGED:
+                self.log.warn("Unparsable server response {line!r}: {error}", line=line[:200],
+                              error=e)
             return
         if isinstance(response, R.Tagged):
             self._tagged(response)
@@ -166,6 +180,11 @@ class IMAPClientProtocol(LineReceiver):
             self._continued(response)
         else:
             self._untagged(response)
+        if self._tlsStarting:
+            # RFC 3207-style: nothing the server sent in plaintext after its OK may be read
+            # as if it came over TLS.
+            self._tlsStarting = False
+            self._framer.discardBuffered()
 
     def _untagged(self, response):
         if not self.greeted.called:
@@ -177,12 +196,16 @@ class IMAPClientProtocol(LineReceiver):
             return
         if isinstance(response, R.Capability):
             self.capabilities = response.names
+        elif isinstance(response, R.Enabled):
+            self.enabled = self.enabled | response.names
         elif isinstance(response, R.Status):
             self._takeCapabilities(response.code)
             if response.code and response.code[0] == "ALERT":
                 self.log.warn("Server alert: {text}", text=response.text)
-        if self._order:
-            self._order[0].untagged.append(response)
+        for p in self._order:
+            if p.collect and isinstance(response, p.collect):
+                p.untagged.append(response)
+                break
         try:
             self.onUntagged(response)
         except Exception:
@@ -193,10 +216,15 @@ class IMAPClientProtocol(LineReceiver):
             self.capabilities = code[1]
 
     def _continued(self, response: R.Continuation):
-        if self._idle is not None and self._idleStarted is not None:
-            self.idling = True
-            d, self._idleStarted = self._idleStarted, None
-            d.callback(None)
+        if self._idleCommand is not None:
+            if self._idleAnswered:
+                return
+            self._idleAnswered = self.idling = True
+            started, self._idleStarted = self._idleStarted, None
+            if started is not None:
+                started.callback(None)
+            if self._held or not self._idleWanted:
+                self._sendDone()
             return
         for p in self._order:
             if p.continuation is not None:
@@ -212,19 +240,81 @@ class IMAPClientProtocol(LineReceiver):
             return
         self._order.remove(p)
         self._takeCapabilities(response.code)
-        if p is self._idle:
-            self._idle, self.idling = None, False
-            if self._idleStarted is not None:
-                d, self._idleStarted = self._idleStarted, None
-                d.errback(IMAPCommandError(response))
-                p.deferred.addErrback(lambda f: None)  # reported through idle() instead
-            held, self._held = self._held, []
-            for h in held:
-                self._send(h)
-        if response.status == "OK":
+        if p is self._idleCommand:
+            self._idleEnded(response)
+        elif response.status == "OK":
             p.deferred.callback(CommandResult(response, p.untagged))
         else:
             p.deferred.errback(IMAPCommandError(response))
+        self._maybeIdle()
+
+    # --- IDLE: wanted, in flight, interrupted, resumed ----------------------------------
+    def idle(self) -> defer.Deferred:
+        """
+        Idle until L{stopIdle}: fires when the server's C{+} says idling has begun, fails
+        with L{IMAPCommandError} if the server refuses. Commands sent meanwhile interrupt
+        the IDLE and it resumes after them.
+        """
+        if self._idleWanted:
+            raise RuntimeError("already idling")
+        self._idleWanted = True
+        self._idleStarted = started = defer.Deferred()
+        self._maybeIdle()
+        return started
+
+    def stopIdle(self) -> defer.Deferred:
+        """Stop idling (DONE); fires with the IDLE's tagged result, or None if not in one."""
+        self._idleWanted = False
+        if self._idleCommand is None:
+            started, self._idleStarted = self._idleStarted, None
+            if started is not None and not started.called:
+                started.cancel()
+                _quiet(started)
+            return defer.succeed(None)
+        d = defer.Deferred()
+        self._idleStopWaiters.append(d)
+        if self._idleAnswered:
+            self._sendDone()
+        return d
+
+    done = stopIdle
+
+    @property
+    def wantsIdle(self) -> bool:
+        return self._idleWanted
+
+    def _maybeIdle(self) -> None:
+        if (not self._idleWanted or self._idleCommand is not None or self._order
+                or self._held or self.transport is None or self.closeReason is not None):
+            return
+        tag = self._nextTag()
+        p = _Pending(tag, tag.encode() + b" IDLE\r\n", defer.Deferred())
+        _quiet(p.deferred)  # its outcome goes to idle() and stopIdle() callers
+        self._idleCommand, self._idleAnswered, self._doneSent = p, False, False
+        self._send(p)
+
+    def _sendDone(self) -> None:
+        if not self._doneSent:
+            self._doneSent, self.idling = True, False
+            self.transport.write(b"DONE\r\n")
+
+    def _idleEnded(self, response: R.Tagged) -> None:
+        answered = self._idleAnswered
+        self._idleCommand, self._idleAnswered, self.idling = None, False, False
+        if response.status != "OK" or not answered:
+            self._idleWanted = False
+            error = IMAPCommandError(response)
+            started, self._idleStarted = self._idleStarted, None
+            if started is not None:
+                started.errback(error)
+            elif response.status != "OK":
+                self.log.warn("The server refused to resume IDLE: {text}", text=response.text)
+        waiters, self._idleStopWaiters = self._idleStopWaiters, []
+        for d in waiters:
+            d.callback(CommandResult(response))
+        held, self._held = self._held, []
+        for h in held:
+            self._send(h)
 
     # --- commands -------------------------------------------------------------------
     def _nextTag(self) -> str:
@@ -236,29 +326,32 @@ class IMAPClientProtocol(LineReceiver):
         self._order.append(p)
         self.transport.write(p.data)
 
-    def sendCommand(self, name: str, *args, continuation=None) -> defer.Deferred:
+    def sendCommand(self, name: str, *args, continuation=None, collect=()) -> defer.Deferred:
         """
         Send C{name} with C{args} (bytes are sent as they are, str are encoded as
-        astrings). Fires with a L{CommandResult}, fails with L{IMAPCommandError}.
+        astrings). Fires with a L{CommandResult} holding the untagged responses of the
+        types in C{collect} (others go only to C{onUntagged}); fails with
+        L{IMAPCommandError}. During IDLE, the IDLE is ended first and resumed after.
         """
         parts = [name.encode("ascii")]
         for a in args:
             parts.append(a if isinstance(a, bytes) else _astring(a))
         tag = self._nextTag()
         line = tag.encode() + b" " + b" ".join(parts) + b"\r\n"
-        p = _Pending(tag, line, defer.Deferred(), continuation=continuation)
-        if self._idle is not None:
+        p = _Pending(tag, line, defer.Deferred(), tuple(collect), continuation=continuation)
+        if self._idleCommand is not None:
             self._held.append(p)
+            if self._idleAnswered:
+                self._sendDone()
         else:
             self._send(p)
         return p.deferred
 
     @_returnsDeferred
     async def capability(self) -> frozenset:
-        result = await self.sendCommand("CAPABILITY")
+        result = await self.sendCommand("CAPABILITY", collect=(R.Capability,))
         for r in result.untagged:
-            if isinstance(r, R.Capability):
-                self.capabilities = r.names
+            self.capabilities = r.names
         return self.capabilities
 
     def login(self, user: str, password: str) -> defer.Deferred:
@@ -290,9 +383,20 @@ class IMAPClientProtocol(LineReceiver):
         return self.sendCommand("AUTHENTICATE", *args, continuation=answer)
 
     @_returnsDeferred
-    async def select(self, mailbox: str, readonly: bool = False) -> MailboxState:
-        result = await self.sendCommand("EXAMINE" if readonly else "SELECT", mailboxName(mailbox))
+    async def enable(self, *names: str) -> frozenset:
+        """RFC 5161 ENABLE; returns what the server says it enabled."""
+        await self.sendCommand("ENABLE", *(n.encode("ascii") for n in names))
+        return self.enabled
+
+    @_returnsDeferred
+    async def select(self, mailbox: str, readonly: bool = False,
+                     parameters: bytes | None = None) -> MailboxState:
+        """SELECT (or EXAMINE); C{parameters} such as C{b"(CONDSTORE)"} or a QRESYNC list."""
+        args = [mailboxName(mailbox)] + ([parameters] if parameters else [])
+        result = await self.sendCommand("EXAMINE" if readonly else "SELECT", *args,
+                                        collect=_SELECT_COLLECTS)
         state = MailboxState()
+        vanished, changed = [], []
         for r in result.untagged:
             if isinstance(r, R.Exists):
                 state.exists = r.n
@@ -300,6 +404,10 @@ class IMAPClientProtocol(LineReceiver):
                 state.recent = r.n
             elif isinstance(r, R.Flags):
                 state.flags = r.flags
+            elif isinstance(r, R.Vanished):
+                vanished.append(r)
+            elif isinstance(r, R.Fetch):
+                changed.append(r)
             elif isinstance(r, R.Status) and r.code:
                 name = r.code[0]
                 if name == "UIDVALIDITY":
@@ -308,6 +416,11 @@ class IMAPClientProtocol(LineReceiver):
                     state.uidnext = r.code[1]
                 elif name == "PERMANENTFLAGS":
                     state.permanentflags = r.code[1]
+                elif name == "HIGHESTMODSEQ" and isinstance(r.code[1], int):
+                    state.highestModseq = r.code[1]
+                elif name == "NOMODSEQ":
+                    state.highestModseq = None
+        state.vanished, state.changed = tuple(vanished), tuple(changed)
         code = result.tagged.code
         state.readwrite = bool(code) and code[0] == "READ-WRITE"
         return state
@@ -320,53 +433,40 @@ class IMAPClientProtocol(LineReceiver):
 
     @_returnsDeferred
     async def uidSearch(self, criteria: str) -> list[int]:
-        result = await self.sendCommand("UID SEARCH", criteria.encode())
+        result = await self.sendCommand("UID SEARCH", criteria.encode(), collect=(R.Search,))
         found: list[int] = []
         for r in result.untagged:
-            if isinstance(r, R.Search):
-                found.extend(r.numbers)
+            found.extend(r.numbers)
         return found
 
     @_returnsDeferred
-    async def uidFetch(self, uidset: str, items: str) -> dict[int, dict]:
-        result = await self.sendCommand("UID FETCH", uidset.encode(), items.encode())
+    async def uidFetch(self, uidset: str, items: str, modifiers: str = "") -> dict[int, dict]:
+        args = [uidset.encode(), items.encode()] + ([modifiers.encode()] if modifiers else [])
+        result = await self.sendCommand("UID FETCH", *args, collect=(R.Fetch,))
         out: dict[int, dict] = {}
         for r in result.untagged:
-            if isinstance(r, R.Fetch) and isinstance(r.items.get("UID"), int):
+            if isinstance(r.items.get("UID"), int):
                 out.setdefault(r.items["UID"], {}).update(r.items)
         return out
 
     @_returnsDeferred
     async def status(self, mailbox: str, items: str = "(MESSAGES UIDNEXT UIDVALIDITY)") -> dict:
-        result = await self.sendCommand("STATUS", mailboxName(mailbox), items.encode())
+        result = await self.sendCommand("STATUS", mailboxName(mailbox), items.encode(),
+                                        collect=(R.StatusItem,))
         for r in result.untagged:
-            if isinstance(r, R.StatusItem):
-                return r.items
+            return r.items
         return {}
 
     @_returnsDeferred
     async def starttls(self, contextFactory) -> None:
-        if self._order or self._held:
+        if self._order or self._held or self._idleWanted:
             raise RuntimeError("STARTTLS with commands in flight")
-        await self.sendCommand("STARTTLS")
-        self.transport.startTLS(contextFactory)
+        d = self.sendCommand("STARTTLS")
+        d.addCallback(self._startTLS, contextFactory)
+        await d
         self.capabilities = frozenset()  # RFC 3501 6.2.1: forget what was said in plaintext
 
-    def idle(self) -> defer.Deferred:
-        """Send IDLE; fires when the server's C{+} says idling has begun."""
-        if self._idle is not None:
-            raise RuntimeError("already idling")
-        self._idleStarted = started = defer.Deferred()
-        tag = self._nextTag()
-        p = _Pending(tag, tag.encode() + b" IDLE\r\n", defer.Deferred())
-        self._idle = p
-        self._send(p)
-        return started
-
-    def done(self) -> defer.Deferred:
-        """End IDLE; fires with the IDLE's tagged result."""
-        p = self._idle
-        if p is None:
-            return defer.succeed(None)
-        self.transport.write(b"DONE\r\n")
-        return p.deferred
+    def _startTLS(self, result, contextFactory):
+        self._tlsStarting = True
+        self.transport.startTLS(contextFactory)
+        return result

@@ -1,22 +1,17 @@
 """
 MailboxWatcher: one connection that watches one mailbox of one account, forever.
 
-Its life is a loop over named states (C{self.state}):
+Its connection life is Twisted's L{ClientService}: connect, C{prepareConnection} (greeting,
+STARTTLS, login, ENABLE, SELECT), and after a failure or a loss, connect again after a
+jittered exponential backoff (L{backoffPolicy}), or after C{authRetry} when the
+credentials were refused. What happens on a connection after SELECT is a
+L{WatchSession}'s state machine (syncing, idling, polling).
 
-    connecting -> authenticating -> syncing -> idling | polling -> backoff -> connecting ...
-
-- connecting: open the endpoint (TLS verified unless the config says plaintext), STARTTLS
-  if asked, CAPABILITY.
-- authenticating: LOGIN / AUTHENTICATE PLAIN / XOAUTH2. A refusal is reported as
-  C{account.auth_failed} and retried slowly (C{authRetry}), never given up.
-- syncing: SELECT or EXAMINE, UID SEARCH ALL, then compare with the cursor: what arrived
-  while down is reported once, what vanished is reported expunged, a new UIDVALIDITY is
-  one C{uidvalidity.reset}.
-- idling: IDLE when the server advertises it (RFC 2177 forbids it otherwise), re-issued
-  every C{reidle}; an EXISTS ends it (DONE) to fetch the new messages' UIDs and headers.
-  Liveness: no byte for C{keepaliveTimeout} -> DONE and NOOP with a deadline -> reconnect.
-- polling: NOOP every C{pollInterval} when IDLE is not offered.
-- backoff: jittered exponential delay up to C{backoffMax}, then connect again.
+Events about the account:
+- C{account.up} when it is first watched, and again after an C{account.down};
+- C{account.down} once, when it has been unreachable (cannot connect, log in or stay
+  connected) for C{downAfter} seconds, with a readable reason;
+- C{account.auth_failed} each time the server refuses the credentials.
 
 The clock is injected (C{reactor}), so every timer can be driven by a test clock.
 """
@@ -24,66 +19,44 @@ The clock is injected (C{reactor}), so every timer can be driven by a test clock
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass
-from email.header import decode_header, make_header
-from email.parser import BytesHeaderParser
 
+from twisted.application.internet import ClientService, backoffPolicy
 from twisted.application.service import Service
-from twisted.internet import defer, task
+from twisted.internet import defer
 from twisted.internet.protocol import Factory
 from twisted.logger import Logger
 
-from idlemail.client.cursor import Cursor, CursorStore
-from idlemail.client.endpoints import clientEndpoint, tlsOptions
+from idlemail.client.cursor import Cursor, CursorStore, compactUids
 from idlemail.client.events import (
     ACCOUNT_AUTH_FAILED,
     ACCOUNT_DOWN,
     ACCOUNT_UP,
-    FLAGS_CHANGED,
-    MESSAGE_EXPUNGED,
-    MESSAGE_NEW,
-    UIDVALIDITY_RESET,
     WatchEvent,
 )
-from idlemail.client.protocol import IMAPClientProtocol, IMAPCommandError
-from idlemail.wire import response as R
+from idlemail.client.failures import AuthenticationFailed, ConnectionDead, describe
+from idlemail.client.login import deadline, endpointFor, openSession
+from idlemail.client.protocol import IMAPClientProtocol
+from idlemail.client.settings import WatchSettings
+from idlemail.client.watchsession import MAX_KNOWN_UIDS_PARAMETER, WatchSession
 
-_TEMPORARY = ("UNAVAILABLE", "SERVERBUG", "LIMIT", "INUSE", "EXPUNGEISSUED")
-HEADER_FIELDS = ("FROM", "SUBJECT", "DATE", "MESSAGE-ID")
-_HEADER_ITEMS = "(UID FLAGS BODY.PEEK[HEADER.FIELDS (%s)])" % " ".join(HEADER_FIELDS)
-
-
-@dataclass(frozen=True)
-class WatchSettings:
-    """What one watcher needs to know of its account (built from the notifier config)."""
-
-    account: str
-    server: str  # a Twisted client endpoint string: tls:host:993, tcp:host:143
-    username: str
-    password: object  # a str, or a callable returning one (password_command)
-    mailbox: str = "INBOX"
-    auth: str = "login"  # login | plain | xoauth2
-    starttls: bool = False
-    plaintext: bool = False
-    caFile: str | None = None
-    insecureSkipVerify: bool = False
-    readonly: bool = True
-    reidle: float = 600.0
-    keepaliveTimeout: float = 300.0
-    commandTimeout: float = 60.0
-    pollInterval: float = 60.0
-    backoffInitial: float = 1.0
-    backoffMax: float = 300.0
-    authRetry: float = 300.0
-    wantsHeaders: bool = True
+__all__ = ["MailboxWatcher", "WatchSettings", "AuthenticationFailed", "ConnectionDead",
+           "formatDuration"]
 
 
-class AuthenticationFailed(Exception):
-    pass
+def formatDuration(seconds: float) -> str:
+    """C{130} -> C{"2m10s"}; C{45.2} -> C{"45s"}; C{3720} -> C{"1h2m"}."""
+    seconds = int(round(seconds))
+    if seconds < 60:
+        return f"{seconds}s"
+    if seconds < 3600:
+        return f"{seconds // 60}m{seconds % 60:02d}s".replace("m00s", "m")
+    return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m".replace("h00m", "h")
 
 
-class ConnectionDead(Exception):
-    pass
+class _ClientService(ClientService):
+    """ClientService without its own retry line: the watcher logs one with the reason."""
+
+    _log = Logger(observer=lambda event: None)
 
 
 class _WatchedProtocol(IMAPClientProtocol):
@@ -92,31 +65,60 @@ class _WatchedProtocol(IMAPClientProtocol):
     clock = None
     lastReceived = 0.0
 
+    def connectionMade(self):
+        super().connectionMade()
+        self.lastReceived = self.clock.seconds()
+        try:
+            self.transport.setTcpKeepAlive(True)
+        except (AttributeError, OSError):
+            pass
+
     def dataReceived(self, data):
         self.lastReceived = self.clock.seconds()
         return super().dataReceived(data)
 
 
-def _headers(raw: bytes) -> dict[str, str]:
-    out = {}
-    message = BytesHeaderParser().parsebytes(raw)
-    for name in HEADER_FIELDS:
-        value = message.get(name.lower())
-        if value is None:
-            continue
+class _SessionFactory(Factory):
+    noisy = False
+
+    def __init__(self, watcher):
+        self.watcher = watcher
+
+    def buildProtocol(self, addr):
+        w = self.watcher
+        proto = _WatchedProtocol(w.settings.maxLiteralSize)
+        proto.clock = w.reactor
+        proto.factory = self
+        w._session = WatchSession(w, proto)
+        return proto
+
+
+class _ReportingEndpoint:
+    """The configured endpoint, built at each attempt (a CA file may appear later), whose
+    failures the watcher hears of, and whose repr in ClientService's log is C{host:port}."""
+
+    def __init__(self, watcher):
+        self.watcher = watcher
+
+    def connect(self, factory):
+        w = self.watcher
+        w.state = "connecting"
         try:
-            text = str(make_header(decode_header(str(value))))
-        except Exception:
-            text = str(value)
-        out[name.lower()] = " ".join(text.split())
-    return out
+            d = endpointFor(w.reactor, w.settings).connect(factory)
+        except Exception as e:
+            d = defer.fail(e)
+        d = deadline(d, w.settings.commandTimeout, w.reactor)
+        d.addErrback(self._failed)
+        return d
 
+    def _failed(self, failure):
+        if self.watcher.running:  # not the cancel of a stop
+            self.watcher.noteFailure(describe(failure, self.watcher.settings.address,
+                                              connecting=True))
+        return failure
 
-def _headerBytes(items: dict) -> bytes | None:
-    for key, value in items.items():
-        if str(key).upper().startswith("BODY[") and isinstance(value, (bytes, bytearray)):
-            return bytes(value)
-    return None
+    def __repr__(self) -> str:
+        return self.watcher.settings.address
 
 
 class MailboxWatcher(Service):
@@ -130,298 +132,182 @@ class MailboxWatcher(Service):
         self.cursors = cursors if cursors is not None else CursorStore(None)
         self.state = "stopped"
         self.up = False
-        self.failures = 0
-        self.connections = 0  # how many sessions reached "up": for tests and doctor
+        self.failures = 0  # attempts since the mailbox was last watched
+        self.connections = 0  # how many sessions got as far as watching: tests and doctor
         self.capabilities: frozenset = frozenset()
-        self._proto: _WatchedProtocol | None = None
-        self._loop: defer.Deferred | None = None
-        self._sleeping: defer.Deferred | None = None
-        self._connecting: defer.Deferred | None = None
-        self._wakeup: defer.Deferred | None = None
-        self._uids: list[int | None] = []
-        self._fetching = False
-        self._newPending = False
-        self._byeReason: str | None = None
+        self.lastReason: str | None = None
+        self._session: WatchSession | None = None
+        self._client: _ClientService | None = None
+        self._backoff = backoffPolicy(settings.backoffInitial, settings.backoffMax, factor=2.0,
+                                      jitter=lambda: 0.0)
+        self._authRefused = False
+        self._everUp = False
+        self._downSince: float | None = None
+        self._downReported = False
+        self._downTimer = None
         self._uidvalidity: int | None = None
+
+    @property
+    def session(self) -> WatchSession | None:
+        """The current connection's session (its C{follower}, C{highest}), if any."""
+        return self._session
+
+    @property
+    def name(self) -> str:
+        return f"{self.settings.account}/{self.settings.mailbox}"
 
     # --- service ------------------------------------------------------------------
     def startService(self):
         super().startService()
-        self._loop = defer.ensureDeferred(self._run())
-        self._loop.addErrback(lambda f: self.log.failure("Watcher crashed", f))
+        self._downSince, self._downReported = self.reactor.seconds(), False
+        self._client = _ClientService(_ReportingEndpoint(self), _SessionFactory(self),
+                                     retryPolicy=self._retryDelay, clock=self.reactor,
+                                     prepareConnection=self._prepare)
+        self._client.startService()
 
     def stopService(self):
         super().stopService()
-        for pending in (self._sleeping, self._connecting):
-            if pending is not None and not pending.called:
-                pending.cancel()
-        if self._proto is not None and self._proto.transport is not None:
-            self._proto.transport.abortConnection()
-        loop, self._loop = self._loop, None
-        return loop if loop is not None else defer.succeed(None)
+        self._cancelDownTimer()
+        client, self._client = self._client, None
+        d = client.stopService() if client is not None else defer.succeed(None)
 
-    # --- the loop -----------------------------------------------------------------
-    def _event(self, name: str, **fields) -> WatchEvent:
+        def stopped(result):
+            self.state, self.up = "stopped", False
+            return result
+        return d.addBoth(stopped)
+
+    # --- events and the cursor ----------------------------------------------------
+    def event(self, name: str, **fields) -> WatchEvent:
         event = WatchEvent(name, self.settings.account, self.settings.mailbox, **fields)
         self.emit(event)
         return event
 
-    async def _run(self) -> None:
-        s = self.settings
-        while self.running:
-            delay, reason = None, "connection closed"
-            reachedUp = False
-            try:
-                await self._session()
-            except AuthenticationFailed as e:
-                reason = f"authentication failed: {e}"
-                self._event(ACCOUNT_AUTH_FAILED, reason=str(e))
-                delay = s.authRetry
-            except defer.CancelledError:
-                reason = "stopped" if not self.running else "timed out"
-            except Exception as e:  # every failure means: reconnect, later
-                reason = self._byeReason or f"{e.__class__.__name__}: {e}"
-            finally:
-                reachedUp = self.up
-                self._drop()
-            if reachedUp:
-                self.up = False
-                self._event(ACCOUNT_DOWN, uidvalidity=self._uidvalidity, reason=reason)
-            if not self.running:
-                break
-            self.failures = 0 if reachedUp else self.failures + 1
-            if delay is None:
-                base = min(s.backoffMax, s.backoffInitial * (2 ** max(self.failures - 1, 0)))
-                delay = base * (0.5 + self.rng())  # jitter: reconnect storms stay spread
-            self.log.info("{account}/{mailbox}: {reason}; reconnecting in {delay:.1f} s",
-                          account=s.account, mailbox=s.mailbox, reason=reason, delay=delay)
-            self.state = "backoff"
-            try:
-                await self._sleep(delay)
-            except defer.CancelledError:
-                break
-        self.state = "stopped"
-
-    def _sleep(self, seconds: float) -> defer.Deferred:
-        self._sleeping = task.deferLater(self.reactor, seconds, lambda: None)
-        return self._sleeping
-
-    def _drop(self) -> None:
-        proto, self._proto = self._proto, None
-        if proto is not None and proto.transport is not None:
-            proto.transport.abortConnection()
-
-    def _deadline(self, d: defer.Deferred, seconds: float | None = None) -> defer.Deferred:
-        return d.addTimeout(seconds or self.settings.commandTimeout, self.reactor)
-
-    async def _session(self) -> None:
-        s = self.settings
-        self.state = "connecting"
-        self._byeReason = None
-        factory = Factory.forProtocol(_WatchedProtocol)
-        endpoint = clientEndpoint(self.reactor, s.server, caFile=s.caFile,
-                                  insecure=s.insecureSkipVerify)
-        self._connecting = self._deadline(endpoint.connect(factory))
-        try:
-            proto = await self._connecting
-        finally:
-            self._connecting = None
-        proto.clock = self.reactor
-        proto.lastReceived = self.reactor.seconds()
-        self._proto = proto
-        proto.onUntagged = self._untagged
-        proto.onConnectionLost = self._lost
-        try:
-            proto.transport.setTcpKeepAlive(True)
-        except (AttributeError, OSError):
-            pass
-        await self._deadline(proto.greeted)
-        caps = await self._deadline(proto.capability())
-        if s.starttls:
-            if "STARTTLS" not in caps:
-                raise ConnectionDead("the server does not offer STARTTLS")
-            host = s.server.split(":")[1] if ":" in s.server else s.server
-            await self._deadline(proto.starttls(tlsOptions(host, s.caFile,
-                                                           s.insecureSkipVerify)))
-            caps = await self._deadline(proto.capability())
-        self.state = "authenticating"
-        password = s.password() if callable(s.password) else s.password
-        try:
-            if s.auth == "plain":
-                await self._deadline(proto.authenticatePlain(s.username, password))
-            elif s.auth == "xoauth2":
-                await self._deadline(proto.authenticateXOAUTH2(s.username, password))
-            else:
-                await self._deadline(proto.login(s.username, password))
-        except IMAPCommandError as e:
-            code = (e.tagged.code or ("",))[0]
-            if code in _TEMPORARY:  # RFC 5530: the server's trouble, not our password
-                raise ConnectionDead(f"login refused for now [{code}]: {e.tagged.text}")
-            raise AuthenticationFailed(e.tagged.text or "refused")
-        self.capabilities = caps = await self._deadline(proto.capability())
-        self.state = "syncing"
-        mailbox = await self._deadline(proto.select(s.mailbox, readonly=s.readonly))
-        uids = await self._deadline(proto.uidSearch("ALL"))
-        self._uids = sorted(uids)
-        self._newPending = False
-        await self._catchUp(proto, mailbox)
-        self.up = True
-        self.connections += 1
-        self.failures = 0
-        if "IDLE" not in caps:
-            self.state = "polling"  # RFC 2177: never IDLE unless advertised
-        self._event(ACCOUNT_UP, uidvalidity=self._uidvalidity)
-        if "IDLE" in caps:
-            await self._idleLoop(proto)
-        else:
-            await self._pollLoop(proto)
-
-    # --- the cursor ---------------------------------------------------------------
-    def _cursor(self) -> Cursor | None:
+    def cursor(self) -> Cursor | None:
         return self.cursors.get(self.settings.account, self.settings.mailbox)
 
-    def _saveCursor(self, highest: int) -> None:
-        known = [u for u in self._uids if u is not None]
-        self.cursors.put(self.settings.account, self.settings.mailbox,
-                         Cursor(self._uidvalidity, highest, known))
+    def saveCursor(self, cursor: Cursor) -> None:
+        self.cursors.put(self.settings.account, self.settings.mailbox, cursor)
 
-    async def _catchUp(self, proto, mailbox) -> None:
-        validity = mailbox.uidvalidity
-        self._uidvalidity = validity
-        cursor = self._cursor()
-        known = [u for u in self._uids if u is not None]
-        end = max(known[-1] if known else 0, (mailbox.uidnext or 1) - 1)
-        if cursor is None or cursor.uidvalidity is None:
-            self._saveCursor(end)  # first run: start at the mailbox's end, no flood
-            return
-        if cursor.uidvalidity != validity:
-            self._event(UIDVALIDITY_RESET, uidvalidity=validity,
-                        reason=f"UIDVALIDITY changed from {cursor.uidvalidity} to {validity}")
-            self._saveCursor(end)
-            return
-        current = set(known)
-        for uid in cursor.uids:
-            if uid not in current and uid <= cursor.highest:
-                self._event(MESSAGE_EXPUNGED, uidvalidity=validity, uid=uid)
-        fresh = [u for u in known if u > cursor.highest]
-        highest = cursor.highest
-        if fresh:
-            highest = await self._reportNew(proto, fresh[0], cursor.highest)
-        self._saveCursor(max(highest, cursor.highest))
+    # --- one connection: prepare, then the session's machine ------------------------
+    async def _prepareSession(self, session: WatchSession) -> None:
+        s, proto = self.settings, session.proto
 
-    async def _reportNew(self, proto, first: int, highest: int) -> int:
-        """Fetch UIDs >= first (with headers if wanted), report those above highest."""
-        items = _HEADER_ITEMS if self.settings.wantsHeaders else "(UID FLAGS)"
-        self._fetching = True
-        try:
-            found = await self._deadline(proto.uidFetch(f"{first}:*", items))
-        finally:
-            self._fetching = False
-        for uid in sorted(found):
-            if uid <= highest:
-                continue  # "n:*" names the last message even when it is older
-            data = found[uid]
-            raw = _headerBytes(data)
-            flags = data.get("FLAGS")
-            self._event(MESSAGE_NEW, uidvalidity=self._uidvalidity, uid=uid,
-                        flags=tuple(flags) if flags is not None else None,
-                        headers=_headers(raw) if raw else {})
-            highest = uid
-        # Remember at once: a connection lost right after must not report these again.
-        self._saveCursor(highest)
-        return highest
+        def step(name, **info):
+            if name == "authenticating":
+                self.state = "authenticating"
 
-    # --- untagged responses, at once ----------------------------------------------
-    def _untagged(self, response) -> None:
-        if isinstance(response, R.Exists):
-            if response.n > len(self._uids):
-                self._uids.extend([None] * (response.n - len(self._uids)))
-                self._newPending = True
-                self._wake()
-        elif isinstance(response, R.Expunge):
-            if 1 <= response.seq <= len(self._uids):
-                uid = self._uids.pop(response.seq - 1)
-                if uid is not None and self.up:
-                    self._event(MESSAGE_EXPUNGED, uidvalidity=self._uidvalidity, uid=uid)
-                    cursor = self._cursor()
-                    self._saveCursor(cursor.highest if cursor else uid)
-        elif isinstance(response, R.Fetch):
-            if self._fetching or not self.up:
-                return
-            flags = response.items.get("FLAGS")
-            if flags is None:
-                return
-            uid = response.items.get("UID")
-            if uid is None and 1 <= response.seq <= len(self._uids):
-                uid = self._uids[response.seq - 1]
-            if uid is not None:
-                self._event(FLAGS_CHANGED, uidvalidity=self._uidvalidity, uid=uid,
-                            flags=tuple(flags))
-        elif isinstance(response, R.Status) and response.status == "BYE":
-            self._byeReason = f"server said BYE: {response.text}"
+        caps = await openSession(proto, s, self.reactor, s.commandTimeout, onStep=step)
+        self.capabilities = caps
+        self.state = "syncing"
+        cursor = self.cursor()
+        parameters = None
+        if "QRESYNC" in caps and "ENABLE" in caps:
+            await deadline(proto.enable("QRESYNC"), s.commandTimeout, self.reactor)
+            session.condstore = "QRESYNC" in proto.enabled  # QRESYNC implies CONDSTORE
+            if session.condstore and cursor is not None and cursor.modseq is not None \
+                    and cursor.uidvalidity is not None:
+                parameters = self._qresyncParameters(cursor)
+                session.qresync = True
+        if not session.condstore and "CONDSTORE" in caps:
+            parameters, session.condstore = b"(CONDSTORE)", True  # RFC 7162 3.1.8
+        mailbox = await deadline(proto.select(s.mailbox, readonly=s.readonly,
+                                              parameters=parameters),
+                                 s.commandTimeout, self.reactor)
+        self._uidvalidity = mailbox.uidvalidity
+        session.selected(mailbox)
 
-    def _lost(self, reason) -> None:
-        wakeup, self._wakeup = self._wakeup, None
-        if wakeup is not None and not wakeup.called:
-            wakeup.errback(ConnectionDead("connection lost"))
-            wakeup.addErrback(lambda f: None)  # told to whoever waited; no one else cares
+    @staticmethod
+    def _qresyncParameters(cursor: Cursor) -> bytes:
+        known = compactUids(u for u in cursor.uids if u <= cursor.highest)
+        if not known or len(known) > MAX_KNOWN_UIDS_PARAMETER:
+            known = ""  # without it the server says what vanished of all UIDs (RFC 7162 3.2.5)
+        inner = b"%d %d" % (cursor.uidvalidity, cursor.modseq)
+        if known:
+            inner += b" " + known.encode()
+        return b"(QRESYNC (" + inner + b"))"
 
-    def _wake(self) -> None:
-        wakeup, self._wakeup = self._wakeup, None
-        if wakeup is not None and not wakeup.called:
-            wakeup.callback(None)
+    def _prepare(self, proxy) -> defer.Deferred:
+        session = self._session
+        d = defer.ensureDeferred(self._prepareSession(session))
 
-    async def _fetchPending(self, proto) -> None:
-        if not self._newPending:
-            return
-        self._newPending = False
-        cursor = self._cursor()
-        highest = cursor.highest if cursor else 0
-        newHighest = await self._reportNew(proto, highest + 1, highest)
-        # Learn the new messages' places from the server rather than guess which of them
-        # were expunged meanwhile; the events have already gone out.
-        self._uids = sorted(await self._deadline(proto.uidSearch("ALL")))
-        self._saveCursor(max(newHighest, highest))
+        def failed(failure):
+            reason = session.byeReason or describe(failure, self.settings.address,
+                                                   connecting=self.state == "connecting")
+            if failure.check(AuthenticationFailed):
+                self._authRefused = True
+                self.event(ACCOUNT_AUTH_FAILED, reason=str(failure.value))
+            session.failed = reason
+            if self.running:  # not the cancel of a stop
+                self.noteFailure(reason)
+            # ClientService (Twisted 26.10) neither closes a connection whose preparation
+            # failed nor has a transition for hearing that it closed (NoTransition from
+            # Waiting): close it here, without telling it.
+            proxy._lostNotification = lambda reason: None
+            session.close()
+            return failure
+        return d.addErrback(failed)
 
-    # --- idling and polling -------------------------------------------------------
-    async def _idleLoop(self, proto) -> None:
+    def _retryDelay(self, attempt: int) -> float:
+        self.failures += 1
+        if self._authRefused:
+            self._authRefused = False
+            delay = self.settings.authRetry
+        else:
+            delay = self._backoff(self.failures - 1) * (0.5 + self.rng())  # storms stay spread
+        self.state = "backoff"
+        self.log.info("{name}: {reason}; reconnecting in {delay:.1f} s", name=self.name,
+                      reason=self.lastReason or "connection closed", delay=delay)
+        return delay
+
+    # --- up and down --------------------------------------------------------------
+    def noteFailure(self, reason: str) -> None:
+        self.lastReason = reason
+        self._maybeReportDown()
+
+    def sessionUp(self, session: WatchSession) -> None:
         s = self.settings
-        while self.running:
-            await self._fetchPending(proto)
-            self._wakeup = defer.Deferred()
-            await self._deadline(proto.idle())
-            self.state = "idling"
-            reidleAt = self.reactor.seconds() + s.reidle
-            while not self._newPending:
-                now = self.reactor.seconds()
-                silentFor = now - proto.lastReceived
-                if silentFor >= s.keepaliveTimeout:
-                    await self._deadline(proto.done(), s.commandTimeout)
-                    await self._deadline(proto.noop(), s.commandTimeout)
-                    break
-                if now >= reidleAt:
-                    break
-                wait = min(reidleAt - now, s.keepaliveTimeout - silentFor)
-                if self._wakeup is None or self._wakeup.called:
-                    break
-                timer = task.deferLater(self.reactor, wait, lambda: None)
-                try:
-                    woken = await defer.DeferredList([self._wakeup, timer],
-                                                     fireOnOneCallback=True,
-                                                     fireOnOneErrback=True, consumeErrors=True)
-                finally:
-                    if not timer.called:
-                        timer.cancel()
-                if isinstance(woken, tuple) and woken[1] == 0:  # new messages
-                    break
-            if proto.idling:
-                await self._deadline(proto.done())
-            self._wakeup = None
+        self.up, self.failures = True, 0
+        self.connections += 1
+        announce = not self._everUp or self._downReported
+        how = "IDLE" if "IDLE" in self.capabilities else f"polling every {s.pollInterval:g}s"
+        self.log.info("watching {name} ({how})", name=self.name, how=how)
+        if self._downReported:
+            self.log.info("{account} is back after {downtime}", account=s.account,
+                          downtime=formatDuration(self.reactor.seconds() - self._downSince))
+        self._everUp, self._downReported, self._downSince = True, False, None
+        self._cancelDownTimer()
+        if announce:
+            self.event(ACCOUNT_UP, uidvalidity=self._uidvalidity)
 
-    async def _pollLoop(self, proto) -> None:
-        s = self.settings
-        self.state = "polling"
-        while self.running:
-            await self._fetchPending(proto)
-            await self._sleep(s.pollInterval)
-            await self._deadline(proto.noop())
+    def sessionLost(self, session: WatchSession, reason) -> None:
+        if session.failed is None:
+            session.failed = session.byeReason or describe(reason, self.settings.address)
+            self.lastReason = session.failed
+        if session is self._session:
+            self._session = None
+        if session.up:
+            self.up = False
+            self._downSince = self.reactor.seconds()
+        self._maybeReportDown()
+
+    def _maybeReportDown(self) -> None:
+        if self.up or self._downReported or not self.running or self._downSince is None:
+            return
+        left = self._downSince + self.settings.downAfter - self.reactor.seconds()
+        if left > 0 or self.lastReason is None:
+            if self._downTimer is None and left > 0:
+                self._downTimer = self.reactor.callLater(left, self._downTimerFired)
+            return
+        self._cancelDownTimer()
+        self._downReported = True
+        self.log.warn("{name} is down: {reason}", name=self.name, reason=self.lastReason)
+        self.event(ACCOUNT_DOWN, uidvalidity=self._uidvalidity, reason=self.lastReason)
+
+    def _downTimerFired(self) -> None:
+        self._downTimer = None
+        self._maybeReportDown()
+
+    def _cancelDownTimer(self) -> None:
+        timer, self._downTimer = self._downTimer, None
+        if timer is not None and timer.active():
+            timer.cancel()

@@ -21,6 +21,7 @@ _BASE_CAPABILITIES = (b"IMAP4rev1 LITERAL+ SASL-IR IDLE UIDPLUS MOVE UNSELECT ID
 
 class IMAPServerFactory(ServerFactory):
     protocol = IMAPServerProtocol
+    noisy = False  # no "Starting factory <...0x7f...>" line in the log
     log = Logger()
 
     def __init__(self, backend, reactor=None, *, idleKeepalive: float = 120.0,

@@ -4,12 +4,19 @@ Parsing server responses (RFC 3501 section 7) into typed values. No Twisted impo
 The client protocol collects one logical response first: a line, and for every line that
 ends in C{{n}}, the n octets of the literal and the rest of the response after them. The
 parser sees the line with each literal's place marked and the literals in order.
+
+Whatever a server sends, parsing costs time and memory in proportion to the response:
+lists are read with an explicit stack (no recursion), nested at most L{MAX_DEPTH} deep, and
+a range such as C{VANISHED 1:4294967295} stays a range.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+
+
+MAX_DEPTH = 100  # parenthesised lists; a BODYSTRUCTURE of 40 nested multiparts needs ~80
 
 
 class ResponseParseError(ValueError):
@@ -86,6 +93,23 @@ class StatusItem:
 
 
 @dataclass(frozen=True)
+class Vanished:
+    """RFC 7162 3.2.10: UIDs gone, as ranges; C{earlier} when it answers a QRESYNC SELECT."""
+
+    earlier: bool
+    ranges: tuple  # ((first, last), ...) ascending as sent
+
+    def __iter__(self):
+        for first, last in self.ranges:
+            yield from range(first, last + 1)
+
+
+@dataclass(frozen=True)
+class Enabled:
+    names: frozenset
+
+
+@dataclass(frozen=True)
 class Other:
     kind: str
     raw: bytes
@@ -95,14 +119,15 @@ class Literal(bytes):
     """A string that arrived as a literal (kept apart from atoms)."""
 
 
-_NUMBER = re.compile(rb"^\d+$")
+_NUMBER = re.compile(rb"^\d{1,20}$")  # no 5,000-digit int() to convert
 
 
 class _Tokens:
     """Reads IMAP data items: atoms, numbers, quoted strings, literals, NIL, lists."""
 
     def __init__(self, line: bytes, literals: list[bytes]):
-        self.s, self.pos, self.literals = line, 0, list(literals)
+        self.s, self.pos, self.literals = line, 0, literals
+        self.nextLiteral = 0  # an index, not pop(0): many literals cost linear time
 
     def eof(self) -> bool:
         return self.pos >= len(self.s)
@@ -154,29 +179,41 @@ class _Tokens:
         raise ResponseParseError("unterminated quoted string")
 
     def value(self):
-        self.skipSpace()
-        c = self.peek()
-        if c is None:
-            raise ResponseParseError("unexpected end of response")
-        if c == 0x28:  # (
-            self.pos += 1
-            items = []
-            while True:
-                self.skipSpace()
-                if self.peek() == 0x29:
-                    self.pos += 1
-                    return items
-                if self.peek() is None:
-                    raise ResponseParseError("unterminated list")
-                items.append(self.value())
+        """One data item; a parenthesised list is read with a stack, not recursion."""
+        stack: list[list] = []
+        while True:
+            self.skipSpace()
+            c = self.peek()
+            if c is None:
+                raise ResponseParseError("unterminated list" if stack else
+                                         "unexpected end of response")
+            if c == 0x28:  # (
+                if len(stack) >= MAX_DEPTH:
+                    raise ResponseParseError(f"lists nested deeper than {MAX_DEPTH}")
+                self.pos += 1
+                stack.append([])
+                continue
+            if c == 0x29 and stack:  # )
+                self.pos += 1
+                item = stack.pop()
+            else:
+                item = self.scalar(c)
+            if not stack:
+                return item
+            stack[-1].append(item)
+
+    def scalar(self, c: int):
         if c == 0x22:
             return self.quoted()
         if c == 0x7B:  # {n} : the literal's octets come from the literal list
-            end = self.s.index(b"}", self.pos)
+            end = self.s.find(b"}", self.pos)
+            if end < 0:
+                raise ResponseParseError("unterminated literal marker")
             self.pos = end + 1
-            if not self.literals:
+            if self.nextLiteral >= len(self.literals):
                 raise ResponseParseError("literal missing")
-            return Literal(self.literals.pop(0))
+            self.nextLiteral += 1
+            return Literal(self.literals[self.nextLiteral - 1])
         word = self.atom()
         if word.upper() == b"NIL":
             return None
@@ -227,11 +264,40 @@ def _fetchItems(values: list) -> dict:
         name = _text(key).upper() if not isinstance(key, int) else str(key)
         if name == "FLAGS":
             value = tuple(_text(f) for f in value or ())
+        elif name == "MODSEQ":  # RFC 7162: MODSEQ (n)
+            value = value[0] if isinstance(value, list) and value else value
+            if not isinstance(value, int):
+                raise ResponseParseError("MODSEQ without a number")
         elif name.startswith("BODY[") or name.startswith("BINARY[") or name.startswith("RFC822"):
             if isinstance(value, str):
                 value = value.encode()
         items[name] = value
     return items
+
+
+_RANGE = re.compile(rb"^(\d{1,10})(?::(\d{1,10}))?$")
+
+
+def uidRanges(text: bytes) -> tuple:
+    """C{b"41,43:116"} -> C{((41, 41), (43, 116))}; never expanded into single UIDs."""
+    out = []
+    for part in text.split(b","):
+        m = _RANGE.match(part)
+        if m is None:
+            raise ResponseParseError(f"bad UID set {text[:60]!r}")
+        a = int(m.group(1))
+        b = int(m.group(2)) if m.group(2) else a
+        out.append((min(a, b), max(a, b)))
+    return tuple(out)
+
+
+def _vanished(t: _Tokens) -> Vanished:
+    earlier = False
+    if t.peek() == 0x28:
+        tags = t.value()
+        earlier = any(_text(x).upper() == "EARLIER" for x in tags)
+        t.skipSpace()
+    return Vanished(earlier, uidRanges(t.rest().strip()))
 
 
 def parseResponse(line: bytes, literals: list[bytes] = ()) -> object:
@@ -266,6 +332,11 @@ def parseResponse(line: bytes, literals: list[bytes] = ()) -> object:
         if upper == b"CAPABILITY":
             return Capability(frozenset(w.decode("ascii", "replace").upper()
                                         for w in t.rest().split()))
+        if upper == b"VANISHED":
+            return _vanished(t)
+        if upper == b"ENABLED":
+            return Enabled(frozenset(w.decode("ascii", "replace").upper()
+                                     for w in t.rest().split()))
         if upper == b"SEARCH":
             return Search(tuple(int(w) for w in t.rest().split() if w.isdigit()))
         if upper == b"FLAGS":

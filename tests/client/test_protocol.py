@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 import pytest_twisted
-from twisted.internet import defer, reactor
+from twisted.internet import defer, reactor, task
 from twisted.internet.endpoints import TCP4ClientEndpoint, connectProtocol
 
 from idlemail.client.protocol import IMAPClientProtocol, IMAPCommandError
@@ -30,6 +30,7 @@ async def connect():
         return proto
 
     open_.backend = backend
+    open_.factory = factory
     yield open_
     for c in clients:
         if c.transport is not None:
@@ -55,8 +56,20 @@ async def test_greeting_capabilities_and_login(connect):
     await proto.authenticatePlain("alice", "alicepw")
 
 
+async def until(check, seconds=10):
+    for _ in range(int(seconds / 0.01)):
+        if check():
+            return
+        await task.deferLater(reactor, 0.01, lambda: None)
+    raise AssertionError("condition not met in time")
+
+
+def serverIdlers(connect):
+    return [s for s in connect.factory.sessions if s.idlingSince]
+
+
 @pytest_twisted.ensureDeferred
-async def test_idle_sees_exists_at_once_and_holds_other_commands(connect):
+async def test_idle_sees_exists_at_once(connect):
     watcher = await connect()
     state = await watcher.select("INBOX")
     assert state.exists == 0 and state.uidvalidity and state.readwrite
@@ -64,18 +77,33 @@ async def test_idle_sees_exists_at_once_and_holds_other_commands(connect):
     watcher.onUntagged = seen.append
     await within(watcher.idle())
     assert watcher.idling
-    held = watcher.noop()  # must wait: nothing is written while the server waits for DONE
     connect.backend.deliver("alice", b"Subject: one\r\n\r\nbody\r\n")
-    for _ in range(200):
-        if any(isinstance(r, R.Exists) for r in seen):
-            break
-        await within(defer.Deferred().addTimeout(0.01, reactor).addErrback(lambda f: None))
-    assert R.Exists(1) in seen
-    assert not held.called
-    result = await within(watcher.done())
+    await until(lambda: R.Exists(1) in seen)
+    result = await within(watcher.stopIdle())
     assert result.tagged.status == "OK"
-    await within(held)
-    assert not watcher.idling
+    assert not watcher.idling and not serverIdlers(connect)
+
+
+@pytest_twisted.ensureDeferred
+async def test_commands_during_idle_interrupt_it_and_idling_resumes(connect):
+    proto = await connect()
+    await proto.select("INBOX")
+    await within(proto.idle())
+    [session] = serverIdlers(connect)
+    # Three commands at once: one DONE, the three run, then one IDLE again.
+    results = await within(defer.gatherResults([proto.noop(), proto.uidSearch("ALL"),
+                                                proto.status("INBOX")]))
+    assert results[1] == [] and results[2]["MESSAGES"] == 0
+    await until(lambda: proto.idling and serverIdlers(connect))
+    assert proto.wantsIdle
+    seen = []
+    proto.onUntagged = seen.append
+    connect.backend.deliver("alice", b"Subject: two\r\n\r\nbody\r\n")
+    await until(lambda: R.Exists(1) in seen)  # the resumed IDLE pushes as the first did
+    await within(proto.stopIdle())
+    await within(proto.noop())  # and after stopIdle, a command does not bring IDLE back
+    await task.deferLater(reactor, 0.1, lambda: None)
+    assert not proto.idling and not serverIdlers(connect)
 
 
 @pytest_twisted.ensureDeferred

@@ -6,7 +6,7 @@ by default; a certificate nobody vouches for is refused; a private CA file is ho
 from __future__ import annotations
 
 import pytest_twisted
-from twisted.internet import defer, reactor
+from twisted.internet import defer, reactor, task
 
 from idlemail.client.watcher import MailboxWatcher, WatchSettings
 from idlemail.server.factory import IMAPServerFactory
@@ -25,11 +25,17 @@ async def watch(events, server, **overrides):
     return w
 
 
-@pytest_twisted.ensureDeferred
-async def test_implicit_tls_is_verified(tmp_path):
+def listenTLS(tmp_path):
+    """idlemail's server with implicit TLS and a self-signed certificate, on 127.0.0.1."""
     cert = selfSigned(tmp_path)
     factory = IMAPServerFactory(memoryBackend(), reactor)
     port = reactor.listenSSL(0, factory, contextFromFiles(str(cert)), interface="127.0.0.1")
+    return port, factory, cert
+
+
+@pytest_twisted.ensureDeferred
+async def test_implicit_tls_is_verified(tmp_path):
+    port, factory, cert = listenTLS(tmp_path)
     where = f"tls:127.0.0.1:{port.getHost().port}"
     refused, trusted = Events(), Events()
     bad = await watch(refused, where)
@@ -62,4 +68,51 @@ async def test_starttls_upgrades_before_login(tmp_path):
         await w.stopService()
         for s in list(factory.sessions):
             s.transport.abortConnection()
+        await port.stopListening()
+
+
+@pytest_twisted.ensureDeferred
+async def test_plaintext_sent_after_the_starttls_ok_is_not_read_as_if_over_tls(tmp_path):
+    """A server (or a man in the middle) that appends a response to its STARTTLS OK, in the
+    same packet, must not have it taken as said over TLS (the CVE-2011-0411 class)."""
+    from twisted.internet.endpoints import TCP4ClientEndpoint, connectProtocol
+    from twisted.internet.protocol import Factory
+    from twisted.protocols.basic import LineReceiver
+
+    from idlemail.client.endpoints import tlsOptions
+    from idlemail.client.protocol import IMAPClientProtocol
+
+    cert = selfSigned(tmp_path)
+    context = contextFromFiles(str(cert))
+
+    class Injecting(LineReceiver):
+        delimiter = b"\r\n"
+
+        def connectionMade(self):
+            self.sendLine(b"* OK [CAPABILITY IMAP4rev1 STARTTLS] ready")
+
+        def lineReceived(self, line):
+            tag, _, command = line.partition(b" ")
+            if command == b"STARTTLS":
+                self.transport.write(tag + b" OK begin TLS\r\n"
+                                     b"* CAPABILITY IMAP4rev1 INJECTED\r\n")
+                self.transport.startTLS(context)
+            elif command == b"CAPABILITY":
+                self.sendLine(b"* CAPABILITY IMAP4rev1 IDLE")
+                self.sendLine(tag + b" OK done")
+
+    port = reactor.listenTCP(0, Factory.forProtocol(Injecting), interface="127.0.0.1")
+    proto = IMAPClientProtocol()
+    try:
+        await connectProtocol(TCP4ClientEndpoint(reactor, "127.0.0.1", port.getHost().port),
+                              proto)
+        await proto.greeted
+        await proto.starttls(tlsOptions("127.0.0.1", str(cert)))
+        await task.deferLater(reactor, 0.2, lambda: None)  # whatever was buffered is read
+        assert "INJECTED" not in proto.capabilities
+        caps = await proto.capability().addTimeout(5, reactor)
+        assert caps == frozenset({"IMAP4REV1", "IDLE"})
+    finally:
+        if proto.transport is not None:
+            proto.transport.abortConnection()
         await port.stopListening()

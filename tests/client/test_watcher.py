@@ -6,6 +6,10 @@ server that goes deaf.
 
 from __future__ import annotations
 
+import contextlib
+import socket
+import time
+
 import pytest
 import pytest_twisted
 from twisted.internet import defer, reactor, task
@@ -64,7 +68,7 @@ class Harness:
         values = dict(account="home", server=f"tcp:127.0.0.1:{self.portNumber}",
                       username="alice", password="alicepw", plaintext=True,
                       backoffInitial=0.05, backoffMax=0.5, authRetry=0.5,
-                      commandTimeout=5.0)
+                      commandTimeout=5.0, downAfter=0.0)
         values.update(overrides)
         return WatchSettings(**values)
 
@@ -270,27 +274,38 @@ async def test_unavailable_at_login_is_not_an_auth_failure(harness):
     assert len(calls) == 2
 
 
-@pytest_twisted.ensureDeferred
-async def test_stopping_while_connecting_is_prompt():
-    import socket
-    import time
-    # A listener whose accept queue is full: a new connection hangs in SYN_SENT, as it
-    # does towards a host that drops packets. Stopping must not wait for the deadline.
+@contextlib.contextmanager
+def hangingListener():
+    """
+    A port on 127.0.0.1 whose accept queue is full: a new connection hangs in SYN_SENT, as
+    it does towards a host that drops packets. Yields the port number.
+    """
     listener = socket.socket()
     listener.bind(("127.0.0.1", 0))
     listener.listen(0)
     port = listener.getsockname()[1]
     fillers = []
-    for _ in range(4):
-        c = socket.socket()
-        c.setblocking(False)
-        c.connect_ex(("127.0.0.1", port))
-        fillers.append(c)
-    events = Events()
-    w = MailboxWatcher(WatchSettings(account="x", server=f"tcp:127.0.0.1:{port}:timeout=60",
-                                     username="u", password="p", plaintext=True,
-                                     commandTimeout=60.0), events, reactor=reactor)
     try:
+        for _ in range(4):
+            c = socket.socket()
+            fillers.append(c)
+            c.setblocking(False)
+            c.connect_ex(("127.0.0.1", port))
+        yield port
+    finally:
+        for c in fillers:
+            c.close()
+        listener.close()
+
+
+@pytest_twisted.ensureDeferred
+async def test_stopping_while_connecting_is_prompt():
+    # Stopping must not wait for the connect's deadline.
+    events = Events()
+    with hangingListener() as port:
+        w = MailboxWatcher(WatchSettings(account="x", server=f"tcp:127.0.0.1:{port}:timeout=60",
+                                         username="u", password="p", plaintext=True,
+                                         commandTimeout=60.0), events, reactor=reactor)
         w.startService()
         await task.deferLater(reactor, 0.5, lambda: None)
         assert w.state == "connecting"
@@ -298,7 +313,17 @@ async def test_stopping_while_connecting_is_prompt():
         await w.stopService().addTimeout(10, reactor)
         assert time.monotonic() - started < 5
         assert w.state == "stopped"
-    finally:
-        for c in fillers:
-            c.close()
-        listener.close()
+
+
+@pytest_twisted.ensureDeferred
+async def test_idle_is_reissued_every_reidle_on_the_same_connection(harness):
+    events = Events()
+    watcher = harness.watch(events, reidle=0.3, keepaliveTimeout=60.0)
+    await events.waitCount("account.up", 1)
+    starts = set()
+    for _ in range(60):  # 1.2 s: the IDLE is ended and begun again about four times
+        starts.update(s.idlingSince for s in harness.factory.sessions if s.idlingSince)
+        await task.deferLater(reactor, 0.02, lambda: None)
+    assert len(starts) >= 3 and watcher.connections == 1
+    harness.deliver(1)  # and the IDLE it is in still pushes
+    await events.waitCount("message.new", 1)

@@ -25,7 +25,7 @@ from tests.client.test_watcher import Events
 def settings(dovecot, **overrides) -> WatchSettings:
     values = dict(account="dc", server=f"tcp:127.0.0.1:{dovecot.port}", username="alice",
                   password="alicepw", plaintext=True, backoffInitial=0.1, backoffMax=0.5,
-                  commandTimeout=3.0)
+                  commandTimeout=3.0, downAfter=0.0)
     values.update(overrides)
     return WatchSettings(**values)
 

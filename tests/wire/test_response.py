@@ -31,3 +31,49 @@ def test_responses_parse_to_types(line, literals, expected):
 def test_garbage_is_a_parse_error_not_a_crash(line):
     with pytest.raises(R.ResponseParseError):
         R.parseResponse(line, [])
+
+
+@pytest.mark.parametrize("line, expected", [
+    (b"* VANISHED (EARLIER) 41,43:116,15:20",
+     R.Vanished(True, ((41, 41), (43, 116), (15, 20)))),
+    (b"* VANISHED 405,407,410:409", R.Vanished(False, ((405, 405), (407, 407), (409, 410)))),
+    (b"* OK [HIGHESTMODSEQ 715194045007] Highest", R.Status("OK", ("HIGHESTMODSEQ", 715194045007), "Highest")),
+    (b"* OK [NOMODSEQ] Sorry, this mailbox format doesn't support modsequences",
+     R.Status("OK", ("NOMODSEQ",), "Sorry, this mailbox format doesn't support modsequences")),
+    (b"* 1 FETCH (UID 4 MODSEQ (65402) FLAGS (\\Seen))",
+     R.Fetch(1, {"UID": 4, "MODSEQ": 65402, "FLAGS": ("\\Seen",)})),
+    (b"* ENABLED CONDSTORE QRESYNC", R.Enabled(frozenset({"CONDSTORE", "QRESYNC"}))),
+])
+def test_condstore_and_qresync_responses(line, expected):
+    """RFC 7162's examples: VANISHED (EARLIER), [HIGHESTMODSEQ], [NOMODSEQ], MODSEQ (n)."""
+    assert R.parseResponse(line, []) == expected
+
+
+def test_a_vanished_range_stays_a_range():
+    gone = R.parseResponse(b"* VANISHED 1:4294967295", [])
+    assert gone.ranges == ((1, 4294967295),)
+    assert list(R.parseResponse(b"* VANISHED 3:5,9", [])) == [3, 4, 5, 9]
+
+
+def test_deep_nesting_is_a_clean_error_not_a_recursion_error():
+    line = b"* 1 FETCH (X " + b"(" * 200_000 + b")" * 200_000 + b")"
+    with pytest.raises(R.ResponseParseError, match="nested deeper"):
+        R.parseResponse(line, [])
+    ok = b"* 1 FETCH (X " + b"(" * 50 + b"1" + b")" * 50 + b")"
+    value, depth = R.parseResponse(ok, []).items["X"], 0
+    while isinstance(value, list):
+        value, depth = value[0], depth + 1
+    assert (value, depth) == (1, 50)
+
+
+def test_many_literals_parse_in_linear_time():
+    # 200,000 empty literals: with pop(0) on the list this took minutes.
+    n = 200_000
+    line = b"* 1 FETCH (X (" + b"{0} " * n + b"))"
+    response = R.parseResponse(line, [b""] * n)
+    assert len(response.items["X"]) == n
+
+
+def test_a_huge_number_is_an_atom_not_a_slow_int():
+    response = R.parseResponse(b"* 1 FETCH (X " + b"9" * 5000 + b")", [])
+    assert isinstance(response.items["X"], bytes)
