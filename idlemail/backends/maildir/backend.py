@@ -37,6 +37,11 @@ log = Logger()
 # Indexes of folders no session has open are kept, up to so many folders and messages.
 KEPT_INDEXES = 32
 KEPT_MESSAGES = 200_000
+# A folder stays open (watched, its tracker kept) this long after its last session
+# leaves, so that APPENDs into a folder nobody has selected (a client's Sent) do not
+# open it anew each time; at most so many folders at once (inotify watches are scarce).
+LINGER = 60.0
+MAX_LINGERING = 64
 
 
 def maildirOf(root, username: str) -> Path:
@@ -63,6 +68,7 @@ class OpenFolder:
         self.tracker: MailboxTracker | None = None
         self.handles = 0
         self.closed = False
+        self.lingerCall = None  # set while it stays open with no session
         self._waiting: list[defer.Deferred] = []
         self._failure = None
         folder.onChanges = self._publish
@@ -123,12 +129,15 @@ class OpenFolder:
     def release(self) -> None:
         self.handles -= 1
         if self.handles <= 0 and (self.tracker is None or not self.tracker.sessions):
-            self.close()
+            self.backend.linger(self)
 
     def close(self) -> None:
         if self.closed:
             return
         self.closed = True
+        self.backend.lingering.pop(self.path, None)
+        if self.lingerCall is not None and self.lingerCall.active():
+            self.lingerCall.cancel()
         self.watch.stop()
         if self.folder.onChanges == self._publish:
             self.folder.onChanges = None
@@ -144,7 +153,8 @@ class MaildirBackend:
     """
 
     def __init__(self, root, passwdFile, reactor=None, pollInterval: float = 2.0,
-                 useInotify: bool = True, ioThreads: int = DEFAULT_THREADS):
+                 useInotify: bool = True, ioThreads: int = DEFAULT_THREADS,
+                 linger: float = LINGER):
         if reactor is None:
             from twisted.internet import reactor
         from idlemail.passwd import PasswdFile
@@ -154,6 +164,8 @@ class MaildirBackend:
         self.pool = DiskPool(reactor, ioThreads)
         self.hub = WatchHub(reactor, pollInterval, useInotify)
         self.folders: dict[Path, OpenFolder] = {}
+        self.lingering: OrderedDict[Path, OpenFolder] = OrderedDict()
+        self.lingerFor = linger
         self.indexes: OrderedDict[Path, Folder] = OrderedDict()
         self._homeLocks: dict[Path, defer.DeferredLock] = {}
         self._homes: set[Path] = set()  # Maildirs known to exist
@@ -217,7 +229,23 @@ class MaildirBackend:
         opened = self.folders.get(path)
         if opened is None:
             opened = self.folders[path] = OpenFolder(self, self.folderAt(path, home))
+        elif self.lingering.pop(path, None) is not None:
+            opened.lingerCall.cancel()
+            opened.lingerCall = None
         return opened.whenReady()
+
+    def linger(self, opened: OpenFolder) -> None:
+        """Keep C{opened} (no session has it now) open a while, then close it."""
+        if self.lingerFor <= 0 or opened.closed:
+            opened.close()
+            return
+        if opened.lingerCall is not None and opened.lingerCall.active():
+            opened.lingerCall.cancel()
+        opened.lingerCall = self.reactor.callLater(self.lingerFor, opened.close)
+        self.lingering[opened.path] = opened
+        self.lingering.move_to_end(opened.path)
+        while len(self.lingering) > MAX_LINGERING:
+            next(iter(self.lingering.values())).close()
 
     def close(self):
         for opened in list(self.folders.values()):

@@ -88,13 +88,18 @@ def listing(folder: Path, symlinks: set[str]) -> Listing:
             if name.startswith("."):
                 continue
             if entry.is_symlink():
-                if name not in symlinks:
-                    symlinks.add(name)
-                    log.warn("{path}: skipping a message file that is a symlink",
-                             path=str(folder / subdir / name))
+                skipSymlink(folder, subdir, name, symlinks)
                 continue
             found.setdefault(F.split(name)[0], (subdir, name))
     return found
+
+
+def skipSymlink(folder: Path, subdir: str, name: str, symlinks: set[str]) -> None:
+    """A message file that is a symlink is never read; say so once per name."""
+    if name not in symlinks:
+        symlinks.add(name)
+        log.warn("{path}: skipping a message file that is a symlink",
+                 path=str(folder / subdir / name))
 
 
 def locate(folder: Path, base: str) -> tuple[str, str] | None:

@@ -239,7 +239,8 @@ class Folder(Index):
                 return (f.subdir, f.filename)
         where = disk.locate(self.path, base)
         if where is not None and os.path.islink(self.path / where[0] / where[1]):
-            return None  # never a message: it could point anywhere
+            disk.skipSymlink(self.path, *where, self._symlinks)  # it could point anywhere
+            return None
         return where
 
     def _numberThread(self, lock: DotLock, found: _Found) -> None:

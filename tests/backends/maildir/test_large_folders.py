@@ -13,7 +13,7 @@ import pytest_twisted
 from idlemail.backends.maildir import disk
 from idlemail.backends.maildir.backend import createMaildir
 from tests.backends.maildir.conftest import message, openInbox
-from tests.server.clients import RawClient, inThread
+from tests.server.clients import RawClient, appendCommand, inThread
 
 COUNT = 20_000
 
@@ -104,3 +104,25 @@ async def test_status_of_an_unopened_folder_of_20000_does_not_stall_other_connec
     assert noopAnswers and noopAnswers[0] < statusAnswered, \
         "no NOOP of another connection was answered while STATUS ran"
     assert (big / "dovecot-uidlist").read_text().count("\n") == COUNT + 1
+
+
+@pytest_twisted.ensureDeferred
+async def test_appends_into_a_big_folder_nobody_has_selected_look_at_it_once(
+        makeBackend, serve, listings):
+    backend = makeBackend()
+    home = createMaildir(backend.root, "alice")
+    sent = home / ".Sent"
+    for sub in ("cur", "new", "tmp"):
+        (sent / sub).mkdir(parents=True)
+    fillFolder(sent, COUNT, uidlist=True)
+    port = serve(backend)
+
+    def go():
+        c = RawClient("127.0.0.1", port)
+        c.login()
+        c.command(b"s", b"SELECT INBOX")  # as a client that files what it sent
+        return [c.command(b"a", appendCommand(b"Sent", message(n)))[-1] for n in range(5)]
+    answers = await inThread(go)
+    assert [a.split(b"]")[0].rsplit(b" ", 1)[1] for a in answers] == [
+        b"%d" % uid for uid in range(COUNT + 1, COUNT + 6)]
+    assert [path for path in listings if path == sent] == [sent]  # opened once, not 5 times
