@@ -21,6 +21,7 @@ from pathlib import Path
 from twisted.logger import Logger
 
 from idlemail.backends.maildir import flags as F
+from idlemail.backends.maildir.pool import breathing
 
 log = Logger()
 SUBDIRS = ("new", "cur")
@@ -83,7 +84,7 @@ def listing(folder: Path, symlinks: set[str]) -> Listing:
             entries = list(os.scandir(folder / subdir))
         except FileNotFoundError:
             continue
-        for entry in entries:
+        for entry in breathing(entries):
             name = entry.name
             if name.startswith("."):
                 continue

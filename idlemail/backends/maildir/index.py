@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from twisted.internet import defer
 
 from idlemail.backends.maildir import disk
+from idlemail.backends.maildir.pool import breathing
 
 SEEN = "\\Seen"
 
@@ -59,10 +60,13 @@ class Built:
 
 def build(entries) -> Built:
     """Safe in a thread: an index of C{entries}."""
-    byUid = {e.uid: e for e in entries}
-    return Built(byUid, {e.base: e.uid for e in entries},
-                 sum(SEEN not in e.flags for e in entries),
-                 sum(e.subdir == "new" for e in entries))
+    built = Built({}, {}, 0, 0)
+    for e in breathing(entries):
+        built.byUid[e.uid] = e
+        built.byBase[e.base] = e.uid
+        built.unseen += SEEN not in e.flags
+        built.inNew += e.subdir == "new"
+    return built
 
 
 class Index:

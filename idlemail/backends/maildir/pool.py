@@ -12,10 +12,22 @@ L{idlemail.backends.maildir.folder}).
 
 from __future__ import annotations
 
+import time
+
 from twisted.internet import defer, threads
 from twisted.python.threadpool import ThreadPool
 
 DEFAULT_THREADS = 4
+BREATHE_EVERY = 1024
+
+
+def breathing(items):
+    """C{items}, letting go of the GIL every so often: a disk thread's long loop (a
+    20,000-file scan) must not keep the reactor thread waiting for it."""
+    for n, item in enumerate(items, 1):
+        if not n % BREATHE_EVERY:
+            time.sleep(0)
+        yield item
 
 
 class DiskPool:

@@ -31,6 +31,7 @@ from idlemail.backends.maildir import flags as F
 from idlemail.backends.maildir.dotlock import DotLock, tryLocked
 from idlemail.backends.maildir.index import Changes, Entry, Index, build
 from idlemail.backends.maildir.lane import Lane, Later
+from idlemail.backends.maildir.pool import breathing
 from idlemail.backends.maildir.uidlist import UidList
 from idlemail.errors import IMAPError
 from idlemail.records import applyFlags
@@ -196,7 +197,7 @@ class Folder(Index):
             for uid, subdir, name, newFlags in found.moved:
                 f = self._files[uid]
                 f.subdir, f.filename, f.flags = subdir, name, newFlags
-            for e in found.added:
+            for e in breathing(found.added):
                 self._remember(OnDisk(e.uid, e.base, e.subdir, e.filename, e.flags))
             return found, self._copies()
         return work
@@ -216,7 +217,7 @@ class Folder(Index):
             known = [b for b in bases if b in self._fileOf]
         expunged = sorted(self._fileOf[b] for b in known if b not in onDisk)
         moved, fresh = [], {}
-        for base, (subdir, name) in onDisk.items():
+        for base, (subdir, name) in breathing(onDisk.items()):
             uid = self._fileOf.get(base)
             if uid is None:
                 fresh[base] = (subdir, name)
@@ -258,7 +259,7 @@ class Folder(Index):
             set(disk.listing(self.path, self._symlinks))
 
     def _addedThread(self, found: _Found) -> None:
-        for base, (subdir, name) in found.fresh.items():
+        for base, (subdir, name) in breathing(found.fresh.items()):
             uid = self.uidlist.byBase.get(base)
             if uid is None or uid in self._files:
                 continue  # not numbered (next time), or never one UID for two files

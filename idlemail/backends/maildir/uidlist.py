@@ -36,6 +36,7 @@ from typing import Callable
 from twisted.logger import Logger
 
 from idlemail.backends.maildir.dotlock import DotLock
+from idlemail.backends.maildir.pool import breathing
 
 log = Logger()
 COMPRESS_PERCENTAGE = 75
@@ -158,23 +159,26 @@ class UidList:
         complete = data[:last + 1] if last >= 0 else b""
         self._partial = len(complete) < len(data)
         byBase, extra, highest, problem = self.byBase, self.extra, self._highest, None
-        consumed = 0
-        for number, raw in enumerate(complete.split(b"\n")[:-1], 1):
-            line = raw.decode("utf-8", "replace")
-            if line:
-                head, sep, base = line.partition(":")
-                parts = head.split()
-                if not sep or not base or not parts or not parts[0].isdigit() \
-                        or int(parts[0]) <= highest:
-                    problem = f"record {self.lines + 1} is malformed"
-                    break
-                uid = highest = int(parts[0])
-                byBase[base] = uid
-                if len(parts) > 1:
-                    extra[uid] = " ".join(parts[1:])
-                self.lines += 1
-            consumed += len(raw) + 1
-        self._offset = start + consumed
+        lines = 0
+        for line in breathing(complete.decode("utf-8", "replace").split("\n")):
+            if not line:
+                continue
+            head, sep, base = line.partition(" :")  # <uid> [<key><value> ...] :<base>
+            if head.isdigit():  # the usual line: no extension fields
+                uid, fields = int(head), ()
+            else:
+                fields = head.split()
+                uid = int(fields[0]) if fields and fields[0].isdigit() else 0
+            if not sep or not base or uid <= highest:
+                problem = f"record {self.lines + lines + 1} is malformed"
+                break
+            highest = uid
+            byBase[base] = uid
+            if len(fields) > 1:
+                extra[uid] = " ".join(fields[1:])
+            lines += 1
+        self.lines += lines
+        self._offset = start + len(complete)
         self._highest = highest
         # Dovecot's rule: N of the header may be stale after appends.
         self.uidNext = max(self.uidNext, highest + 1)
