@@ -280,13 +280,20 @@ class Folder(Index):
             self._deliveries.extend(deliveries)
             start, self._commitQueued = not self._commitQueued, True
         if start:
-            self.lane.submit(self._commitJob(), self._applyDeliveries).addErrback(
-                self._logged, "Delivering to")
+            taken: list[list[Delivery]] = []
+
+            def failed(failure):  # a bug, not a disk error: still answer every APPEND
+                self._logged(failure, "Delivering to")
+                for delivery in (taken[0] if taken else []):
+                    if not delivery.done.called:
+                        delivery.done.errback(failure)
+            self.lane.submit(self._commitJob(taken), self._applyDeliveries).addErrback(failed)
         return [d.done for d in deliveries]
 
-    def _commitJob(self):
+    def _commitJob(self, taken: list):
+        """The lane job that takes the deliveries waiting when it starts (into
+        C{taken}), writes them and records their UIDs."""
         lock = DotLock(self.uidlist.path)
-        taken: list[list[Delivery]] = []
 
         def work():
             first = not taken

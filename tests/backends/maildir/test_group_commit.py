@@ -12,6 +12,7 @@ import pytest
 import pytest_twisted
 from twisted.internet import defer
 
+from idlemail.errors import IMAPError
 from tests.backends.maildir.conftest import message, openInbox
 
 
@@ -103,3 +104,19 @@ async def test_copies_into_a_folder_share_its_commit_and_keep_their_date(makeBac
     assert {i.internaldate for i in infos} == {when}
     assert all(i.flags == {"$Label"} for i in infos)
     assert [await archive.body(new) for _, new in pairs] == [message(n) for n in range(5)]
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_bad_keyword_fails_only_its_own_append_in_a_shared_commit(makeBackend):
+    backend = makeBackend()
+    inbox = await openInbox(backend)
+    release = await inbox._folder.lane.hold()
+    good = inbox.append(message(1), ["$Fine"], None)
+    bad = inbox.append(message(2), ["no(parens)"], None)
+    alsoGood = inbox.append(message(3), [], None)
+    release()
+    first, second = await good, await alsoGood
+    with pytest.raises(IMAPError) as refused:
+        await bad
+    assert refused.value.status == "BAD"
+    assert second == first + 1 and inbox.tracker.uids == [first, second]

@@ -13,9 +13,11 @@ import time
 import pytest
 import pytest_twisted
 
+from idlemail.backends.maildir import dotlock
 from idlemail.backends.maildir.backend import createMaildir
 from idlemail.backends.maildir.dotlock import STALE_TIMEOUT, DotLock
-from tests.backends.maildir.conftest import message
+from idlemail.errors import IMAPError
+from tests.backends.maildir.conftest import message, openInbox
 from tests.server.clients import RawClient, appendCommand, inThread
 
 HOST = socket.gethostname()
@@ -161,3 +163,20 @@ async def test_a_live_lock_is_waited_for_while_other_connections_are_served(
     assert noopTook < 0.5, f"a NOOP waited {noopTook:.2f} s while an APPEND waited for a lock"
     assert appended[-1].startswith(b"a OK [APPENDUID")
     assert holderDone == 0 and took > 1.0  # it waited for the holder to let go
+
+
+@pytest_twisted.ensureDeferred
+async def test_an_append_that_never_gets_the_lock_is_refused_and_leaves_nothing(
+        makeBackend, monkeypatch):
+    monkeypatch.setattr(dotlock, "TIMEOUT", 0.3)  # Dovecot's 122 s, shortened
+    backend = makeBackend()
+    inbox = await openInbox(backend)
+    kept = await inbox.append(message(1), [], None)
+    home = backend.root / "alice" / "Maildir"
+    before = sorted(os.listdir(home / "cur") + os.listdir(home / "new"))
+    leaveLock(home, f"{os.getppid()}:{HOST}", age=60)  # a live holder that never lets go
+    with pytest.raises(IMAPError) as refused:
+        await inbox.append(message(2), [], None)
+    assert refused.value.code == "INUSE"
+    assert sorted(os.listdir(home / "cur") + os.listdir(home / "new")) == before
+    assert inbox.tracker.uids == [kept]
