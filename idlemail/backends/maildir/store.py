@@ -69,6 +69,7 @@ class Delivery:
     where: tuple | None = None  # (base, subdir, name) of the source file
     done: defer.Deferred = field(default_factory=defer.Deferred)
     result: object = None  # a disk.Delivered, an exception, or None (source gone)
+    stored: frozenset | None = None  # the flags as stored (the lane's reading)
 
 
 @dataclass(slots=True)
@@ -315,9 +316,11 @@ class Folder(Index):
                 return uids
             for d in batch:
                 done = d.result
-                if isinstance(done, disk.Delivered) and uids[done.base] not in self._files:
-                    self._remember(OnDisk(uids[done.base], done.base, done.subdir, done.name,
-                                          self.keywords.toFlags(F.split(done.name)[1])))
+                if isinstance(done, disk.Delivered):
+                    d.stored = self.keywords.toFlags(F.split(done.name)[1])
+                    if uids[done.base] not in self._files:
+                        self._remember(OnDisk(uids[done.base], done.base, done.subdir,
+                                              done.name, d.stored))
             return batch, uids, self._copies()
         return work
 
@@ -383,8 +386,7 @@ class Folder(Index):
                 uid = uids[done.base]
                 if uid not in self.byUid and done.base not in self.byBase:
                     self._insert(Entry(uid, done.base, done.subdir, done.name,
-                                       self.keywords.toFlags(F.split(done.name)[1]),
-                                       done.size, done.mtime))
+                                       delivery.stored, done.size, done.mtime))
                     changes.added.append(uid)
         changes.added.sort()
         self._publish(changes)
