@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import shutil
 import sys
 import tempfile
 import time
@@ -25,7 +24,7 @@ from pathlib import Path
 
 from bench.figures import fmt, machineNote, markdownTable, percentiles, publish
 from bench.imapload import Connection
-from bench.servers import DovecotBenchServer, IdlemailServer, makeMaildir
+from bench.servers import DovecotBenchServer, IdlemailServer, chosenServers, makeMaildir
 
 HOST = "127.0.0.1"
 USERS = {"alice": "alicepw"}
@@ -128,10 +127,8 @@ def main(argv=None) -> int:
     p.add_argument("--messages", type=int, default=20_000)
     p.add_argument("-k", type=int, default=50, help="APPENDs timed into each folder")
     args = p.parse_args(argv)
-    servers = [s.strip() for s in args.servers.split(",") if s.strip()]
-    if "dovecot" in servers and not shutil.which("dovecot", path="/usr/sbin:/usr/bin:/sbin"):
-        print("bench: dovecot is not installed (apt-get install -y dovecot-imapd)",
-              file=sys.stderr)
+    servers = chosenServers(args.servers)
+    if servers is None:
         return 2
     results = []
     with tempfile.TemporaryDirectory(prefix="idlemail-bigfolder-") as scratch:
