@@ -232,8 +232,16 @@ def _countFacts(folder: Path, uid: int, base: str, subdir: str, name: str) -> Fa
 
 # --- writing -------------------------------------------------------------------------
 @dataclass(slots=True)
+class Prepared:
+    """A message written and fsynced in tmp/, not yet visible in new/ or cur/."""
+    base: str
+    size: int | None  # octets with CRLF line ends, if known
+    mtime: float
+
+
+@dataclass(slots=True)
 class Delivered:
-    """One message made durable in new/ or cur/ (UID not yet recorded)."""
+    """A message renamed into new/ or cur/ (durable once its directory is fsynced)."""
     base: str
     subdir: str
     name: str
@@ -241,12 +249,10 @@ class Delivered:
     mtime: float
 
 
-def writeMessage(folder: Path, data: bytes, info: str, recent: bool,
-                 stamp: float | None, own=None) -> Delivered:
+def writeTmp(folder: Path, data: bytes, stamp: float | None) -> Prepared:
     """
-    Deliver as maildir(5) says: write tmp/, fsync, rename into cur/ (or new/ if it is
-    to stay \\Recent for the next session, as an MDA's delivery is). The directory is
-    fsynced by the caller, once for a whole batch.
+    The first half of a maildir(5) delivery: write the message in tmp/ and fsync it,
+    its modification time set to C{stamp} (the internal date) if given.
     """
     base = f"{uniqueName()},S={len(data)},W={len(data)}"
     tmp = folder / "tmp" / base
@@ -264,15 +270,15 @@ def writeMessage(folder: Path, data: bytes, info: str, recent: bool,
         _unlinkQuietly(tmp)
         raise
     os.close(fd)
-    return _place(folder, tmp, base, info, recent, len(data), mtime, own)
+    return Prepared(base, len(data), mtime)
 
 
-def linkMessage(folder: Path, source: Path, base: str, subdir: str, name: str,
-                info: str, recent: bool, own=None) -> Delivered | None:
+def linkTmp(folder: Path, source: Path, base: str, subdir: str, name: str) -> Prepared | None:
     """
-    A copy of the message C{base} of the folder at C{source} as a hard link (its data
-    is durable already, and the internal date is the file's), as Dovecot copies; None
-    if it is gone or the file system cannot link it (then the caller writes a copy).
+    A copy of the message C{base} of the folder at C{source}, hard-linked into tmp/
+    (its data is durable already, and the internal date is the file's), as Dovecot
+    copies; None if it is gone or the file system cannot link it (then the caller
+    writes a copy).
     """
     fields = [uniqueName()]
     if physicalSizeOf(base) is not None:
@@ -300,16 +306,24 @@ def linkMessage(folder: Path, source: Path, base: str, subdir: str, name: str,
     if not stat.S_ISREG(st.st_mode):  # a symlink: never followed, never copied
         _unlinkQuietly(tmp)
         return None
-    return _place(folder, tmp, newBase, info, recent, vsizeOf(base), st.st_mtime, own)
+    return Prepared(newBase, vsizeOf(base), st.st_mtime)
 
 
-def _place(folder: Path, tmp: Path, base: str, info: str, recent: bool, size, mtime,
-           own=None):
+def place(folder: Path, prepared: Prepared, info: str, recent: bool, own=None) -> Delivered:
+    """
+    The second half: rename into cur/ (or new/ if it is to stay \\Recent for the next
+    session, as an MDA's delivery is). The caller fsyncs the directory, once for a batch.
+    """
     subdir = "new" if recent else "cur"
+    base = prepared.base
     name = base + F.INFO + info if info or not recent else base
     with _expecting(own, (subdir, name)):
-        os.rename(tmp, folder / subdir / name)
-    return Delivered(base, subdir, name, size, mtime)
+        os.rename(folder / "tmp" / base, folder / subdir / name)
+    return Delivered(base, subdir, name, prepared.size, prepared.mtime)
+
+
+def unlinkTmp(folder: Path, prepared: Prepared) -> None:
+    _unlinkQuietly(folder / "tmp" / prepared.base)
 
 
 class _expecting:

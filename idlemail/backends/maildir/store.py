@@ -6,6 +6,10 @@ Who touches what (the rule every method here keeps):
 - Changes to the folder (scans, deliveries, flag renames, unlinks, claims) are jobs of
   the folder's L{Lane}: they run one at a time, in the order asked, in the backend's
   disk threads. So UIDs are given in order, and a session's commands complete in order.
+  A delivery takes its place in that order once its message is written and fsynced in
+  tmp/ (any disk thread, in parallel), so that a flag change asked meanwhile need not
+  wait for another session's fsync: changes asked at once take effect in either order,
+  each between its request and its answer.
 - The lane's own model of the folder (L{OnDisk} records by UID and base, the
   L{UidList}, the L{Keywords}) belongs to the lane: only its jobs read or write it,
   one at a time. A job changes the disk and the model, and returns what changed.
@@ -272,28 +276,58 @@ class Folder(Index):
     # --- delivering (APPEND, COPY, MOVE) --------------------------------------------------
     def deliver(self, deliveries: list[Delivery]) -> list[defer.Deferred]:
         """
-        Add messages. Deliveries asked for until the lane starts their commit share it:
-        one directory fsync and one uidlist append for all. Each Deferred fires with
-        the message's UID (None if a copy's source is gone) once it is durable, after
-        its L{Changes} were handed to C{onChanges}.
+        Add messages. Each is first written and fsynced in tmp/ by any disk thread,
+        outside the lane (so the lane does not wait for it); then the lane renames
+        every message ready by the time its commit starts and numbers them, with one
+        uidlist write and one directory fsync for all. The messages of one call stay
+        together, in order (a COPY's). Each Deferred fires with the message's UID (None
+        if a copy's source is gone) once it is durable, after its L{Changes} were handed
+        to C{onChanges}.
         """
+        d = self.pool.run(self._prepareThread, deliveries)
+        d.addCallbacks(lambda _: self._ready(deliveries), self._unanswered,
+                       errbackArgs=(deliveries,))
+        return [delivery.done for delivery in deliveries]
+
+    def _prepareThread(self, deliveries: list[Delivery]) -> None:
+        """Any disk thread: each message in tmp/, fsynced (or hard-linked there)."""
+        for delivery in deliveries:
+            try:
+                delivery.result = self._prepareOne(delivery)
+            except OSError as e:
+                delivery.result = e
+
+    def _prepareOne(self, delivery: Delivery) -> disk.Prepared | None:
+        if delivery.source is None:
+            return disk.writeTmp(self.path, disk.crlf(delivery.data), delivery.stamp)
+        linked = disk.linkTmp(self.path, delivery.source, *delivery.where)
+        if linked is not None:
+            return linked
+        data = disk.readMessage(delivery.source, *delivery.where)
+        if data is None:
+            return None  # the source is gone: an expunge to come
+        return disk.writeTmp(self.path, data,
+                             disk.mtimeOf(delivery.source, *delivery.where[1:]))
+
+    def _unanswered(self, failure, deliveries: list[Delivery]) -> None:
+        """A bug, not a disk error: still answer every APPEND."""
+        self._logged(failure, "Delivering to")
+        for delivery in deliveries:
+            if not delivery.done.called:
+                delivery.done.errback(failure)
+
+    def _ready(self, deliveries: list[Delivery]) -> None:
         with self._deliveriesGuard:
             self._deliveries.extend(deliveries)
             start, self._commitQueued = not self._commitQueued, True
         if start:
             taken: list[list[Delivery]] = []
-
-            def failed(failure):  # a bug, not a disk error: still answer every APPEND
-                self._logged(failure, "Delivering to")
-                for delivery in (taken[0] if taken else []):
-                    if not delivery.done.called:
-                        delivery.done.errback(failure)
-            self.lane.submit(self._commitJob(taken), self._applyDeliveries).addErrback(failed)
-        return [d.done for d in deliveries]
+            self.lane.submit(self._commitJob(taken), self._applyDeliveries).addErrback(
+                lambda failure: self._unanswered(failure, taken[0] if taken else []))
 
     def _commitJob(self, taken: list):
-        """The lane job that takes the deliveries waiting when it starts (into
-        C{taken}), writes them and records their UIDs."""
+        """The lane job that takes the deliveries ready when it starts (into C{taken}),
+        places them in new/ or cur/ and records their UIDs."""
         lock = DotLock(self.uidlist.path)
 
         def work():
@@ -306,7 +340,7 @@ class Folder(Index):
             batch = taken[0]
             try:
                 if first:
-                    self._writeThread(batch)
+                    self._placeThread(batch)
                 uids = tryLocked(lock, self._recordThread, batch)
             except BaseException as e:
                 # Nothing acknowledged: take back what was written; every APPEND is NO.
@@ -324,29 +358,20 @@ class Folder(Index):
             return batch, uids, self._copies()
         return work
 
-    def _writeThread(self, batch: list[Delivery]) -> None:
-        """Each message to its file, fsynced, renamed into new/ or cur/."""
+    def _placeThread(self, batch: list[Delivery]) -> None:
+        """In the lane: the flag letters of each message (new keywords are registered
+        here), and its rename from tmp/ into new/ or cur/."""
         for delivery in batch:
+            prepared = delivery.result
+            if not isinstance(prepared, disk.Prepared):
+                continue  # failed, or its source was gone
             try:
                 info = self.keywords.toInfo(delivery.flags)
-                delivery.result = self._writeOne(delivery, info)
+                delivery.result = disk.place(self.path, prepared, info, delivery.recent,
+                                             self.ownChanges)
             except (IMAPError, OSError) as e:
                 delivery.result = e
-
-    def _writeOne(self, delivery: Delivery, info: str):
-        own = self.ownChanges
-        if delivery.source is None:
-            return disk.writeMessage(self.path, disk.crlf(delivery.data), info,
-                                     delivery.recent, delivery.stamp, own)
-        linked = disk.linkMessage(self.path, delivery.source, *delivery.where, info,
-                                  delivery.recent, own)
-        if linked is not None:
-            return linked
-        data = disk.readMessage(delivery.source, *delivery.where)
-        if data is None:
-            return None  # the source is gone: an expunge to come
-        stamp = disk.mtimeOf(delivery.source, *delivery.where[1:])
-        return disk.writeMessage(self.path, data, info, delivery.recent, stamp, own)
+                disk.unlinkTmp(self.path, prepared)
 
     def _recordThread(self, lock: DotLock, batch: list[Delivery]) -> dict:
         """
@@ -368,6 +393,9 @@ class Folder(Index):
         written = [d.result for d in batch if isinstance(d.result, disk.Delivered)]
         try:
             disk.unlinkDelivered(self.path, written)
+            for d in batch:
+                if isinstance(d.result, disk.Prepared):
+                    disk.unlinkTmp(self.path, d.result)
         except OSError:
             log.failure("Cleaning up after a failed delivery to {path} failed",
                         path=str(self.path))
