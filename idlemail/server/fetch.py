@@ -1,19 +1,32 @@
 """
 FETCH and UID FETCH (RFC 3501 6.4.5, 7.4.2).
+
+Message by message: each message's response is written before the next message is read,
+and written only as fast as the client reads (L{idlemail.server.output}); a whole message
+(BODY[], BODY.PEEK[], RFC822) comes from the backend in pieces when the mailbox can give
+it so (L{IBodyStreams}); ENVELOPE and BODYSTRUCTURE come from the process's cache of
+rendered structures when they can (L{idlemail.server.structures}); and a long FETCH gives
+the reactor back between messages (L{idlemail.server.slices}).
 """
 
 from __future__ import annotations
 
-from idlemail.server.names import resolveUids
+from idlemail.interfaces import IBodyStreams
+from idlemail.server.output import writeResponse
 from idlemail.server.registry import ONLY_SELECTED, command
 from idlemail.server.responses import flagsItem
+from idlemail.server.sequences import resolveUids
+from idlemail.server.slices import Slices
 from idlemail.wire.command import FetchAttribute
-from idlemail.wire.encode import literal, string
+from idlemail.wire.encode import string
 from idlemail.wire.message import MessageStructure, Section
 
 _MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
-_NEEDS_BODY = {"ENVELOPE", "BODYSTRUCTURE", "BODY", "BODY[]", "RFC822", "RFC822.HEADER",
-               "RFC822.TEXT"}
+_NEEDS_BODY = {"BODY[]", "RFC822", "RFC822.HEADER", "RFC822.TEXT"}
+#: Rendered from the parsed message, and kept in the process's structure cache.
+_STRUCTURE = {"ENVELOPE": lambda s: s.envelope(),
+              "BODYSTRUCTURE": lambda s: s.bodystructure(True),
+              "BODY": lambda s: s.bodystructure(False)}
 _SEEN = "\\Seen"
 
 
@@ -53,35 +66,91 @@ def _marksSeen(att: FetchAttribute) -> bool:
     return att.name in ("RFC822", "RFC822.TEXT") or (att.name == "BODY[]" and not att.peek)
 
 
-def _render(att: FetchAttribute, info, seq: int, raw: bytes | None, structure, recent):
+def _isWhole(att: FetchAttribute) -> bool:
+    """The whole message, as stored: RFC822, or BODY[] without a part or a partial."""
+    if att.partial is not None:
+        return False
+    return att.name == "RFC822" or (att.name == "BODY[]" and att.section == Section())
+
+
+def _literal(label: bytes, data) -> list:
+    """C{label {n}CRLF} then the data: bytes, or a body stream written as it is read."""
+    size = data.size if not isinstance(data, (bytes, bytearray)) else len(data)
+    return [label + b" {%d}\r\n" % size, data]
+
+
+def _render(att: FetchAttribute, info, raw, structure, recent) -> list:
+    """One data item as pieces for L{writeResponse}."""
     name = att.name
     if name == "FLAGS":
-        return flagsItem(info.flags, info.uid in recent)
+        return [flagsItem(info.flags, info.uid in recent)]
     if name == "UID":
-        return b"UID %d" % info.uid
+        return [b"UID %d" % info.uid]
     if name == "INTERNALDATE":
-        return b"INTERNALDATE " + internalDate(info.internaldate)
+        return [b"INTERNALDATE " + internalDate(info.internaldate)]
     if name == "RFC822.SIZE":
-        return b"RFC822.SIZE %d" % info.size
-    if name == "ENVELOPE":
-        return b"ENVELOPE " + structure.envelope()
-    if name == "BODYSTRUCTURE":
-        return b"BODYSTRUCTURE " + structure.bodystructure(True)
-    if name == "BODY":
-        return b"BODY " + structure.bodystructure(False)
+        return [b"RFC822.SIZE %d" % info.size]
     if name == "RFC822":
-        return b"RFC822 " + literal(raw)
+        return _literal(b"RFC822", raw)
     if name == "RFC822.HEADER":
-        return b"RFC822.HEADER " + literal(structure.section(Section(text="HEADER")) or b"")
+        return _literal(b"RFC822.HEADER", structure.section(Section(text="HEADER")) or b"")
     if name == "RFC822.TEXT":
-        return b"RFC822.TEXT " + literal(structure.section(Section(text="TEXT")) or b"")
+        return _literal(b"RFC822.TEXT", structure.section(Section(text="TEXT")) or b"")
+    if _isWhole(att):
+        return _literal(sectionLabel(att), raw)
     data = structure.section(att.section)
     if data is None:
         data = b""
     if att.partial is not None:
         start, length = att.partial
         data = data[start:start + length]
-    return sectionLabel(att) + b" " + literal(bytes(data))
+    return _literal(sectionLabel(att), data)
+
+
+class _Plan:
+    """What one FETCH needs of each message: cached structures, the body, or a stream."""
+
+    def __init__(self, atts, streams: bool):
+        self.atts = atts
+        self.structures = [a.name for a in atts if a.name in _STRUCTURE]
+        whole = [a for a in atts if _isWhole(a)]
+        parsed = [a for a in atts if a.name in _NEEDS_BODY and not _isWhole(a)]
+        # A whole message streams only when nothing else asks for the message's octets.
+        self.stream = streams and bool(whole) and not parsed
+        self.needsBody = bool(parsed) or (bool(whole) and not self.stream)
+
+
+async def _message(session, mailbox, plan: _Plan, info, seq: int):
+    """The pieces of one message's FETCH response, or None if it is gone."""
+    cache = session.factory.structures
+    key = (mailbox.uidValidity, info.uid)
+    cached = cache.get(mailbox.tracker, key) if plan.structures else None
+    needsBody = plan.needsBody or any(cached is None or n not in cached
+                                      for n in plan.structures)
+    raw = structure = None
+    if needsBody:
+        raw = await mailbox.body(info.uid)
+        if raw is None:
+            return None
+        structure = MessageStructure.parse(raw)
+    elif plan.stream:
+        raw = await mailbox.openBody(info.uid)
+        if raw is None:
+            return None
+    pieces = [b"* %d FETCH (" % seq]
+    for i, att in enumerate(plan.atts):
+        if i:
+            pieces.append(b" ")
+        if att.name in _STRUCTURE:
+            value = cached.get(att.name) if cached is not None else None
+            if value is None:
+                value = _STRUCTURE[att.name](structure)
+                cache.put(mailbox.tracker, key, att.name, value)
+            pieces.append(att.name.encode() + b" " + value)
+        else:
+            pieces.extend(_render(att, info, raw, structure, session.view.recent))
+    pieces.append(b")\r\n")
+    return pieces
 
 
 @command("FETCH", ONLY_SELECTED, expungesAfter=False)
@@ -93,7 +162,6 @@ async def fetch(session, cmd):
     atts = list(cmd.args.attributes)
     if cmd.uid and not any(a.name == "UID" for a in atts):
         atts.insert(0, FetchAttribute("UID"))  # RFC 3501 6.4.8
-    needsBody = any(a.name in _NEEDS_BODY for a in atts)
     infos = await mailbox.messages(uids)
     if not view.readonly and any(_marksSeen(a) for a in atts):
         unseen = [i.uid for i in infos if _SEEN not in i.flags]
@@ -106,19 +174,19 @@ async def fetch(session, cmd):
                 atts.append(FetchAttribute("FLAGS"))
     missing = len(infos) < len(uids)
     session.announceKeywords()  # a FETCH may show a keyword new to this session
+    plan = _Plan(atts, IBodyStreams.providedBy(mailbox))
+    slices = Slices(session)
     for info in infos:
         seq = view.seqOf(info.uid)
         if seq is None:
             continue
-        raw = structure = None
-        if needsBody:
-            raw = await mailbox.body(info.uid)
-            if raw is None:
-                missing = True
-                continue
-            structure = MessageStructure.parse(raw)
-        items = [_render(a, info, seq, raw, structure, view.recent) for a in atts]
-        session.untagged(b"%d FETCH (%s)" % (seq, b" ".join(items)))
+        pieces = await _message(session, mailbox, plan, info, seq)
+        if pieces is None:
+            missing = True
+            continue
+        await writeResponse(session, pieces)
+        if slices.due():
+            await slices.pause()
     if missing:
         return ("EXPUNGEISSUED", "Some of the requested messages were expunged")
     return None
