@@ -142,7 +142,11 @@ def _buildServer(config: Config, listenWhere: str, metrics, reactor) -> MultiSer
     return IMAPServerService(
         backend, server.listen, reactor, where=listenWhere, metrics=metrics,
         idleKeepalive=server.idleKeepalive, autologout=server.autologout,
-        appendLimit=server.appendLimit, tlsContext=tls)
+        appendLimit=server.appendLimit, tlsContext=tls, plaintextAuth=server.plaintextAuth,
+        trustedNetworks=server.trustedNetworks, maxConnectionsPerIP=server.maxConnectionsPerIP,
+        maxUserIPConnections=server.maxUserIPConnections,
+        preloginTimeout=server.preloginTimeout, authThreads=server.authThreads,
+        authCacheTTL=server.authCacheTTL)
 
 
 def makeService(options: Options) -> MultiService:

@@ -42,21 +42,25 @@ class AuthThreads:
     def __init__(self, size: int = 2):
         self.size = max(1, size)
         self.pool: ThreadPool | None = None  # a new one each start: a pool stops for good
-        self._previous = None
 
     def start(self) -> None:
         if self.pool is None:
             self.pool = ThreadPool(minthreads=0, maxthreads=self.size, name="idlemail-auth")
             self.pool.start()
-            self._previous = passwd.useThreadPool(self.pool)
+            _running.append(self.pool)
+            passwd.useThreadPool(self.pool)
 
     def stop(self) -> None:
         pool, self.pool = self.pool, None
         if pool is not None:
-            current = passwd.useThreadPool(self._previous)
-            if current is not pool:  # another server's pool came after ours: keep it
-                passwd.useThreadPool(current)
+            _running.remove(pool)
+            # Another server of this process may still run: its pool takes over.
+            passwd.useThreadPool(_running[-1] if _running else None)
             pool.stop()
+
+
+#: The pools of the servers running in this process, the newest last.
+_running: list[ThreadPool] = []
 
 
 class CredentialsCache:
