@@ -16,7 +16,7 @@ from idlemail.backends.memory import MemoryBackend
 from idlemail.server.credentials import AuthThreads
 from idlemail.server.limits import Limits
 from idlemail.testing import listenLocal, memoryBackend
-from tests.server.clients import RawClient, inThread
+from tests.server.clients import RawClient, answeredYet, inThread
 
 
 async def stopped(port, factory):
@@ -106,12 +106,13 @@ async def test_a_failed_login_waits_without_stalling_anyone():
         other = RawClient(host, number)
         served = other.command(b"n", b"LOGIN bob bobpw")
         other.close()
-        return served, slow.readUntilTagged(b"a")
+        return served, answeredYet(slow, b"a"), slow.readUntilTagged(b"a")
     try:
-        served, failed = await inThread(go)
+        served, answeredBefore, failed = await inThread(go)
     finally:
         await stopped(port, factory)
-    assert served[-1].startswith(b"n OK")  # answered while the failure was still waiting
+    assert served[-1].startswith(b"n OK")
+    assert not answeredBefore  # the failure was still waiting while another was served
     assert failed == [b"a NO [AUTHENTICATIONFAILED] Authentication failed."]
 
 
