@@ -8,21 +8,14 @@ delay that does not block the reactor, and BYE after three failures on one conne
 import threading
 
 import pytest_twisted
-from twisted.internet import defer, reactor, task
+from twisted.internet import reactor, task
 from twisted.internet.task import Clock
 
 from idlemail import passwd
 from idlemail.backends.memory import MemoryBackend
 from idlemail.server.credentials import AuthThreads
 from idlemail.server.limits import Limits
-from idlemail.testing import listenLocal, memoryBackend
 from tests.server.clients import RawClient, answeredYet, inThread
-
-
-async def stopped(port, factory):
-    for session in list(factory.sessions):
-        session.transport.abortConnection()
-    await defer.maybeDeferred(port.stopListening)
 
 
 def login(server, user: bytes, password: bytes) -> list[bytes]:
@@ -96,21 +89,17 @@ async def test_failures_are_never_remembered_and_a_new_password_works_at_once(se
 
 
 @pytest_twisted.ensureDeferred
-async def test_a_failed_login_waits_without_stalling_anyone():
-    port, factory = listenLocal(memoryBackend(), authFailureDelay=1.0)
-    host, number = "127.0.0.1", port.getHost().port
+async def test_a_failed_login_waits_without_stalling_anyone(serve):
+    server = serve(authFailureDelay=1.0)
 
     def go():
-        slow = RawClient(host, number)
+        slow = RawClient(server.host, server.port)
         slow.send(b"a LOGIN alice wrong\r\n")
-        other = RawClient(host, number)
+        other = RawClient(server.host, server.port)
         served = other.command(b"n", b"LOGIN bob bobpw")
         other.close()
         return served, answeredYet(slow, b"a"), slow.readUntilTagged(b"a")
-    try:
-        served, answeredBefore, failed = await inThread(go)
-    finally:
-        await stopped(port, factory)
+    served, answeredBefore, failed = await inThread(go)
     assert served[-1].startswith(b"n OK")
     assert not answeredBefore  # the failure was still waiting while another was served
     assert failed == [b"a NO [AUTHENTICATIONFAILED] Authentication failed."]

@@ -7,7 +7,7 @@ import pytest_twisted
 
 from idlemail.backends.memory import MemoryMailbox
 from idlemail.server.structures import StructureCache
-from tests.server.clients import inThread, ok, run
+from tests.server.clients import ok, run
 
 MESSAGE = (b"From: Bob <bob@example.org>\r\nTo: alice@example.org\r\nSubject: note %d\r\n"
            b"Content-Type: text/plain\r\n\r\nBody %d.\r\n")

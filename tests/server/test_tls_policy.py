@@ -14,7 +14,7 @@ from twisted.internet.endpoints import serverFromString
 
 from idlemail.server.factory import IMAPServerFactory
 from idlemail.server.tls import contextFromFiles
-from idlemail.testing import listenLocal, memoryBackend
+from idlemail.testing import memoryBackend
 from idlemail.testing.certs import selfSigned
 from tests.server.clients import RawClient, inThread
 
@@ -31,13 +31,12 @@ async def stop(port, factory):
 
 
 @pytest_twisted.ensureDeferred
-async def test_never_refuses_passwords_in_clear_until_starttls(tmp_path):
+async def test_never_refuses_passwords_in_clear_until_starttls(serve, tmp_path):
     cert = selfSigned(tmp_path)
-    port, factory = listenLocal(memoryBackend(), tlsContext=contextFromFiles(str(cert)),
-                                plaintextAuth="never")
+    server = serve(tlsContext=contextFromFiles(str(cert)), plaintextAuth="never")
 
     def go():
-        c = RawClient("127.0.0.1", port.getHost().port)
+        c = RawClient(server.host, server.port)
         before = capabilities(c.command(b"a", b"CAPABILITY"))
         login = c.command(b"b", b"LOGIN alice alicepw")
         auth = c.command(b"c", b"AUTHENTICATE PLAIN")  # no "+": no password sent
@@ -48,10 +47,7 @@ async def test_never_refuses_passwords_in_clear_until_starttls(tmp_path):
         secure = c.command(b"f", b"LOGIN alice alicepw")
         c.close()
         return before, login, auth, after, secure
-    try:
-        before, login, auth, after, secure = await inThread(go)
-    finally:
-        await stop(port, factory)
+    before, login, auth, after, secure = await inThread(go)
     assert b"LOGINDISABLED" in before and b"STARTTLS" in before
     assert not any(c.startswith(b"AUTH=") for c in before)
     refusal = b" NO [PRIVACYREQUIRED] Plaintext authentication is disabled without TLS"
@@ -61,21 +57,15 @@ async def test_never_refuses_passwords_in_clear_until_starttls(tmp_path):
 
 
 @pytest_twisted.ensureDeferred
-async def test_loopback_and_always_allow_passwords_in_clear_on_127_0_0_1():
-    results = []
-    for policy in ("loopback", "always"):
-        port, factory = listenLocal(memoryBackend(), plaintextAuth=policy)
-
-        def go():
-            c = RawClient("127.0.0.1", port.getHost().port)
-            caps = capabilities(c.command(b"a", b"CAPABILITY"))
-            login = c.command(b"b", b"LOGIN alice alicepw")
-            c.close()
-            return caps, login
-        try:
-            results.append(await inThread(go))
-        finally:
-            await stop(port, factory)
+async def test_loopback_and_always_allow_passwords_in_clear_on_127_0_0_1(serve):
+    def go(server):
+        c = RawClient(server.host, server.port)
+        caps = capabilities(c.command(b"a", b"CAPABILITY"))
+        login = c.command(b"b", b"LOGIN alice alicepw")
+        c.close()
+        return caps, login
+    results = [await inThread(go, serve(plaintextAuth=policy))
+               for policy in ("loopback", "always")]
     for caps, login in results:
         assert b"AUTH=PLAIN" in caps and b"LOGINDISABLED" not in caps
         assert login[-1].startswith(b"b OK")
