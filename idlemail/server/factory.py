@@ -66,6 +66,7 @@ class IMAPServerFactory(ServerFactory):
         self.authThreads = AuthThreads(authThreads)
         self.credentials = CredentialsCache(backend, reactor, authCacheTTL)
         self.structures = StructureCache()
+        self.refusals = sessionlog.RefusalLog(reactor)
         self.sessions: set[IMAPServerProtocol] = set()
         self.prelogin: set[IMAPServerProtocol] = set()  # not logged in yet
         if sweepInterval is None:
@@ -97,7 +98,7 @@ class IMAPServerFactory(ServerFactory):
         """Admit a new connection (False: its address has too many already)."""
         host = session.peer[0]
         if not self.limits.connect(host):
-            sessionlog.connectionRefused(host, "too many connections from this address")
+            self.refusals.refused(host, "too many connections from this address")
             return False
         self.sessions.add(session)
         self.prelogin.add(session)

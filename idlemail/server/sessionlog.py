@@ -62,8 +62,29 @@ def loggedOut(session, seconds: float) -> None:
              user=safe(session.user), seconds=seconds, **_where(session))
 
 
-def connectionRefused(host: str, reason: str) -> None:
-    log.info("connection refused: rip={rip} reason={reason}", rip=host, reason=reason)
+class RefusalLog:
+    """
+    Refused connections, one line per address per minute at most (an attacker at the
+    limit reconnects as fast as it can): the line says how many were refused unsaid.
+    """
+
+    def __init__(self, clock, interval: float = 60.0, maxAddresses: int = 4096):
+        self.clock, self.interval, self.maxAddresses = clock, interval, maxAddresses
+        self._last: dict[str, list] = {}  # host -> [when last said, refused since]
+
+    def refused(self, host: str, reason: str) -> None:
+        now = self.clock.seconds()
+        last = self._last.get(host)
+        if last is not None and now - last[0] < self.interval:
+            last[1] += 1
+            return
+        unsaid = last[1] if last is not None else 0
+        self._last.pop(host, None)
+        self._last[host] = [now, 0]
+        if len(self._last) > self.maxAddresses:
+            del self._last[next(iter(self._last))]
+        log.info("connection refused: rip={rip} reason={reason} (and {unsaid} more since "
+                 "the last such line)", rip=host, reason=reason, unsaid=unsaid)
 
 
 class RepeatedFailures:

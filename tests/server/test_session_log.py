@@ -84,3 +84,19 @@ async def test_the_same_failure_logs_its_traceback_once_per_connection(server, e
     [summary] = lines(events, "4 more")
     assert summary.startswith("4 more unexpected failures of STATUS: ZeroDivisionError "
                               "(rip=127.0.0.1 rport=")
+
+
+@pytest_twisted.ensureDeferred
+async def test_refused_connections_are_one_line_per_address_per_minute(serve, events):
+    server = serve(trustedNetworks=(), maxConnectionsPerIP=1)
+
+    def go():
+        clients = [RawClient(server.host, server.port) for _ in range(11)]
+        for c in clients:
+            c.close()
+        return [c.greeting for c in clients[1:]]
+    refused = await inThread(go)
+    assert refused == [b"* BYE [LIMIT] Too many connections from your address"] * 10
+    assert lines(events, "connection refused:") == [
+        "connection refused: rip=127.0.0.1 reason=too many connections from this address "
+        "(and 0 more since the last such line)"]
