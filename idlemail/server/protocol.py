@@ -40,6 +40,7 @@ _TRAILING_LITERAL = re.compile(rb"\{(\d{1,10})(\+?)\}$")
 _QUEUE_HIGH = 64  # queued commands before we stop reading from the socket
 _QUEUE_BYTES = 1024 * 1024  # queued octets before we stop reading from the socket
 _INPUT_HIGH = 64 * 1024  # unparsed octets read while the output is behind, at most
+_PUSH_SLACK = 16  # unsent pushes kept up to this many output bounds, then the client is cut
 
 
 class IMAPServerProtocol(LineReceiver):
@@ -508,6 +509,10 @@ class IMAPServerProtocol(LineReceiver):
                 lines.append(b"* %d %s\r\n" % (item[1], kind.encode()))
         if lines:
             writeNow(self.transport, b"".join(lines))
+            # Pushes are the one output no command waits for: a client that reads none of
+            # them (idling on a busy mailbox) would make the server hold them all.
+            if self._outputFull and self.heldBytes() > self.factory.outputBound * _PUSH_SLACK:
+                self.abandon("the client reads none of its mailbox updates")
 
     def announceKeywords(self) -> None:
         """

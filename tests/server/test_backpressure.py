@@ -145,3 +145,33 @@ async def test_a_message_that_shrinks_mid_stream_drops_the_connection(server, mo
     assert b"\r\nf " not in received
     exchange = await inThread(lambda: RawClient(server.host, server.port).command(b"a", b"NOOP"))
     assert exchange[-1].startswith(b"a OK")  # the server itself goes on
+
+
+@pytest_twisted.ensureDeferred
+async def test_an_idler_that_reads_none_of_its_updates_is_cut_off(serve):
+    server = serve(outputBound=16 * 1024)  # cut off beyond 16 bounds: 256 kB
+    for i in range(200):
+        server.backend.deliver("alice", message(i, 100))
+
+    def go():
+        idler = socket.socket()
+        idler.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        idler.settimeout(10)
+        idler.connect((server.host, server.port))
+        idler.sendall(b"a LOGIN alice alicepw\r\nb SELECT INBOX\r\nc IDLE\r\n")
+        seen = b""
+        while b"+ idling" not in seen:
+            seen += idler.recv(4096)
+        writer = RawClient(server.host, server.port)
+        writer.login()
+        writer.command(b"s", b"SELECT INBOX")
+        for i in range(2000):  # each one 200 flag updates for the idler (~12 kB)
+            change = b"+FLAGS" if i % 2 == 0 else b"-FLAGS"
+            writer.command(b"t", b"STORE 1:200 " + change + b".SILENT (\\Flagged)")
+            if len(server.factory.sessions) == 1:
+                break
+        writer.close()
+        idler.close()
+        return i
+    stores = await inThread(go)
+    assert stores < 1999  # the idler was dropped long before (~2.4 MB of updates)
