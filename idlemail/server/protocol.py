@@ -111,8 +111,9 @@ class IMAPServerProtocol(LineReceiver):
             self.sendLine(b"* BYE [LIMIT] Too many connections from your address")
             transport.loseConnection()
             return
-        if isinstance(transport, abstract.FileDescriptor):
-            transport.bufferSize = factory.outputBound
+        socket = _socketOf(transport)
+        if socket is not None:
+            socket.bufferSize = factory.outputBound  # when the producer is paused
         transport.registerProducer(self, True)
         self.sendLine(b"* OK [CAPABILITY " + self.capabilities() + b"] idlemail ready")
 
@@ -332,9 +333,9 @@ class IMAPServerProtocol(LineReceiver):
     def heldBytes(self) -> int:
         """Octets this connection holds: unparsed input, queued commands, unsent output."""
         held = len(self._buffer) + len(self._partial) + self._queuedBytes
-        transport = self.transport
-        if isinstance(transport, abstract.FileDescriptor):
-            held += len(transport.dataBuffer) - transport.offset + transport._tempDataLen
+        socket = _socketOf(self.transport)
+        if socket is not None:
+            held += len(socket.dataBuffer) - socket.offset + socket._tempDataLen
         return held
 
     # --- the command queue -----------------------------------------------------
@@ -564,6 +565,13 @@ def _commandWords(data: bytes) -> tuple[str, str]:
     if name.upper() == b"UID" and len(words) > 2:
         name = words[2]
     return parseTag(data[:100]), name.decode("ascii", "replace").upper()
+
+
+def _socketOf(transport):
+    """The TCP transport under C{transport} (itself, or under the TLS of an ssl: endpoint)."""
+    if not isinstance(transport, abstract.FileDescriptor):
+        transport = getattr(transport, "transport", None)
+    return transport if isinstance(transport, abstract.FileDescriptor) else None
 
 
 def _peerOf(transport) -> tuple:
