@@ -28,6 +28,11 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 _DELETED = "\\Deleted"
 
 
+def _storable(flags) -> list[str]:
+    """Flags to send upstream: \\Recent is each server's own (RFC 3501 2.3.2)."""
+    return [f for f in flags if f.lower() != "\\recent"]
+
+
 @implementer(IMailbox, IBodyStreams, IPartialBodies, ISearchMailbox)
 class RemoteMailbox:
     def __init__(self, user, watch, state, readonly: bool):
@@ -125,7 +130,7 @@ class RemoteMailbox:
 
     # --- changing ----------------------------------------------------------------------
     def append(self, message: bytes, flags, internaldate):
-        return defer.ensureDeferred(self._append(message, list(flags), internaldate))
+        return defer.ensureDeferred(self._append(message, _storable(flags), internaldate))
 
     async def _append(self, message, flags, internaldate):
         state = self._state
@@ -154,7 +159,7 @@ class RemoteMailbox:
             pass  # the watcher tells sessions when it can; the append itself is done
 
     def store(self, uids, flags, mode: str, origin=None):
-        return defer.ensureDeferred(self._store(list(uids), list(flags), mode, origin))
+        return defer.ensureDeferred(self._store(list(uids), _storable(flags), mode, origin))
 
     async def _store(self, uids, flags, mode, origin):
         if not uids:

@@ -251,11 +251,17 @@ class MailboxWatch:
         how = "IDLE" if idle else f"polling every {s.pollInterval:g} s"
         self.log.info("{user}/{name}: following upstream ({how}){back}", user=self.user.username,
                       name=self.name, how=how, back=" again" if wasDown else "")
-        waiters, self._ready = self._ready, []
-        for d in waiters:
-            d.callback(self.state)
+        # Openers go on once ClientService has the connection as prepared (a stop from
+        # within the preparation would leave it open behind ClientService's back).
+        self.reactor.callLater(0, self._announce)
         if self._mailWaiting:
             self.fetchNew()
+
+    def _announce(self) -> None:
+        if self.up:
+            waiters, self._ready = self._ready, []
+            for d in waiters:
+                d.callback(self.state)
 
     def _idleRefused(self, failure) -> None:
         if failure.check(IMAPCommandError) and self._timer is not None:

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import pytest
 import pytest_twisted
 from twisted.internet import defer, reactor
 
 from idlemail.backends.remote.backend import RemoteBackend
 from idlemail.backends.remote.settings import RemoteSettings
 from idlemail.testing import DEFAULT_USERS, listenLocal, memoryBackend
+from idlemail.testing.dovecot import DovecotServer
 from idlemail.testing.noidle import listenLocalWithoutIdle
 
 QUICK = dict(plaintext=True, commandTimeout=5.0, pollInterval=0.2, backoffInitial=0.1,
@@ -106,3 +108,25 @@ async def proxy(upstream):
     served = await startProxy(upstream.port)
     yield served
     await stopProxy(served)
+
+
+def startDovecot() -> DovecotServer:
+    """Debian's Dovecot as the tests' C{dovecot} fixture starts it, without the 2 s wait it
+    puts after a refused login (the refusal itself is what is tested)."""
+    if not DovecotServer.available():
+        pytest.skip("dovecot is not installed (apt-get install dovecot-imapd)")
+    server = DovecotServer.temporary(dict(DEFAULT_USERS), extraConfig="auth_failure_delay = 0\n")
+    server.start()
+    return server
+
+
+def stopDovecot(server: DovecotServer) -> None:
+    server.cleanup()
+    assert server.proc.poll() is not None
+
+
+@pytest.fixture
+def dovecotUpstream():
+    server = startDovecot()
+    yield server
+    stopDovecot(server)
