@@ -171,8 +171,14 @@ class RemoteMailbox:
             if missing:  # a server that leaves UID out of its FETCH answers
                 result.update(await commands.uidFlags(proto, missing))
             return result
-        result = await self._run(work)
-        return self._state.flagsChanged(result, origin)
+        state, result = self._state, {}
+        state.storeStarted(uids)
+        try:
+            result = await self._run(work)
+        finally:
+            told, again = state.storeEnded(uids, result, origin)
+            self._watch.recheck(again)
+        return told
 
     def expunge(self, uids=None, origin=None):
         return defer.ensureDeferred(self._expunge(None if uids is None else list(uids),

@@ -48,6 +48,10 @@ class MailboxState:
         self.tracker = MailboxTracker(uids=self.flags, keywords=self.spellings)
         self.resetReason: str | None = None
         self._waiting: list[tuple[int, defer.Deferred]] = []  # whenKnown
+        # Flags of messages whose STORE through the proxy is still in flight: the
+        # upstream's echo of it may come first, and must not be told as someone else's.
+        self._storing: dict[int, int] = {}
+        self._held: dict[int, tuple] = {}
 
     @property
     def lastUid(self) -> int:
@@ -141,6 +145,45 @@ class MailboxState:
         if changed:
             self.tracker.publish(FlagsChanged(tuple(changed)), origin)
         return out
+
+    def echo(self, flagsByUid: dict) -> None:
+        """Flags the watcher saw: held back for messages with a STORE in flight."""
+        now = {}
+        for uid, flags in flagsByUid.items():
+            if uid in self._storing:
+                self._held[uid] = flags
+            else:
+                now[uid] = flags
+        if now:
+            self.flagsChanged(now)
+
+    def storeStarted(self, uids) -> None:
+        for uid in uids:
+            self._storing[uid] = self._storing.get(uid, 0) + 1
+
+    def storeEnded(self, uids, result: dict, origin=None) -> tuple[dict, list[int]]:
+        """
+        The STORE's answer (uid -> flags as the upstream gave them) is published as the
+        origin's own change; returns it in our spelling, and the UIDs whose held echo
+        differs from it (someone else changed them meanwhile, before or after: the
+        watcher must look again).
+        """
+        settled = []
+        for uid in uids:
+            left = self._storing.get(uid, 0) - 1
+            if left > 0:
+                self._storing[uid] = left
+            else:
+                self._storing.pop(uid, None)
+                settled.append(uid)
+        told = self.flagsChanged(result, origin)
+        again = []
+        for uid in settled:
+            held = self._held.pop(uid, None)
+            if held is not None and uid in self.flags and \
+                    self.spellings.canonical(held, False)[0] != self.flags[uid]:
+                again.append(uid)
+        return told, again
 
     def resync(self, listing: dict) -> None:
         """

@@ -341,7 +341,7 @@ class MailboxWatch:
         if self._listing is not None:
             self._listing[uid] = flags
         else:
-            self._publish(self.state.flagsChanged, {uid: flags})
+            self._publish(self.state.echo, {uid: flags})
 
     def expunged(self, uid: int) -> None:
         if self._listing is not None:
@@ -387,6 +387,11 @@ class MailboxWatch:
                     follower.settle()
         finally:
             self._fetching = False
+
+    def recheck(self, uids) -> None:
+        """Ask for these messages' flags now; the answers are published as they differ."""
+        if self.up and uids:
+            self._spawn(self._command("UID FETCH", uidSet(uids), b"(UID FLAGS)"))
 
     def _probe(self) -> None:
         """NOOP: ends and resumes IDLE (the re-IDLE), or polls; no answer -> reconnect."""
