@@ -96,7 +96,7 @@ async def fetch(session, cmd):
         atts.insert(0, FetchAttribute("UID"))  # RFC 3501 6.4.8
     apart = [a for a in atts if servedApart(a, mailbox)]  # the backend serves these
     needsBody = any(a.name in _NEEDS_BODY and a not in apart for a in atts)
-    headerOnly = bool(apart) and headerSuffices(atts, apart)
+    headerOnly = headerSuffices(atts, apart, mailbox)
     infos = await mailbox.messages(uids)
     if not view.readonly and any(_marksSeen(a) for a in atts):
         unseen = [i.uid for i in infos if _SEEN not in i.flags]

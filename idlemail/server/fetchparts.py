@@ -41,8 +41,11 @@ def servedApart(att, mailbox) -> bool:
         IPartialBodies.providedBy(mailbox)
 
 
-def headerSuffices(atts, apart) -> bool:
-    """True if ENVELOPE is the only item left that needs the message: its header will do."""
+def headerSuffices(atts, apart, mailbox) -> bool:
+    """True if ENVELOPE is the only item left that needs the message, and the backend
+    can give its header alone: that will do."""
+    if not IPartialBodies.providedBy(mailbox):
+        return False
     needing = [a.name for a in atts if a not in apart and a.name in
                ("ENVELOPE", "BODYSTRUCTURE", "BODY", "BODY[]", "RFC822", "RFC822.HEADER",
                 "RFC822.TEXT")]

@@ -16,6 +16,7 @@ from idlemail.wire.command import SearchKey
 
 _SYSTEM = {"\\seen": b"SEEN", "\\answered": b"ANSWERED", "\\deleted": b"DELETED",
            "\\draft": b"DRAFT", "\\flagged": b"FLAGGED"}
+_ENVELOPE_KEYS = {"FROM", "TO", "CC", "BCC", "SUBJECT"}
 _MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
 _PRINTABLE = frozenset(range(0x20, 0x7F))
 
@@ -68,6 +69,8 @@ class _Writer:
             return [op.encode(), _date(args[0])]
         if op == "HEADER":
             name, text = args
+            if name.upper() in _ENVELOPE_KEYS:  # FROM etc. search the envelope (RFC 3501 6.4.4)
+                return [name.upper().encode(), self.string(text)]
             return [b"HEADER", self.string(name), self.string(text)]
         if op in ("BODY", "TEXT"):
             return [op.encode(), self.string(args[0])]

@@ -19,7 +19,7 @@ from idlemail.events import (
     MessagesAdded,
     MessagesExpunged,
 )
-from idlemail.records import SYSTEM_FLAGS, KeywordSpellings
+from idlemail.records import RECENT, SYSTEM_FLAGS, KeywordSpellings
 from idlemail.tracker import MailboxTracker
 
 
@@ -30,8 +30,8 @@ class Inconsistent(Exception):
 
 class MailboxState:
     """
-    @param listing: uid -> flags of every message when the watcher first listed it;
-        they are the mailbox as first selected, none of them \\Recent locally.
+    @param listing: uid -> flags of every message when the watcher first listed it; those
+        the upstream shows as \\Recent are recent for the first local read-write session.
     """
 
     def __init__(self, name: str, uidValidity: int, uidNext: int | None, listing: dict,
@@ -45,7 +45,9 @@ class MailboxState:
         self.spellings = KeywordSpellings(k for k in keywords if not k.startswith("\\"))
         self.flags: dict[int, frozenset[str]] = {
             uid: self.spellings.canonical(flags)[0] for uid, flags in listing.items()}
-        self.tracker = MailboxTracker(uids=self.flags, keywords=self.spellings)
+        recent = [uid for uid, flags in listing.items()
+                  if any(f.lower() == RECENT.lower() for f in flags)]
+        self.tracker = MailboxTracker(uids=self.flags, recent=recent, keywords=self.spellings)
         self.resetReason: str | None = None
         self._waiting: list[tuple[int, defer.Deferred]] = []  # whenKnown
         # Flags of messages whose STORE through the proxy is still in flight: the

@@ -5,6 +5,7 @@ own server (memory backend) and of a real Dovecot.
 
 import os
 import shutil
+import time
 
 import pytest
 import pytest_twisted
@@ -27,7 +28,11 @@ def emptyMailboxes(server) -> None:
     """Every user's Maildir as new (no session of the test before is left open)."""
     for user in server.users:
         maildir = server.maildir(user)
-        shutil.rmtree(maildir)
+        for _ in range(50):  # Dovecot may still be writing its index for the last session
+            shutil.rmtree(maildir, ignore_errors=True)
+            if not maildir.exists():
+                break
+            time.sleep(0.02)
         for sub in ("cur", "new", "tmp"):
             (maildir / sub).mkdir(parents=True)
             if os.getuid() == 0:
