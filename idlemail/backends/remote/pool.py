@@ -87,7 +87,7 @@ class UpstreamPool:
             healthy = True  # refused, but the connection is fine
             raise refusal(e)
         except IMAPError:
-            healthy = not isinstance(session.proto.closeReason, str) and not session.proto.lost
+            healthy = not session.proto.lost  # e.g. a refused SELECT: the connection is fine
             raise
         except Exception as e:
             raise unavailable(e, self.settings)

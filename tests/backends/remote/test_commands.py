@@ -8,6 +8,8 @@ search). Checked on the upstream's side by recording the lines it was sent.
 from __future__ import annotations
 
 import re
+import socket
+import time
 
 import pytest_twisted
 
@@ -147,3 +149,37 @@ async def test_copy_to_a_missing_mailbox_asks_to_create_it(recorded):
     assert copied[-1].startswith(b"c OK [COPYUID ")
     assert status[0] == b'* STATUS "Nowhere" (MESSAGES 1)'
     assert sent(received, rb"^UID COPY 1 \"Nowhere\"$")
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_slow_reader_pauses_the_upstream_reads(recorded):
+    upstream, proxy, received = recorded
+    big = MESSAGE + b"x" * (4 * 1024 * 1024) + b"\r\n"
+    upstream.deliver(big)
+    chunks = -(-len(big) // (64 * 1024))
+
+    def slowFetch():
+        c = RawClient.__new__(RawClient)  # its socket's buffer set small before connecting
+        c.sock, c.buffer = socket.socket(), b""
+        c.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 16 * 1024)
+        c.sock.settimeout(10)
+        c.sock.connect((proxy.host, proxy.port))
+        c.greeting = c.readline()
+        c.login()
+        c.command(b"s", b"SELECT INBOX")
+        for served in proxy.factory.sessions:  # the kernel's buffers kept small too
+            served.transport.socket.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 32 * 1024)
+        c.send(b"f UID FETCH 1 (BODY.PEEK[])\r\n")
+        c.readline()
+        time.sleep(1.0)  # the client reads nothing meanwhile
+        whileSlow = len(sent(received, rb"BODY\.PEEK\[\]<"))
+        data = c.buffer
+        while len(data) < len(big):
+            data += c.sock.recv(1 << 20)
+        rest = c.readUntilTagged(b"f") if b"f OK" not in data else []
+        c.close()
+        return whileSlow, rest
+    whileSlow, rest = await inThread(slowFetch)
+    # The proxy read ahead only what its buffers hold, not the whole message.
+    assert whileSlow < chunks // 2
+    assert len(sent(received, rb"BODY\.PEEK\[\]<")) == chunks
