@@ -18,6 +18,7 @@ from zope.interface import implementer
 
 from idlemail.backends.remote.body import UpstreamBody
 from idlemail.backends.remote.criteria import searchArguments
+from idlemail.backends.remote.pool import ValidityChanged
 from idlemail.client import commands
 from idlemail.errors import IMAPError, NoSuchMailbox
 from idlemail.interfaces import IBodyStreams, IMailbox, IPartialBodies, ISearchMailbox
@@ -62,14 +63,20 @@ class RemoteMailbox:
 
         async def onSession(session):
             if selected:
-                await session.select(self.name, state.uidValidity, settings.commandTimeout,
-                                     self._user.reactor)
+                said = await session.select(self.name, state.uidValidity,
+                                            settings.commandTimeout, self._user.reactor)
+                if said is not None:
+                    state.learnPermanentFlags(said.permanentflags)
             return await work(session.proto)
 
         async def go():
             if state.resetReason is not None:
                 raise IMAPError(state.resetReason, "UNAVAILABLE")
-            return await self._user.pool.run(onSession)
+            try:
+                return await self._user.pool.run(onSession)
+            except ValidityChanged:
+                self._watch.reconnect()  # its fresh listing ends this view (a reset)
+                raise
         return defer.ensureDeferred(go())
 
     # --- reading ---------------------------------------------------------------------

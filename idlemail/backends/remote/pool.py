@@ -39,10 +39,11 @@ class PooledSession:
     def capabilities(self) -> frozenset:
         return self.proto.capabilities
 
-    async def select(self, name: str, uidValidity: int | None, timeout: float, clock) -> None:
-        """SELECT C{name} here unless it is selected already; refuse a changed UIDVALIDITY."""
+    async def select(self, name: str, uidValidity: int | None, timeout: float, clock):
+        """SELECT C{name} here unless it is selected already (None); refuse a changed
+        UIDVALIDITY. Returns what the SELECT said (the client's C{MailboxState})."""
         if self.selected == name:
-            return
+            return None
         self.selected = None
         try:
             state = await deadline(self.proto.select(name), timeout, clock)
@@ -51,6 +52,7 @@ class PooledSession:
         if uidValidity is not None and state.uidvalidity != uidValidity:
             raise ValidityChanged(name)
         self.selected = name
+        return state
 
     def forget(self) -> None:
         """The selected mailbox may be gone or renamed: select again next time."""

@@ -39,9 +39,8 @@ class MailboxState:
         self.name = name
         self.uidValidity = uidValidity
         self.uidNext = max(int(uidNext or 1), max(listing, default=0) + 1)
-        # What a local client may store for good: the upstream's, spelled our way.
-        self.permanentFlags = tuple(f for f in permanentFlags if f in SYSTEM_FLAGS
-                                    or f == "\\*")
+        self.permanentFlags = SYSTEM_FLAGS + ("\\*",)
+        self.learnPermanentFlags(permanentFlags)
         self.spellings = KeywordSpellings(k for k in keywords if not k.startswith("\\"))
         self.flags: dict[int, frozenset[str]] = {
             uid: self.spellings.canonical(flags)[0] for uid, flags in listing.items()}
@@ -54,6 +53,14 @@ class MailboxState:
         # upstream's echo of it may come first, and must not be told as someone else's.
         self._storing: dict[int, int] = {}
         self._held: dict[int, tuple] = {}
+
+    def learnPermanentFlags(self, flags) -> None:
+        """What a local client may store for good: the upstream's answer to a read-write
+        SELECT. The watcher's EXAMINE is answered with none (read-only, RFC 3501 6.3.2),
+        so until a SELECT says, the usual: every system flag and new keywords."""
+        flags = tuple(f for f in flags if f in SYSTEM_FLAGS or f == "\\*")
+        if flags:
+            self.permanentFlags = flags
 
     @property
     def lastUid(self) -> int:

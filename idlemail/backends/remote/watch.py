@@ -25,13 +25,13 @@ from twisted.logger import Logger
 
 from idlemail.backends.remote.state import Inconsistent, MailboxState
 from idlemail.backends.remote.upstream import (
-    LoginRefused,
     UpstreamProtocol,
     noSuchMailbox,
+    refusal,
     unavailable,
 )
 from idlemail.client.commands import uidSet
-from idlemail.client.failures import AuthenticationFailed, describe
+from idlemail.client.failures import describe
 from idlemail.client.follower import UidFollower
 from idlemail.client.login import deadline, endpointFor, openSession
 from idlemail.client.protocol import IMAPCommandError
@@ -160,6 +160,11 @@ class MailboxWatch:
         if linger is not None and linger.active():
             linger.cancel()
 
+    def reconnect(self) -> None:
+        """The mailbox may have been replaced upstream: follow it anew from a fresh listing."""
+        if self._proto is not None:
+            self._proto.close()
+
     def poke(self) -> None:
         """Something changed upstream that the proxy could not publish itself: look now."""
         if self.up:
@@ -179,9 +184,7 @@ class MailboxWatch:
             if not self.stopped:
                 error = failure.value
                 if isinstance(error, IMAPCommandError):
-                    error = noSuchMailbox(error, self.name)
-                elif isinstance(error, AuthenticationFailed):
-                    error = LoginRefused(error.serverText or str(error))
+                    error = refusal(error)
                 elif not isinstance(error, IMAPError):
                     error = unavailable(error, self.settings)
                 self._attemptFailed(error)
@@ -197,8 +200,11 @@ class MailboxWatch:
         s = self.settings
         self.capabilities = await openSession(proto, self.user.loginSettings(), self.reactor,
                                               s.commandTimeout)
-        selected = await deadline(proto.select(self.name, readonly=True), s.commandTimeout,
-                                  self.reactor)
+        try:
+            selected = await deadline(proto.select(self.name, readonly=True),
+                                      s.commandTimeout, self.reactor)
+        except IMAPCommandError as e:
+            raise noSuchMailbox(e, self.name)
         follower = self._follower = UidFollower(self)
         self._listing, self._mailWaiting = {}, False
         follower.start(selected.exists)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import pytest_twisted
 
+from idlemail.events import MessagesExpunged
 from idlemail.testing.conformance import waitFor
 from tests.backends.remote.conftest import startProxy, stopProxy
 from tests.server.clients import RawClient, inThread
@@ -119,3 +120,25 @@ async def test_changes_through_the_proxy_are_told_at_once_and_their_echo_not_aga
     upstream.deliver(MESSAGE)
     assert await inThread(readAll, [watcher], 2) == [[b"* 2 EXISTS", b"* 2 RECENT"]]
     await inThread(watcher.close)
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_polled_upstream_restarted_is_resynced(upstreamWithoutIdle):
+    upstream = upstreamWithoutIdle
+    upstream.deliver(MESSAGE)
+    proxy = await startProxy(upstream.port, pollInterval=0.2)
+    try:
+        clients = await localIdlers(proxy, 2)
+        [watch] = proxy.backend.users["alice"].watches.values()
+        await upstream.stop()
+        await waitFor(lambda: not watch.up)
+        upstream.deliver(MESSAGE)  # while the proxy cannot see
+        inbox = upstream.backend.users["alice"].mailboxes["INBOX"]
+        del inbox.messages[1]  # and the first message is gone
+        inbox.tracker.publish(MessagesExpunged((1,)))
+        upstream.start()
+        told = await inThread(readAll, clients, 2)
+        assert told == [[b"* 1 EXPUNGE", b"* 1 EXISTS"]] * 2
+        await inThread(closeAll, clients)
+    finally:
+        await stopProxy(proxy)
