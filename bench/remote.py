@@ -25,24 +25,12 @@ from pathlib import Path
 
 from bench import procstat
 from bench.figures import fmt, machineNote, percentiles, publish
-from bench.idle import raiseInotifyInstances
+from bench.idle import lookup, raiseInotifyInstances
 from bench.imapload import Board, MaildirDrop, deliverAll, openIdlers
 from bench.servers import DovecotBenchServer, IdlemailServer, makeMaildir
+from idlemail.testing.connections import establishedTo
 
 USERS = {"alice": "alicepw", "bob": "bobpw"}
-ESTABLISHED = "01"
-
-
-def connectionsTo(port: int) -> int:
-    """Established TCP connections to C{port} on this host, from /proc/net/tcp."""
-    count = 0
-    with open("/proc/net/tcp") as f:
-        next(f)
-        for line in f:
-            fields = line.split()
-            if fields[3] == ESTABLISHED and int(fields[2].split(":")[1], 16) == port:
-                count += 1
-    return count
 
 
 class ProxyServer(IdlemailServer):
@@ -77,7 +65,7 @@ async def measure(side: str, host: str, port: int, dovecot, proxy, n: int, args)
         result["connect_error_sample"] = repr(errors[0])[:200]
     await asyncio.sleep(args.settle)  # logins' own upstream connections close meanwhile
     after = {pid: procstat.memory(pid) for pid in watched}
-    result["upstream_connections"] = connectionsTo(dovecot.port)
+    result["upstream_connections"] = establishedTo(dovecot.port)
     live = max(len(idlers), 1)
     result["dovecot_memory"] = _memory(before[dovecot.pid], after[dovecot.pid], live)
     if proxy:
@@ -86,7 +74,7 @@ async def measure(side: str, host: str, port: int, dovecot, proxy, n: int, args)
     lat, missed = await deliverAll("drop", idlers, board, args.k, drop=drop,
                                    deadline=args.deadline, pause=args.pause)
     result["drop"] = {**percentiles(lat), "missed": missed, "samples": len(lat)}
-    result["upstream_connections_after"] = connectionsTo(dovecot.port)
+    result["upstream_connections_after"] = establishedTo(dovecot.port)
     for idler in idlers:
         idler.close()
     return result
@@ -138,12 +126,8 @@ FIGURES = [
 ]
 
 
-def lookup(result: dict, path):
-    value = result
-    for key in path:
-        if not isinstance(value, dict) or key not in value:
-            return None
-        value = value[key]
+def inMegabytes(result: dict, path):
+    value = lookup(result, path)
     if path[-1] in ("rss_kb", "pss_kb") and value is not None:
         return value / 1024
     return value
@@ -154,7 +138,7 @@ def table(results: list[dict]) -> str:
     lines = [f"| N = {results[0]['n']} idlers of one mailbox | Dovecot directly | "
              f"through idlemail |", "|---|---|---|"]
     for label, path in FIGURES:
-        values = [lookup(bySide.get(side, {}), path) for side in ("direct", "proxy")]
+        values = [inMegabytes(bySide.get(side, {}), path) for side in ("direct", "proxy")]
         if any(v is not None for v in values):
             lines.append(f"| {label} | " + " | ".join(fmt(v, 1) for v in values) + " |")
     for side in ("direct", "proxy"):

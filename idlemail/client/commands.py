@@ -16,9 +16,7 @@ from datetime import datetime
 
 from idlemail.client.protocol import IMAPClientProtocol, LiteralArgument, mailboxName
 from idlemail.wire import response as R
-
-_MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
-
+from idlemail.wire.encode import dateTime
 
 def uidSet(uids) -> bytes:
     """C{[1, 2, 3, 7]} -> C{b"1:3,7"} (RFC 3501 sequence-set, ascending ranges)."""
@@ -46,17 +44,6 @@ def expandSet(text: str) -> list[int]:
 
 def flagArgument(flags) -> bytes:
     return b"(" + b" ".join(f.encode("ascii") for f in flags) + b")"
-
-
-def dateArgument(when: datetime) -> bytes:
-    """An IMAP date-time (RFC 3501 9) for APPEND, in C{when}'s own offset."""
-    offset = when.utcoffset()
-    minutes = int(offset.total_seconds() // 60) if offset is not None else 0
-    sign = "+" if minutes >= 0 else "-"
-    minutes = abs(minutes)
-    return (f'"{when.day:02d}-{_MONTHS[when.month - 1]}-{when.year:04d} '
-            f'{when.hour:02d}:{when.minute:02d}:{when.second:02d} '
-            f'{sign}{minutes // 60:02d}{minutes % 60:02d}"').encode()
 
 
 @dataclass(frozen=True)
@@ -107,7 +94,7 @@ async def append(proto: IMAPClientProtocol, mailbox: str, message: bytes, flags=
     if flags:
         args.append(flagArgument(flags))
     if date is not None:
-        args.append(dateArgument(date))
+        args.append(dateTime(date))
     args.append(LiteralArgument(message))
     result = await proto.sendCommand("APPEND", *args)
     code = result.tagged.code

@@ -9,23 +9,13 @@ from idlemail.server.names import resolveUids
 from idlemail.server.registry import ONLY_SELECTED, command
 from idlemail.server.responses import flagsItem
 from idlemail.wire.command import FetchAttribute
+from idlemail.wire.encode import dateTime as internalDate
 from idlemail.wire.encode import literal, string
 from idlemail.wire.message import MessageStructure, Section
 
-_MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
 _NEEDS_BODY = {"ENVELOPE", "BODYSTRUCTURE", "BODY", "BODY[]", "RFC822", "RFC822.HEADER",
                "RFC822.TEXT"}
 _SEEN = "\\Seen"
-
-
-def internalDate(when) -> bytes:
-    offset = when.utcoffset()
-    minutes = int(offset.total_seconds() // 60) if offset is not None else 0
-    sign = "+" if minutes >= 0 else "-"
-    minutes = abs(minutes)
-    return (f'"{when.day:02d}-{_MONTHS[when.month - 1]}-{when.year:04d} '
-            f'{when.hour:02d}:{when.minute:02d}:{when.second:02d} '
-            f'{sign}{minutes // 60:02d}{minutes % 60:02d}"').encode()
 
 
 def _fieldName(name: str) -> bytes:

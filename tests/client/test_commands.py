@@ -14,6 +14,7 @@ from twisted.internet.endpoints import TCP4ClientEndpoint, connectProtocol
 from idlemail.client import commands
 from idlemail.client.protocol import IMAPClientProtocol
 from idlemail.testing import listenLocal, memoryBackend
+from idlemail.wire.encode import dateTime
 from idlemail.wire.message import Section
 
 MESSAGE = b"From: a@example.org\r\nSubject: helpers\r\n\r\nsome text\r\n"
@@ -118,5 +119,5 @@ def test_uid_sets_and_internal_dates():
     assert commands.expandSet("1:3,7") == [1, 2, 3, 7]
     when = commands.parseInternalDate(b" 6-May-2024 07:08:09 -0700")
     assert when == datetime(2024, 5, 6, 14, 8, 9, tzinfo=timezone.utc)
-    assert commands.dateArgument(when) == b'"06-May-2024 07:08:09 -0700"'
+    assert dateTime(when) == b'"06-May-2024 07:08:09 -0700"'
     assert commands.parseInternalDate("not a date") is None

@@ -8,16 +8,14 @@ The server has already resolved what depends on a local session (message numbers
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from idlemail.client.protocol import LiteralArgument
 from idlemail.errors import IMAPError
 from idlemail.wire.command import SearchKey
+from idlemail.wire.encode import date
 
 _SYSTEM = {"\\seen": b"SEEN", "\\answered": b"ANSWERED", "\\deleted": b"DELETED",
            "\\draft": b"DRAFT", "\\flagged": b"FLAGGED"}
 _ENVELOPE_KEYS = {"FROM", "TO", "CC", "BCC", "SUBJECT"}
-_MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
 _PRINTABLE = frozenset(range(0x20, 0x7F))
 
 
@@ -66,7 +64,7 @@ class _Writer:
         if op in ("LARGER", "SMALLER"):
             return [op.encode(), b"%d" % args[0]]
         if op in ("BEFORE", "ON", "SINCE", "SENTBEFORE", "SENTON", "SENTSINCE"):
-            return [op.encode(), _date(args[0])]
+            return [op.encode(), date(args[0])]
         if op == "HEADER":
             name, text = args
             if name.upper() in _ENVELOPE_KEYS:  # FROM etc. search the envelope (RFC 3501 6.4.4)
@@ -83,8 +81,4 @@ class _Writer:
         if any(b >= 0x80 for b in data):
             self.utf8 = True
         return LiteralArgument(data)
-
-
-def _date(when: datetime) -> bytes:
-    return f"{when.day}-{_MONTHS[when.month - 1]}-{when.year:04d}".encode()
 

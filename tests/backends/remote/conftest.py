@@ -17,6 +17,7 @@ from idlemail.backends.remote.settings import RemoteSettings
 from idlemail.testing import DEFAULT_USERS, listenLocal, memoryBackend
 from idlemail.testing.dovecot import DovecotServer
 from idlemail.testing.noidle import listenLocalWithoutIdle
+from tests.server.clients import RawClient
 
 QUICK = dict(plaintext=True, commandTimeout=5.0, pollInterval=0.2, backoffInitial=0.1,
              backoffMax=0.5, watchLinger=30.0)
@@ -68,6 +69,14 @@ class Proxy:
     listening: object
     host: str = "127.0.0.1"
     clients: list = field(default_factory=list)
+
+
+def selected(proxy, mailbox: bytes = b"INBOX") -> RawClient:
+    """A raw client of the proxy, logged in as alice, with C{mailbox} selected."""
+    c = RawClient(proxy.host, proxy.port)
+    c.login()
+    c.command(b"s", b"SELECT " + mailbox)
+    return c
 
 
 def remoteSettings(port: int, **overrides) -> RemoteSettings:

@@ -14,7 +14,7 @@ import time
 import pytest_twisted
 
 from idlemail.server.protocol import IMAPServerProtocol
-from tests.backends.remote.conftest import startProxy, stopProxy
+from tests.backends.remote.conftest import selected, startProxy, stopProxy
 from tests.server.clients import RawClient, inThread
 
 MESSAGE = (b"From: Carol <carol@example.org>\r\nTo: bob@example.org\r\n"
@@ -48,13 +48,6 @@ def sent(received, pattern: bytes) -> list[bytes]:
     return [line for line in lines if re.search(pattern, line)]
 
 
-def session(proxy) -> RawClient:
-    c = RawClient(proxy.host, proxy.port)
-    c.login()
-    c.command(b"s", b"SELECT INBOX")
-    return c
-
-
 def literalOf(lines: list[bytes]) -> bytes:
     """The octets of the one literal in a raw response read line by line."""
     joined = b"\r\n".join(lines)
@@ -70,7 +63,7 @@ async def test_a_large_body_streams_from_upstream_in_partial_pieces(recorded):
     upstream.deliver(big)
 
     def fetch():
-        c = session(proxy)
+        c = selected(proxy)
         lines = c.command(b"f", b"UID FETCH 1 (BODY.PEEK[])")
         c.close()
         return lines
@@ -88,7 +81,7 @@ async def test_partial_fetches_and_sections_are_fetched_as_such_upstream(recorde
     upstream.deliver(MESSAGE)
 
     def fetch():
-        c = session(proxy)
+        c = selected(proxy)
         partial = c.command(b"p", b"FETCH 1 (BODY.PEEK[]<10.20>)")
         header = c.command(b"h", b"FETCH 1 (BODY.PEEK[HEADER.FIELDS (SUBJECT)])")
         envelope = c.command(b"e", b"FETCH 1 (ENVELOPE)")
@@ -112,7 +105,7 @@ async def test_search_is_sent_upstream_as_uid_search(recorded):
     upstream.deliver(MESSAGE.replace(b"quarterly", b"annual"))
 
     def searches():
-        c = session(proxy)
+        c = selected(proxy)
         c.command(b"x", b"STORE 2 +FLAGS (\\Seen)")
         out = [c.command(b"a", b"SEARCH SUBJECT report BODY figures"),
                c.command(b"b", b"UID SEARCH OR SUBJECT weekly SUBJECT annual"),
@@ -137,7 +130,7 @@ async def test_copy_to_a_missing_mailbox_asks_to_create_it(recorded):
     upstream.deliver(MESSAGE)
 
     def copy():
-        c = session(proxy)
+        c = selected(proxy)
         missing = c.command(b"a", b"COPY 1 Nowhere")
         c.command(b"b", b"CREATE Nowhere")
         copied = c.command(b"c", b"COPY 1 Nowhere")

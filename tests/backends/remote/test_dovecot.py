@@ -15,26 +15,12 @@ import pytest_twisted
 from twisted.internet import threads
 
 from idlemail.testing.conformance import waitFor
+from idlemail.testing.connections import establishedTo
 from idlemail.testing.dovecot import processTree
-from tests.backends.remote.conftest import startProxy, stopProxy
+from tests.backends.remote.conftest import selected, startProxy, stopProxy
 from tests.backends.remote.test_push import closeAll, localIdlers, readAll
 from tests.client.test_watcher_dovecot import append, drop
 from tests.server.clients import RawClient, inThread
-
-ESTABLISHED = "01"
-
-
-def upstreamConnections(port: int) -> int:
-    """TCP connections to C{port} on 127.0.0.1 that are established, from /proc/net/tcp."""
-    count = 0
-    with open("/proc/net/tcp") as f:
-        next(f)
-        for line in f:
-            fields = line.split()
-            remote, state = fields[2], fields[3]
-            if state == ESTABLISHED and int(remote.split(":")[1], 16) == port:
-                count += 1
-    return count
 
 
 def crash(dovecot) -> None:
@@ -66,12 +52,12 @@ async def test_mail_appended_upstream_reaches_100_idlers_over_two_connections(
     clients = await localIdlers(proxy, 100)
     try:
         # One watching INBOX, one kept for commands; the logins' own ones are gone.
-        await waitFor(lambda: upstreamConnections(dovecotUpstream.port) <= 2, timeout=20)
-        assert upstreamConnections(dovecotUpstream.port) == 2
+        await waitFor(lambda: establishedTo(dovecotUpstream.port) <= 2, timeout=20)
+        assert establishedTo(dovecotUpstream.port) == 2
         await threads.deferToThread(append, dovecotUpstream, 1)
         told = await inThread(readAll, clients, 1)
         assert told == [[b"* 1 EXISTS"]] * 100
-        await waitFor(lambda: upstreamConnections(dovecotUpstream.port) <= 2, timeout=20)
+        await waitFor(lambda: establishedTo(dovecotUpstream.port) <= 2, timeout=20)
     finally:
         await inThread(closeAll, clients)
 
@@ -127,12 +113,7 @@ async def test_dovecot_stopped_and_restarted_mid_idle(dovecotUpstream, proxy):
         drop(dovecotUpstream, n)
     clients = await localIdlers(proxy, 3)
 
-    def loggedIn():
-        c = RawClient(proxy.host, proxy.port)
-        c.login()
-        c.command(b"s", b"SELECT INBOX")
-        return c
-    asking = await inThread(loggedIn)
+    asking = await inThread(selected, proxy)
     [watch] = proxy.backend.users["alice"].watches.values()
     try:
         crash(dovecotUpstream)

@@ -12,7 +12,7 @@ import pytest_twisted
 
 from idlemail.events import MessagesExpunged
 from idlemail.testing.conformance import waitFor
-from tests.backends.remote.conftest import startProxy, stopProxy
+from tests.backends.remote.conftest import selected, startProxy, stopProxy
 from tests.server.clients import RawClient, inThread
 from tests.server.test_idle import idlingClient
 
@@ -96,9 +96,7 @@ async def test_changes_through_the_proxy_are_told_at_once_and_their_echo_not_aga
     [watcher] = await localIdlers(proxy, 1)
 
     def changeThroughTheProxy():
-        c = RawClient(proxy.host, proxy.port)
-        c.login()
-        c.command(b"s", b"SELECT INBOX")
+        c = selected(proxy)
         literal = b"{%d+}\r\n" % len(MESSAGE)
         appended = c.command(b"a", b"APPEND INBOX " + literal + MESSAGE)
         told = [watcher.readline(), watcher.readline()]

@@ -11,7 +11,7 @@ import pytest_twisted
 
 from idlemail.testing.conformance import waitFor
 from idlemail.testing.dovecot import freePort
-from tests.backends.remote.conftest import startProxy, stopProxy
+from tests.backends.remote.conftest import selected, startProxy, stopProxy
 from tests.server.clients import RawClient, inThread
 
 
@@ -19,12 +19,7 @@ from tests.server.clients import RawClient, inThread
 async def test_the_watch_and_the_password_go_a_while_after_the_last_session(upstream):
     proxy = await startProxy(upstream.port, watchLinger=0.2, connectionIdleTimeout=0.2)
     try:
-        def session():
-            c = RawClient(proxy.host, proxy.port)
-            c.login()
-            c.command(b"s", b"SELECT INBOX")
-            return c
-        c = await inThread(session)
+        c = await inThread(selected, proxy)
         user = proxy.backend.users["alice"]
         assert list(user.watches) == ["INBOX"] and user.password == "alicepw"
         await inThread(c.command, b"l", b"LOGOUT")
