@@ -80,7 +80,7 @@ def selected(proxy, mailbox: bytes = b"INBOX") -> RawClient:
 
 
 def remoteSettings(port: int, **overrides) -> RemoteSettings:
-    return RemoteSettings(upstream=f"tcp:127.0.0.1:{port}", **{**QUICK, **overrides})
+    return RemoteSettings(**{"upstream": f"tcp:127.0.0.1:{port}", **QUICK, **overrides})
 
 
 async def startProxy(upstreamPort: int, **overrides) -> Proxy:
