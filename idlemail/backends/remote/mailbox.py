@@ -26,6 +26,8 @@ from idlemail.records import MessageInfo
 from idlemail.wire.message import Section
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+#: Messages whose date and size a mailbox remembers (~150 octets each).
+MAX_REMEMBERED = 100_000
 _DELETED = "\\Deleted"
 
 
@@ -84,20 +86,24 @@ class RemoteMailbox:
         return defer.ensureDeferred(self._messages(list(uids)))
 
     async def _messages(self, uids):
-        if not uids:
-            return []
-        found = await self._run(lambda proto: commands.uidFetchItems(
-            proto, uids, b"(UID FLAGS INTERNALDATE RFC822.SIZE)"))
-        state, out = self._state, []
+        state = self._state
+        dates = state.dates
+        unknown = [uid for uid in uids if uid not in dates]
+        if unknown:
+            found = await self._run(lambda proto: commands.uidFetchItems(
+                proto, unknown, b"(UID FLAGS INTERNALDATE RFC822.SIZE)"))
+            for uid, items in found.items():
+                size = items.get("RFC822.SIZE")
+                dates[uid] = (commands.parseInternalDate(items.get("INTERNALDATE")) or _EPOCH,
+                              size if isinstance(size, int) else 0)
+        out = []
         for uid in uids:
-            items = found.get(uid)
-            if items is None:
-                continue
-            flags = state.flags[uid] if uid in state.flags else \
-                state.canonical(items.get("FLAGS", ()))
-            when = commands.parseInternalDate(items.get("INTERNALDATE")) or _EPOCH
-            size = items.get("RFC822.SIZE")
-            out.append(MessageInfo(uid, flags, when, size if isinstance(size, int) else 0))
+            if uid in dates and uid in state.flags:
+                when, size = dates[uid]
+                out.append(MessageInfo(uid, state.flags[uid], when, size))
+        if len(dates) > MAX_REMEMBERED:  # a huge mailbox: remember what this FETCH needs
+            for uid in unknown:
+                dates.pop(uid, None)
         return out
 
     def flags(self, uids):

@@ -47,6 +47,9 @@ class MailboxState:
         recent = [uid for uid, flags in listing.items()
                   if any(f.lower() == RECENT.lower() for f in flags)]
         self.tracker = MailboxTracker(uids=self.flags, recent=recent, keywords=self.spellings)
+        # uid -> (internal date, size): a message's never change (RFC 3501 2.3.3, 2.3.4), so
+        # a FETCH of FLAGS after the first needs nothing from upstream.
+        self.dates: dict[int, tuple] = {}
         self.resetReason: str | None = None
         self._waiting: list[tuple[int, defer.Deferred]] = []  # whenKnown
         # Flags of messages whose STORE through the proxy is still in flight: the
@@ -135,6 +138,7 @@ class MailboxState:
         gone = sorted(uid for uid in set(uids) if uid in self.flags)
         for uid in gone:
             del self.flags[uid]
+            self.dates.pop(uid, None)
         if gone:
             self.tracker.publish(MessagesExpunged(tuple(gone)), origin)
         return gone

@@ -176,3 +176,22 @@ async def test_a_slow_reader_pauses_the_upstream_reads(recorded):
     # The proxy read ahead only what its buffers hold, not the whole message.
     assert whileSlow < chunks // 2
     assert len(sent(received, rb"BODY\.PEEK\[\]<")) == chunks
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_fetch_of_flags_again_needs_nothing_from_upstream(recorded):
+    upstream, proxy, received = recorded
+    for _ in range(3):
+        upstream.deliver(MESSAGE)
+
+    def fetches():
+        c = selected(proxy)
+        first = c.command(b"a", b"FETCH 1:* (FLAGS RFC822.SIZE)")
+        asked = len(sent(received, rb"INTERNALDATE"))
+        again = c.command(b"b", b"FETCH 1:* (FLAGS RFC822.SIZE)")
+        c.close()
+        return first, asked, again
+    first, asked, again = await inThread(fetches)
+    assert first[:-1] == again[:-1] and len(first[:-1]) == 3
+    assert asked == 1
+    assert len(sent(received, rb"INTERNALDATE")) == 1  # dates and sizes never change
