@@ -86,7 +86,13 @@ def _memory(before, after, live: int) -> dict:
             "pss_per_idler_kb": (after.pss_kb - before.pss_kb) / live}
 
 
+def loadAverage() -> float:
+    with open("/proc/loadavg") as f:
+        return float(f.read().split()[0])
+
+
 def runSide(side: str, n: int, args, scratch: Path) -> dict:
+    loadBefore = loadAverage()  # the machine is shared: what else ran, side by side
     dovecot = DovecotBenchServer(scratch / f"dovecot-{side}", USERS)
     makeMaildir(dovecot.mailRoot, "alice")
     dovecot.start()
@@ -99,7 +105,8 @@ def runSide(side: str, n: int, args, scratch: Path) -> dict:
         else:
             host, port = "127.0.0.1", dovecot.port
         coroutine = measure(side, host, port, dovecot, proxy, n, args)
-        return asyncio.run(asyncio.wait_for(coroutine, args.timeout))
+        result = asyncio.run(asyncio.wait_for(coroutine, args.timeout))
+        return {**result, "load_before": loadBefore}
     except asyncio.TimeoutError:
         return {"side": side, "n": n, "error": f"timed out after {args.timeout} s"}
     finally:
@@ -123,6 +130,7 @@ FIGURES = [
     ("idlemail RSS per idler (kB)", ("proxy_memory", "rss_per_idler_kb")),
     ("connect N idlers (s)", ("connect_s",)),
     ("connect errors", ("connect_errors",)),
+    ("load average before the side started", ("load_before",)),
 ]
 
 
