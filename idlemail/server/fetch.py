@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from idlemail.server.fetchparts import headerSuffices, renderApart, servedApart, writeFetch
 from idlemail.server.names import resolveUids
-from idlemail.server.registry import ONLY_SELECTED, command
+from idlemail.server.registry import ANSWERED, ONLY_SELECTED, command
 from idlemail.server.responses import flagsItem
 from idlemail.wire.command import FetchAttribute
 from idlemail.wire.encode import dateTime as internalDate
@@ -120,7 +120,8 @@ async def fetch(session, cmd):
                 break
             items.append(item)
         else:
-            await writeFetch(session, seq, items)
+            if not await writeFetch(session, seq, items):
+                return ANSWERED  # the connection is gone or was closed mid-literal
     if missing:
         return ("EXPUNGEISSUED", "Some of the requested messages were expunged")
     return None

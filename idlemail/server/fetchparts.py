@@ -73,11 +73,12 @@ async def renderApart(att, mailbox, uid: int, label: bytes):
     return None if data is None else label + b" " + literal(data)
 
 
-async def writeFetch(session, seq: int, items: list) -> None:
-    """C{* seq FETCH (items)}; a L{Streamed} item's octets are copied as they are read."""
+async def writeFetch(session, seq: int, items: list) -> bool:
+    """C{* seq FETCH (items)}; a L{Streamed} item's octets are copied as they are read.
+    False if the connection went away or was closed mid-literal: nothing more to say."""
     if not any(isinstance(item, Streamed) for item in items):
         session.untagged(b"%d FETCH (%s)" % (seq, b" ".join(items)))
-        return
+        return True
     transport = session.transport
     pending = b"* %d FETCH (" % seq
     for i, item in enumerate(items):
@@ -86,10 +87,11 @@ async def writeFetch(session, seq: int, items: list) -> None:
             transport.write(pending + separator + item.label + b" {%d}\r\n" % item.body.size)
             pending = b""
             if not await _copy(session, item.body):
-                return
+                return False
         else:
             pending += separator + item
     transport.write(pending + b")\r\n")
+    return True
 
 
 async def _copy(session, body) -> bool:
