@@ -16,8 +16,10 @@ from idlemail.server.registry import ANSWERED, AUTHENTICATED, UNAUTHED, command
 async def _login(session, username: str, password: str):
     try:
         account = await session.factory.backend.login(username, password)
-    except UnauthorizedLogin:
+    except UnauthorizedLogin as e:
         session.factory.log.info("Login failed for {user!r}", user=username)
+        if isinstance(e, IMAPError):
+            raise  # a refusal with its own words (the remote backend's upstream answer)
         raise IMAPError("Authentication failed.", "AUTHENTICATIONFAILED")
     if session.state != "not authenticated":  # the connection went away meanwhile
         account.logout()

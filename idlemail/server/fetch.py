@@ -4,27 +4,18 @@ FETCH and UID FETCH (RFC 3501 6.4.5, 7.4.2).
 
 from __future__ import annotations
 
+from idlemail.server.fetchparts import headerSuffices, renderApart, servedApart, writeFetch
 from idlemail.server.names import resolveUids
-from idlemail.server.registry import ONLY_SELECTED, command
+from idlemail.server.registry import ANSWERED, ONLY_SELECTED, command
 from idlemail.server.responses import flagsItem
 from idlemail.wire.command import FetchAttribute
+from idlemail.wire.encode import dateTime as internalDate
 from idlemail.wire.encode import literal, string
 from idlemail.wire.message import MessageStructure, Section
 
-_MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
 _NEEDS_BODY = {"ENVELOPE", "BODYSTRUCTURE", "BODY", "BODY[]", "RFC822", "RFC822.HEADER",
                "RFC822.TEXT"}
 _SEEN = "\\Seen"
-
-
-def internalDate(when) -> bytes:
-    offset = when.utcoffset()
-    minutes = int(offset.total_seconds() // 60) if offset is not None else 0
-    sign = "+" if minutes >= 0 else "-"
-    minutes = abs(minutes)
-    return (f'"{when.day:02d}-{_MONTHS[when.month - 1]}-{when.year:04d} '
-            f'{when.hour:02d}:{when.minute:02d}:{when.second:02d} '
-            f'{sign}{minutes // 60:02d}{minutes % 60:02d}"').encode()
 
 
 def _fieldName(name: str) -> bytes:
@@ -93,7 +84,9 @@ async def fetch(session, cmd):
     atts = list(cmd.args.attributes)
     if cmd.uid and not any(a.name == "UID" for a in atts):
         atts.insert(0, FetchAttribute("UID"))  # RFC 3501 6.4.8
-    needsBody = any(a.name in _NEEDS_BODY for a in atts)
+    apart = [a for a in atts if servedApart(a, mailbox)]  # the backend serves these
+    needsBody = any(a.name in _NEEDS_BODY and a not in apart for a in atts)
+    headerOnly = headerSuffices(atts, apart, mailbox)
     infos = await mailbox.messages(uids)
     if not view.readonly and any(_marksSeen(a) for a in atts):
         unseen = [i.uid for i in infos if _SEEN not in i.flags]
@@ -112,13 +105,23 @@ async def fetch(session, cmd):
             continue
         raw = structure = None
         if needsBody:
-            raw = await mailbox.body(info.uid)
+            raw = await (mailbox.bodyPart(info.uid, Section(text="HEADER"), None)
+                         if headerOnly else mailbox.body(info.uid))
             if raw is None:
                 missing = True
                 continue
             structure = MessageStructure.parse(raw)
-        items = [_render(a, info, seq, raw, structure, view.recent) for a in atts]
-        session.untagged(b"%d FETCH (%s)" % (seq, b" ".join(items)))
+        items = []
+        for a in atts:
+            item = (await renderApart(a, mailbox, info.uid, sectionLabel(a)) if a in apart
+                    else _render(a, info, seq, raw, structure, view.recent))
+            if item is None:
+                missing = True
+                break
+            items.append(item)
+        else:
+            if not await writeFetch(session, seq, items):
+                return ANSWERED  # the connection is gone or was closed mid-literal
     if missing:
         return ("EXPUNGEISSUED", "Some of the requested messages were expunged")
     return None
