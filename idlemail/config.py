@@ -141,6 +141,9 @@ def parseConfig(data: dict, path: str) -> Config:
         notifier = parseNotifier(top.get("notifier", dict), path)
     metrics = parseMetrics(top.get("metrics", dict), path) if "metrics" in data else None
     top.rejectUnknown(allowed={"server", "notifier", "metrics"})
+    if metrics is not None and server is not None and server.workers > 1:
+        raise ConfigError(f"{path}: metrics.listen: not with server.workers > 1 yet "
+                          f"(each worker counts its own sessions); use workers = 1")
     if server is None and notifier is None:
         raise ConfigError(f"{path}: needs a [server] or a [notifier] table (or both)")
     return Config(path, server, notifier, metrics)
