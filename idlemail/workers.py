@@ -133,9 +133,15 @@ class WorkerSupervisor(Service):
         for i, bound in enumerate(self.sockets):
             childFDs[FIRST_FD + i] = bound.fd
         env = {k: v for k, v in os.environ.items() if k not in _PARENT_ONLY}
-        self.reactor.spawnProcess(worker, sys.executable,
-                                  workerCommand(self.configPath, index, self.sockets),
-                                  env=env, childFDs=childFDs)
+        try:
+            self.reactor.spawnProcess(worker, sys.executable,
+                                      workerCommand(self.configPath, index, self.sockets),
+                                      env=env, childFDs=childFDs)
+        except OSError as e:  # out of processes or descriptors: try again later
+            log.error("cannot start worker {worker}: {error}; trying again in {delay:.0f} s",
+                      worker=index, error=e.strerror, delay=self.maxDelay)
+            self._respawns[index] = self.reactor.callLater(self.maxDelay, self._spawn, index)
+            return
         self.workers[index] = worker
         log.info("worker {worker} started (pid {pid})", worker=index, pid=worker.pid)
 

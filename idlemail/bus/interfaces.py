@@ -11,6 +11,22 @@ The store is the truth; an envelope only says where to look. A receiver applies 
 envelope names by reading the store, so a duplicate, late or reordered envelope does no
 harm, and anything it cannot account for (a gap in the sequence, a bus outage) is answered
 by re-reading the whole mailbox: a resync.
+
+How a backend uses it (one bus and one L{idlemail.bus.envelope.EnvelopeStamper} per
+process, C{EnvelopeStamper(bus.origin)})::
+
+    # a mailbox is opened for its first session in this process:
+    receiver = SequencedReceiver(deliver, resync, uidValidity)
+    subscription = bus.subscribe(user, mailbox, receiver)
+    yield subscription.whenReady()       # then read the store and build the tracker
+    # a change is in the store (APPEND, STORE, EXPUNGE, ... or seen by the watcher):
+    bus.publish(stamper.stamp(user, mailbox, uidValidity, event, session=origin))
+    # the tracker's onEmpty: subscription.unsubscribe()
+
+C{deliver(envelope)}: an envelope of this process (C{envelope.origin == bus.origin}) is
+applied to the tracker as it is (C{tracker.publish(envelope.change, envelope.session)});
+another process's names what to look at: re-read those messages from the store and
+publish to the tracker what differs. C{resync()}: compare the whole mailbox with the store.
 """
 
 from __future__ import annotations
