@@ -4,6 +4,7 @@ its own origin and its own two connections, as a process would).
 """
 
 import socket
+import time
 from contextlib import contextmanager
 
 import pytest_twisted
@@ -65,6 +66,14 @@ def buses(endpoint, count=2):
             bus.stopService()
 
 
+def redisSays(redis, command: bytes) -> bytes:
+    """One command to the real Redis over a raw socket; its raw reply."""
+    with socket.create_connection((redis.host, redis.port), timeout=5) as raw:
+        raw.sendall(command + b"\r\n")
+        time.sleep(0.05)
+        return raw.recv(4096)
+
+
 def added(stamper, mailbox="INBOX", user="alice", uid=1):
     return stamper.stamp(user, mailbox, 7, MessagesAdded((uid,)))
 
@@ -84,8 +93,13 @@ async def test_envelopes_reach_the_other_process_for_subscribed_mailboxes_only(r
         # One publisher connection, one listener: Redis keeps the order, so the two
         # envelopes before this one would have arrived first had they been delivered.
         assert heard.what == [(a.origin, "INBOX", 1)]
+        # Redis itself knows of the one subscribed channel only (B's; A subscribes to none).
+        assert redisSays(redis, b"PUBSUB CHANNELS *").endswith(
+            b"\r\n" + channelName("alice", "INBOX").encode() + b"\r\n")
+        assert redisSays(redis, b"PUBSUB NUMSUB " + channelName("alice", "INBOX").encode()
+                         ).endswith(b":1\r\n")
         subscription.unsubscribe()
-        await task.deferLater(reactor, 0.1, lambda: None)  # the UNSUBSCRIBE is through
+        await until(lambda: redisSays(redis, b"PUBSUB CHANNELS *") == b"*0\r\n")
         a.publish(added(stamp))
         b.subscribe("alice", "Sent", heard)
         await until(lambda: b._confirmed)
