@@ -22,6 +22,7 @@ from pathlib import Path
 
 from bench import procstat
 from bench.figures import fmt, machineNote, percentiles, publish
+from bench.idle import lookup
 from bench.imapload import Board, Connection, MaildirDrop, deliverAll, openIdlers
 from bench.servers import IdlemailServer
 
@@ -119,12 +120,7 @@ def table(results: list[dict], counts: list[int], ns: list[int]) -> str:
     for n in ns:
         byCount = {r["workers"]: r for r in results if r["n"] == n}
         for label, path in FIGURES:
-            cells = []
-            for w in counts:
-                value = byCount.get(w, {})
-                for key in path:
-                    value = value.get(key) if isinstance(value, dict) else None
-                cells.append(fmt(value))
+            cells = [fmt(lookup(byCount.get(w, {}), path)) for w in counts]
             lines.append(f"| {n} | {label} | " + " | ".join(cells) + " |")
         for w in counts:
             if "error" in byCount.get(w, {}):

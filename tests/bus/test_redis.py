@@ -74,6 +74,14 @@ def redisSays(redis, command: bytes) -> bytes:
         return raw.recv(4096)
 
 
+async def sequencedReceiverOf(b, a):
+    """What B's SequencedReceiver of alice's INBOX hears, the receiver, and A's stamper."""
+    heard = Heard()
+    receiver = SequencedReceiver(heard.changed, heard.resync)
+    await b.subscribe("alice", "INBOX", receiver).whenReady()
+    return heard, receiver, EnvelopeStamper(a.origin)
+
+
 def added(stamper, mailbox="INBOX", user="alice", uid=1):
     return stamper.stamp(user, mailbox, 7, MessagesAdded((uid,)))
 
@@ -128,10 +136,7 @@ async def test_own_envelopes_are_delivered_once_locally_and_not_again(redis):
 async def test_a_gap_in_the_sequence_makes_the_receiver_resync(redis):
     with buses(redis.endpoint) as (a, b):
         await until(lambda: a.state == b.state == UP)
-        heard = Heard()
-        receiver = SequencedReceiver(heard.changed, heard.resync)
-        await b.subscribe("alice", "INBOX", receiver).whenReady()
-        stamp = EnvelopeStamper(a.origin)
+        heard, receiver, stamp = await sequencedReceiverOf(b, a)
         a.publish(added(stamp, uid=1))
         added(stamp, uid=2)  # stamped but never sent: lost on the way
         a.publish(added(stamp, uid=3))
@@ -185,10 +190,7 @@ async def test_changes_a_publisher_could_not_send_show_the_others_a_gap(redis):
     last unsent envelope, sent on reconnect, is what tells it to resync."""
     with buses(redis.endpoint) as (a, b):
         await until(lambda: a.state == b.state == UP)
-        heard = Heard()
-        receiver = SequencedReceiver(heard.changed, heard.resync)
-        await b.subscribe("alice", "INBOX", receiver).whenReady()
-        stamp = EnvelopeStamper(a.origin)
+        heard, receiver, stamp = await sequencedReceiverOf(b, a)
         a.publish(added(stamp, uid=1))
         await until(lambda: heard.what)
         with socket.create_connection((redis.host, redis.port), timeout=5) as raw:
