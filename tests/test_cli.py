@@ -123,6 +123,7 @@ listen = "tcp:9143:interface=127.0.0.1"
     assert printed["server"] == {
         "listen": ["tcp:11430:interface=127.0.0.1"], "backend": "maildir",
         "idle_keepalive": "90s", "autologout": "30m", "append_limit": "50M",
+        "workers": 1, "bus": {"kind": "local"},
         "maildir": {"root": "/srv/mail", "passwd_file": "/srv/mail/passwd",
                     "poll_interval": 2.0}}
     assert printed["metrics"] == {"listen": "tcp:9143:interface=127.0.0.1"}
