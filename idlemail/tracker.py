@@ -28,6 +28,7 @@ from idlemail.events import (
     FlagsChanged,
     KeywordsAdded,
     MailboxEvent,
+    MailboxReset,
     MessagesAdded,
     MessagesExpunged,
 )
@@ -47,10 +48,12 @@ class MailboxTracker:
     @ivar onClaim: called with the UIDs (ascending) that a read-write session has just
         claimed as its \\Recent messages, so the backend can record that they are no
         longer recent for anyone else (Maildir moves them from new/ to cur/).
+    @ivar resetReason: None, or why the mailbox was reset (L{MailboxReset}): its
+        sessions are to end.
     """
 
     __slots__ = ("uids", "sessions", "keywords", "keywordsVersion", "_keywordsLower",
-                 "_unclaimed", "onEmpty", "onClaim")
+                 "_unclaimed", "onEmpty", "onClaim", "resetReason")
 
     def __init__(self, uids=(), recent=(), keywords=()):
         self.uids: list[int] = sorted(uids)
@@ -66,6 +69,7 @@ class MailboxTracker:
         self._addKeywords(keywords)
         self.onEmpty: Callable[[MailboxTracker], None] | None = None
         self.onClaim: Callable[[list[int]], None] | None = None
+        self.resetReason: str | None = None
 
     # --- what backends may ask ---------------------------------------------------
     @property
@@ -163,6 +167,10 @@ class MailboxTracker:
         elif isinstance(event, KeywordsAdded):
             if not self._addKeywords(event.keywords):
                 return
+        elif isinstance(event, MailboxReset):
+            self.resetReason = event.reason
+            for session in self.sessions:
+                session.reset = event.reason
         else:
             raise TypeError(f"not a mailbox event: {event!r}")
         for session in list(self.sessions):
@@ -181,7 +189,7 @@ class SessionTracker:
         session, the mailbox's unclaimed ones: shared, never copied).
     """
 
-    __slots__ = ("mailbox", "wake", "readonly", "known", "recent", "closed",
+    __slots__ = ("mailbox", "wake", "readonly", "known", "recent", "closed", "reset",
                  "_expunged_", "_flags", "_newest", "_keywordsSeen")
 
     def __init__(self, mailbox: MailboxTracker, wake: Callable[[], None], readonly: bool):
@@ -193,6 +201,8 @@ class SessionTracker:
         # Shared empty set until this session claims a recent message: most never do.
         self.recent: set[int] | frozenset[int] = _NONE
         self.closed = False
+        # Why the session must end (the mailbox was reset, L{MailboxReset}), or None.
+        self.reset: str | None = mailbox.resetReason
         self._expunged_: list[int] = []  # ascending; in this view, gone from the mailbox
         self._flags: dict[int, tuple[frozenset[str], bool]] | None = None
         self._newest = self.known  # highest UID added, told or not
@@ -225,7 +235,7 @@ class SessionTracker:
         return bisect_right(self.mailbox.uids, self.known) + len(self._expunged_)
 
     def hasPending(self) -> bool:
-        return bool(self._expunged_ or self._flags or self._newest > self.known
+        return bool(self.reset is not None or self._expunged_ or self._flags or self._newest > self.known
                     or self._keywordsSeen != self.mailbox.keywordsVersion)
 
     def takeKeywords(self) -> tuple[str, ...] | None:
@@ -289,7 +299,12 @@ class SessionTracker:
             stay pending (RFC 3501 7.4.1).
         @param ownFlags: False after STORE .SILENT: the session's own flag changes
             are dropped, others' still go out.
+
+        After a L{MailboxReset} it is C{[("BYE", reason)]} alone: the view's numbers
+        no longer mean anything, and the session is to end.
         """
+        if self.reset is not None:
+            return [("BYE", self.reset)]
         out: list[tuple] = []
         if self._keywordsSeen != self.mailbox.keywordsVersion:
             out.append(("FLAGS", self.takeKeywords()))

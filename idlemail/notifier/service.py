@@ -18,6 +18,7 @@ from twisted.internet import defer
 from twisted.logger import Logger
 
 from idlemail.client.cursor import CursorStore
+from idlemail.metrics import NO_METRICS
 from idlemail.client.watcher import MailboxWatcher, WatchSettings
 from idlemail.notifier.debounce import Debouncer
 from idlemail.notifier.sinks import CallbackSink, buildSink
@@ -41,11 +42,17 @@ def watchSettings(account, mailbox: str, wantsHeaders: bool = True,
         maxLiteralSize=account.maxLiteralSize, wantsHeaders=wantsHeaders)
 
 
-def _delivered(sinks, event) -> defer.Deferred:
-    ds = [defer.maybeDeferred(sink.deliver, event) for sink in sinks
-          if getattr(sink, "events", None) is None or event.event in sink.events]
-    for d in ds:
-        d.addErrback(lambda f: log.failure("A sink failed", f))
+def _delivered(sinks, event, metrics) -> defer.Deferred:
+    ds = []
+    for sink in sinks:
+        if getattr(sink, "events", None) is not None and event.event not in sink.events:
+            continue
+        kind = getattr(sink, "name", "callback").split(" ", 1)[0]
+        d = defer.maybeDeferred(sink.deliver, event)
+        d.addCallbacks(lambda ok, kind=kind: ok is False and metrics.sinkFailure(kind),
+                       lambda f, kind=kind: (metrics.sinkFailure(kind),
+                                             log.failure("A sink failed", f)))
+        ds.append(d)
     return defer.DeferredList(ds)
 
 
@@ -55,15 +62,17 @@ class Relay:
     Sinks marked C{after} get the event once all the others have finished with it.
     """
 
-    def __init__(self, sinks):
+    def __init__(self, sinks, metrics=NO_METRICS):
         self.sinks = list(sinks)
+        self.metrics = metrics
         self.first = [s for s in self.sinks if not getattr(s, "after", False)]
         self.last = [s for s in self.sinks if getattr(s, "after", False)]
 
     def __call__(self, event) -> defer.Deferred:
-        d = _delivered(self.first, event)
+        self.metrics.notifierEvent(event.event)
+        d = _delivered(self.first, event, self.metrics)
         if self.last:
-            d.addCallback(lambda _: _delivered(self.last, event))
+            d.addCallback(lambda _: _delivered(self.last, event, self.metrics))
         return d
 
 
@@ -78,6 +87,19 @@ class _ByMailbox:
 
 
 class NotifierService(MultiService):
+    _metrics = NO_METRICS
+
+    @property
+    def metrics(self):
+        return self._metrics
+
+    @metrics.setter
+    def metrics(self, metrics) -> None:
+        # Set by the twistd wiring after construction, when [metrics] is configured.
+        self._metrics = metrics
+        for relay in self.relays:
+            relay.metrics = metrics
+
     def __init__(self, config, reactor=None, callback=None):
         super().__init__()
         if reactor is None:
@@ -86,6 +108,7 @@ class NotifierService(MultiService):
         self.cursors = CursorStore(config.stateFile)
         self.sinks: list = []  # each built once, closed once
         self.watchers: list[MailboxWatcher] = []
+        self.relays: list[Relay] = []
         extra = [CallbackSink(callback)] if callback is not None else []
         self.sinks += extra
         for index, account in enumerate(config.accounts):
@@ -96,6 +119,7 @@ class NotifierService(MultiService):
                 own = self._build(account.mailboxSinks.get(mailbox, ()), config.path,
                                   f"{prefix}.mailboxes[{m}].sinks", reactor)
                 relays[mailbox] = Relay(shared + own + extra)
+                self.relays.append(relays[mailbox])
             debouncer = Debouncer(_ByMailbox(relays), account.debounceWait,
                                   account.debounceMaxDelay, reactor)
             for mailbox in account.mailboxes:

@@ -81,17 +81,20 @@ class ExecSink:
         d = self._running[key] = defer.ensureDeferred(self._loop(key, event, 0))
         return d
 
-    async def _loop(self, key, event, folded) -> None:
+    async def _loop(self, key, event, folded) -> bool:
+        """Run until nothing is pending; False if any run failed (for the metrics)."""
+        ok = True
         try:
             while event is not None:
-                await self._runOnce(event, folded)
+                ok = await self._runOnce(event, folded) and ok
                 event, folded = self._pending.pop(key, (None, 0))
                 if event is not None:
                     folded -= 1  # the latest one is run, the others were folded into it
         finally:
             self._running.pop(key, None)
+        return ok
 
-    async def _runOnce(self, event, folded: int) -> None:
+    async def _runOnce(self, event, folded: int) -> bool:
         env = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG", "USER")}
         env.update(self.env)
         env.update(eventEnvironment(event))
@@ -103,7 +106,7 @@ class ExecSink:
             process = self.reactor.spawnProcess(child, self.argv[0], self.argv, env=env)
         except OSError as e:
             log.error("{sink}: cannot run: {error}", sink=self.name, error=e)
-            return
+            return False
         killer = self.reactor.callLater(self.timeout, self._kill, process)
         reason = await child.ended
         if killer.active():
@@ -114,6 +117,8 @@ class ExecSink:
         if isinstance(reason, error.ProcessTerminated):
             log.warn("{sink}: {event} exited with {code} (signal {sig})", sink=self.name,
                      event=event.event, code=reason.exitCode, sig=reason.signal)
+            return False
+        return True
 
     def _kill(self, process) -> None:
         log.warn("{sink}: still running after {t} s; terminating", sink=self.name, t=self.timeout)
@@ -253,9 +258,8 @@ class CallbackSink:
             if hasattr(result, "__await__") and not isinstance(result, defer.Deferred):
                 return defer.ensureDeferred(result)
             return result
-        d = defer.maybeDeferred(call)
-        d.addErrback(lambda f: log.failure("{sink} failed", f, sink=self.name))
-        return d
+        # A failure is the relay's to log and count, as for every sink.
+        return defer.maybeDeferred(call)
 
     def close(self) -> defer.Deferred:
         return defer.succeed(None)

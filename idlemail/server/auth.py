@@ -32,8 +32,8 @@ async def _login(session, username: str, password: str, method: str):
     factory = session.factory
     try:
         account = await factory.credentials.login(username, password)
-    except UnauthorizedLogin:
-        await _failed(session, username, method)
+    except UnauthorizedLogin as e:
+        await _failed(session, username, method, e)
     if session.state != NOT_AUTHENTICATED:  # the connection went away meanwhile
         account.logout()
         return None
@@ -47,7 +47,7 @@ async def _login(session, username: str, password: str, method: str):
     return ("CAPABILITY " + session.capabilities().decode(), "Logged in")
 
 
-async def _failed(session, username: str, method: str):
+async def _failed(session, username: str, method: str, error: UnauthorizedLogin):
     """Log, wait (without blocking the reactor), then refuse; BYE after too many."""
     factory = session.factory
     session.authFailures += 1
@@ -60,6 +60,8 @@ async def _failed(session, username: str, method: str):
     if session.authFailures >= factory.maxAuthFailures:
         session.untagged(b"BYE Too many failed logins")
         session.state = LOGOUT  # the NO below is the last thing said
+    if isinstance(error, IMAPError):
+        raise error  # a refusal in its own words (the remote backend's upstream answer)
     raise IMAPError("Authentication failed.", "AUTHENTICATIONFAILED")
 
 

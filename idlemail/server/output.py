@@ -24,8 +24,9 @@ async def writeResponse(session, pieces) -> None:
     """
     small: list[bytes] = []
     written = False
+    pieces = list(pieces)
     try:
-        for piece in pieces:
+        for index, piece in enumerate(pieces):
             if isinstance(piece, (bytes, bytearray)) and len(piece) <= CHUNK:
                 small.append(piece)
                 continue
@@ -44,6 +45,9 @@ async def writeResponse(session, pieces) -> None:
             written = True
             await _write(session, b"".join(small))
     except Exception as e:
+        for later in pieces[index + 1:]:  # streams never reached are closed all the same
+            if not isinstance(later, (bytes, bytearray)):
+                later.close()
         if written:
             session.abandon(f"a response could not be finished ({e.__class__.__name__}: {e})")
         raise

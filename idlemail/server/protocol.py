@@ -500,6 +500,9 @@ class IMAPServerProtocol(LineReceiver):
         view = self.view
         for item in view.drain(expunges=expunges, ownFlags=ownFlags):
             kind = item[0]
+            if kind == "BYE":
+                self._endForReset(item[1])
+                return
             if kind == "FETCH":
                 _, seq, uid, flags = item
                 # UID too, so a client need not ask which message it was.
@@ -530,8 +533,16 @@ class IMAPServerProtocol(LineReceiver):
 
     def wake(self) -> None:
         """Called by the tracker when something changed: push at once while idling."""
-        if self.idlingSince is not None:
+        if self.idlingSince is not None or (self.view.reset is not None and not self._busy):
             self.sendUpdates()
+
+    def _endForReset(self, reason: str) -> None:
+        # The mailbox was reset (its UIDs changed meaning): end the session rather than
+        # serve wrong UIDs. RFC 3501 7.1.5 lets a server say BYE at any time; a command in
+        # progress still gets its tagged response before the connection closes.
+        self.sendLine(b"* BYE " + reason.encode("utf-8", "replace"))
+        self.state = LOGOUT
+        self.disconnect()
 
     # --- selection -------------------------------------------------------------
     def select(self, mailbox, view) -> None:

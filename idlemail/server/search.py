@@ -14,7 +14,9 @@ from __future__ import annotations
 from email.utils import parsedate_to_datetime
 
 from idlemail.errors import IMAPError
+from idlemail.interfaces import ISearchMailbox
 from idlemail.server.registry import ONLY_SELECTED, command
+from idlemail.server.searchuids import resolveSearch
 from idlemail.server.sequences import NumberSet, mergedRanges
 from idlemail.server.slices import Slices
 from idlemail.wire.addresses import Group
@@ -192,6 +194,12 @@ async def search(session, cmd):
                         "BADCHARSET (" + " ".join(_CHARSETS) + ")")
     view, mailbox = session.view, session.mailbox
     inView = view.uidsInView()
+    if ISearchMailbox.providedBy(mailbox):  # the backend searches (e.g. upstream)
+        uids = await mailbox.search(resolveSearch(criteria, view, inView), inView) \
+            if inView else []
+        found = uids if cmd.uid else [n for n in map(view.seqOf, uids) if n is not None]
+        session.untagged(b"SEARCH" + b"".join(b" %d" % n for n in found))
+        return None
     infos = await mailbox.messages(inView) if inView else []
     matches = compileKey(criteria, len(inView), inView[-1] if inView else 0)
     body = _needsBody(criteria)

@@ -118,3 +118,32 @@ async def test_mailboxes_have_their_own_sinks_besides_the_account_ones(local, tm
     await until(lambda: len(lines(everything)) == 2 and len(lines(lists)) == 1)
     assert sorted(e["mailbox"] for e in lines(everything)) == ["INBOX", "Lists/python"]
     assert [(e["mailbox"], e["subject"]) for e in lines(lists)] == [("Lists/python", "to the list")]
+
+
+@pytest_twisted.ensureDeferred
+async def test_events_and_sink_failures_are_counted_in_the_metrics(local, tmp_path):
+    from prometheus_client import generate_latest
+
+    from idlemail.metrics import Metrics
+    from tests.test_metrics import samples
+    metrics = Metrics()
+    config = notifierConfig("home", local.port, "alice", "alicepw",
+                            [{"kind": "jsonl", "path": str(tmp_path / "events.jsonl")}],
+                            tmp_path / "state.json")
+
+    def broken(event):
+        raise RuntimeError("this sink always fails")
+    service = NotifierService(config, reactor=reactor, callback=broken)
+    service.metrics = metrics
+    service.startService()
+    try:
+        await until(lambda: lines(tmp_path / "events.jsonl"))  # account.up
+        local.backend.deliver("alice", b"Subject: counted\r\n\r\nhi\r\n")
+        await until(lambda: any(e["event"] == "message.new"
+                                for e in lines(tmp_path / "events.jsonl")))
+    finally:
+        await service.stopService()
+    seen = samples(generate_latest(metrics.registry).decode())
+    assert seen[("idlemail_notifier_events_total", (("kind", "message.new"),))] == 1
+    assert seen[("idlemail_notifier_events_total", (("kind", "account.up"),))] == 1
+    assert seen[("idlemail_notifier_sink_failures_total", (("sink", "callback"),))] == 2

@@ -165,7 +165,8 @@ async def test_jsonl_sink_appends_one_object_per_line(tmp_path):
 
 
 @pytest_twisted.ensureDeferred
-async def test_callback_sink_awaits_and_survives_errors():
+async def test_callback_sink_awaits_and_a_failing_sink_never_stops_another():
+    from idlemail.notifier.service import Relay
     seen = []
 
     async def good(event):
@@ -175,8 +176,10 @@ async def test_callback_sink_awaits_and_survives_errors():
         raise RuntimeError("boom")
 
     await CallbackSink(good).deliver(newMail(5))
-    await CallbackSink(bad).deliver(newMail(6))  # logged, not raised
-    assert seen == [5]
+    with pytest.raises(RuntimeError):  # the relay logs and counts it
+        await CallbackSink(bad).deliver(newMail(6))
+    await Relay([CallbackSink(bad), CallbackSink(good)])(newMail(7))
+    assert seen == [5, 7]
 
 
 @pytest.mark.parametrize("spec, key", [

@@ -159,8 +159,6 @@ async def test_idle_in_authenticated_state_is_allowed(server):
 
 @pytest_twisted.ensureDeferred
 async def test_200_idlers_all_get_one_exists(server):
-    server.factory.limits.maxUserIP = 0  # 200 sessions of one user from one address
-
     def connect():
         return [idlingClient(server) for _ in range(200)]
     clients = await inThread(connect)
