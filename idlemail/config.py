@@ -43,7 +43,7 @@ class ServerConfig:
     tlsKey: str | None = None
     workers: int = 1
     bus: BusConfig = BusConfig()
-    # Hardening, with Dovecot's defaults (README, "Limits and TLS").
+    # Hardening, with Dovecot's defaults (README, "TLS and limits").
     plaintextAuth: str = "loopback"  # where LOGIN may be used without TLS
     trustedNetworks: tuple[str, ...] = DEFAULT_TRUSTED
     maxConnectionsPerIP: int = 100
