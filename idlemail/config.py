@@ -5,6 +5,7 @@ text is one line naming the file and the key.
 
 from __future__ import annotations
 
+import ipaddress
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,6 +19,7 @@ __all__ = ["Config", "ServerConfig", "BusConfig", "MetricsConfig", "loadConfig",
 
 DEFAULT_LISTEN = ("tcp:1143:interface=127.0.0.1",)
 DEFAULT_DATA = "./idlemail-data"
+DEFAULT_TRUSTED = ("127.0.0.0/8", "::1")
 MAX_WORKERS = 256
 BUS_KINDS = ("local", "redis")
 
@@ -41,6 +43,14 @@ class ServerConfig:
     tlsKey: str | None = None
     workers: int = 1
     bus: BusConfig = BusConfig()
+    # Hardening, with Dovecot's defaults (README, "TLS and limits").
+    plaintextAuth: str = "loopback"  # where LOGIN may be used without TLS
+    trustedNetworks: tuple[str, ...] = DEFAULT_TRUSTED
+    maxConnectionsPerIP: int = 100
+    maxUserIPConnections: int = 10
+    preloginTimeout: float = 60.0
+    authThreads: int = 2
+    authCacheTTL: float = 3600.0
 
 
 @dataclass(frozen=True)
@@ -76,10 +86,30 @@ def parseServer(data: dict, path: str) -> ServerConfig:
         raise t.error("workers", "the memory backend keeps mail inside one process; "
                                  "several workers need backend = \"maildir\"")
     bus = parseBus(t.table("bus"), backend)
+    plaintext = t.get("plaintext_auth", str, "loopback")
+    if plaintext not in ("loopback", "always", "never"):
+        raise t.error("plaintext_auth", f"{plaintext!r}: use \"loopback\", \"always\" or \"never\"")
+    trusted = t.strings("trusted_networks", DEFAULT_TRUSTED)
+    for net in trusted:
+        try:
+            ipaddress.ip_network(net, strict=False)
+        except ValueError:
+            raise t.error("trusted_networks", f"{net!r} is not a network (e.g. \"10.0.0.0/8\")")
     config = ServerConfig(listen, backend, dict(section), keepalive, autologout,
-                          t.size("append_limit", 50 * 1024 * 1024), cert, key, workers, bus)
+                          t.size("append_limit", 50 * 1024 * 1024), cert, key, workers, bus,
+                          plaintext, trusted, _count(t, "max_connections_per_ip", 100),
+                          _count(t, "max_userip_connections", 10),
+                          t.duration("prelogin_timeout", 60.0), _count(t, "auth_threads", 2, 1),
+                          t.duration("auth_cache_ttl", 3600.0))
     t.rejectUnknown(allowed={backend})
     return config
+
+
+def _count(t: Table, name: str, default: int, least: int = 0) -> int:
+    value = t.get(name, int, default)
+    if value < least:
+        raise t.error(name, f"must be at least {least}")
+    return value
 
 
 def parseBus(t: Table, backend: str) -> BusConfig:
@@ -173,6 +203,11 @@ def effectiveConfig(config: Config) -> dict:
         server["bus"] = {"kind": s.bus.kind}
         if s.bus.endpoint:
             server["bus"]["endpoint"] = s.bus.endpoint
+        server.update(plaintext_auth=s.plaintextAuth, trusted_networks=list(s.trustedNetworks),
+                      max_connections_per_ip=s.maxConnectionsPerIP,
+                      max_userip_connections=s.maxUserIPConnections,
+                      prelogin_timeout=formatDuration(s.preloginTimeout),
+                      auth_threads=s.authThreads, auth_cache_ttl=formatDuration(s.authCacheTTL))
         section = effectiveSection(s.backend, s.backendSection, config.path)
         if isinstance(section.get("users"), dict):  # the memory backend's passwords
             section = {**section, "users": dict.fromkeys(section["users"], HIDDEN)}

@@ -238,3 +238,30 @@ class ISearchMailbox(Interface):
         explicit ranges), so that only keys about the messages themselves are left.
         Unknown keys fail with L{idlemail.errors.IMAPError}.
         """
+
+
+class ICachedLogin(Interface):
+    """
+    Optional for L{IBackend} (check with providedBy): lets the server keep the credentials
+    C{login} accepted, as Dovecot's auth_cache does, so that a reconnect storm costs one
+    password check per user instead of one per connection.
+
+    A passwd-file backend answers C{credentialsVersion} from the file's stamp (mtime, size,
+    inode) and C{accountFor} with the account C{login} builds after its password check.
+    """
+
+    def credentialsVersion():
+        """
+        Any value that changes whenever a user's password may have changed (a passwd-file's
+        stamp); logins accepted under another value are forgotten. None if the backend
+        cannot tell: then only the cache's time to live bounds how long an old password
+        keeps working after a change.
+        """
+
+    def accountFor(username: str):
+        """
+        L{Deferred} firing with the L{IAccount} that C{login} gives C{username}, without
+        checking a password. The server calls it only for a user whose password C{login}
+        accepted within the cache's time to live, with C{credentialsVersion()} unchanged
+        since; it may fail with L{twisted.cred.error.UnauthorizedLogin} (the user is gone).
+        """

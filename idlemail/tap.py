@@ -150,7 +150,11 @@ def _buildServer(config: Config, listenWhere: str, metrics, reactor) -> MultiSer
     service = IMAPServerService(
         backend, server.listen, reactor, where=listenWhere, metrics=metrics,
         idleKeepalive=server.idleKeepalive, autologout=server.autologout,
-        appendLimit=server.appendLimit, tlsContext=tls)
+        appendLimit=server.appendLimit, tlsContext=tls, plaintextAuth=server.plaintextAuth,
+        trustedNetworks=server.trustedNetworks, maxConnectionsPerIP=server.maxConnectionsPerIP,
+        maxUserIPConnections=server.maxUserIPConnections,
+        preloginTimeout=server.preloginTimeout, authThreads=server.authThreads,
+        authCacheTTL=server.authCacheTTL)
     # The change bus, started and stopped with the server. Backends do not publish
     # through it yet: they will be given it.
     service.bus = buildBus(server.bus.kind, server.bus.endpoint)

@@ -34,7 +34,9 @@ class WorkersServer:
             (tmp_path / "mail" / "alice" / "Maildir" / sub).mkdir(parents=True, exist_ok=True)
         (tmp_path / "passwd").write_text("alice:{PLAIN}alicepw::::::\n")
         (tmp_path / "idlemail.toml").write_text(
-            f'[server]\nlisten = ["{self.listen}"]\nworkers = {workers}\n{extra}'
+            # 200 idlers of one user from one address: over Dovecot's limit of 10.
+            f'[server]\nlisten = ["{self.listen}"]\nworkers = {workers}\n'
+            f'max_userip_connections = 1000\n{extra}'
             f'[server.maildir]\nroot = "{tmp_path}/mail"\npasswd_file = "{tmp_path}/passwd"\n')
         self.command = [sys.executable, "-c", TWISTD, "-n", "--pidfile=", "--logfile=-",
                         "idlemail", "--config", "idlemail.toml"]

@@ -23,7 +23,7 @@ class NoIdleServerFactory(IMAPServerFactory):
 
     def __init__(self, backend, reactor=None, **settings):
         super().__init__(backend, reactor, **settings)
-        for name in ("_preAuth", "_preTLS", "_postAuth"):
+        for name in ("_preAuth", "_postAuth"):
             setattr(self, name, getattr(self, name).replace(b" IDLE", b""))
 
 
