@@ -20,6 +20,7 @@ Everything here runs on the reactor thread.
 from __future__ import annotations
 
 from bisect import bisect_left, bisect_right, insort
+from time import monotonic
 from typing import Callable
 
 from twisted.logger import Logger
@@ -53,11 +54,13 @@ class MailboxTracker:
     """
 
     __slots__ = ("uids", "sessions", "keywords", "keywordsVersion", "_keywordsLower",
+                 "publishedAt",
                  "_unclaimed", "onEmpty", "onClaim", "resetReason")
 
     def __init__(self, uids=(), recent=(), keywords=()):
         self.uids: list[int] = sorted(uids)
         self.sessions: list[SessionTracker] = []
+        self.publishedAt = 0.0
         # \Recent belongs to exactly one session (RFC 3501 2.3.2): the first read-write
         # session told of the message. These are the recent UIDs no such session has
         # claimed yet; read-only sessions share this very set (EXAMINE shows them as
@@ -133,6 +136,8 @@ class MailboxTracker:
 
         @param origin: the L{SessionTracker} (or None) whose command made the change.
         """
+        # For the push latency metric (change published -> bytes written to an idler).
+        self.publishedAt = monotonic()
         if isinstance(event, MessagesAdded):
             fresh = [uid for uid in event.uids if not self.uids or uid > self.uids[-1]]
             if not fresh:

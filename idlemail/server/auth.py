@@ -43,6 +43,7 @@ async def _login(session, username: str, password: str, method: str):
         sessionlog.loginRefused(session, username, method, "too many connections")
         raise IMAPError("Too many connections for this user from your address", "LIMIT")
     factory.limits.succeeded(host)
+    factory.metrics.login(True)
     session.loggedIn(account, username, method)
     return ("CAPABILITY " + session.capabilities().decode(), "Logged in")
 
@@ -51,6 +52,7 @@ async def _failed(session, username: str, method: str, error: UnauthorizedLogin)
     """Log, wait (without blocking the reactor), then refuse; BYE after too many."""
     factory = session.factory
     session.authFailures += 1
+    factory.metrics.login(False)
     sessionlog.loginFailed(session, username, method, "bad credentials")
     delay = factory.limits.failed(session.peer[0])
     if delay > 0:
@@ -113,6 +115,7 @@ async def starttls(session, cmd):
         raise BadRequest("TLS is not configured")
     if session.tlsActive:
         raise BadRequest("TLS is already active")
+    session.factory.metrics.command("STARTTLS", "OK")
     session.sendLine(f"{cmd.tag} OK Begin TLS negotiation now".encode())
     # Anything the client sent after STARTTLS in the clear must not be run as if it
     # came over TLS (CVE-2011-0411 class command injection).

@@ -12,6 +12,7 @@ from twisted.internet import task
 from twisted.internet.protocol import ServerFactory
 from twisted.logger import Logger
 
+from idlemail.metrics import NO_METRICS
 from idlemail.server import sessionlog
 from idlemail.server.credentials import AuthThreads, CredentialsCache
 from idlemail.server.limits import DEFAULT_TRUSTED, Limits, isLoopback
@@ -30,6 +31,7 @@ PLAINTEXT_AUTH = ("loopback", "always", "never")
 class IMAPServerFactory(ServerFactory):
     protocol = IMAPServerProtocol
     noisy = False  # no "Starting factory <...0x7f...>" line in the log
+    metrics = NO_METRICS  # the service sets an idlemail.metrics.Metrics when [metrics] is on
     log = Logger()
 
     def __init__(self, backend, reactor=None, *, idleKeepalive: float = 120.0,

@@ -19,6 +19,7 @@ Nothing a client sends, or leaves unread, is held without bound:
 from __future__ import annotations
 
 import re
+from time import monotonic
 
 from twisted.internet import abstract, defer
 from twisted.internet.error import ConnectionDone
@@ -418,10 +419,12 @@ class IMAPServerProtocol(LineReceiver):
         """End IDLE: with OK on DONE, else with BAD (the line is then run as a command)."""
         tag, self._idleTag, self.idlingSince = self._idleTag, None, None
         if not done:
+            self.factory.metrics.command("IDLE", "BAD")
             self._finish(tag, "BAD", None, "Expected DONE to end IDLE")
             return
         if self.view is not None:
             self.sendUpdates()
+        self.factory.metrics.command("IDLE", "OK")
         self._finish(tag, "OK", None, "IDLE terminated")
 
     def pushBack(self, unit: bytes) -> None:
@@ -447,13 +450,19 @@ class IMAPServerProtocol(LineReceiver):
         try:
             cmd = parseCommand(unit)
         except ParseError as e:
+            words = unit.split(b" ", 2)
+            name = words[1].decode("ascii", "replace").upper() if len(words) > 1 else "OTHER"
+            self.factory.metrics.command(name, "BAD")  # bounded labels: odd names are OTHER
             self.sendLine(f"{e.tag} BAD {e}".encode())
             return e.tag
         handler = lookup(cmd.name)
+        metrics = self.factory.metrics
         if handler is None:
+            metrics.command(cmd.name, "BAD")
             self.sendLine(f"{cmd.tag} BAD Unknown command".encode())
             return cmd.tag
         if self.state not in handler.states:
+            metrics.command(cmd.name, "BAD")
             self.sendLine(f"{cmd.tag} BAD {cmd.name} is not allowed {_stateText(self.state)}".encode())
             return cmd.tag
         status, code, text = "OK", None, f"{cmd.name} completed"
@@ -468,11 +477,12 @@ class IMAPServerProtocol(LineReceiver):
             status, code, text = "NO", "SERVERBUG", _SERVERBUG_TEXT
         else:
             if result is ANSWERED:
-                return cmd.tag
+                return cmd.tag  # IDLE and STARTTLS count themselves when they answer
             if isinstance(result, tuple):
                 code, text = result
             elif result is not None:
                 text = result
+        metrics.command(cmd.name, status)
         if self.state == LOGOUT:  # LOGOUT, or a BYE said by the command
             self._finish(cmd.tag, status, code, text)
             self.disconnect()
@@ -494,15 +504,18 @@ class IMAPServerProtocol(LineReceiver):
     def untagged(self, data: bytes) -> None:
         self.transport.write(b"* " + data + b"\r\n")
 
-    def sendUpdates(self, expunges: bool = True, ownFlags: bool = True) -> None:
-        """Tell the session what changed in its mailbox, as far as it may be told now."""
+    def sendUpdates(self, expunges: bool = True, ownFlags: bool = True) -> int:
+        """
+        Tell the session what changed in its mailbox, as far as it may be told now;
+        return how many responses were written.
+        """
         lines = []
         view = self.view
         for item in view.drain(expunges=expunges, ownFlags=ownFlags):
             kind = item[0]
             if kind == "BYE":
                 self._endForReset(item[1])
-                return
+                return 0
             if kind == "FETCH":
                 _, seq, uid, flags = item
                 # UID too, so a client need not ask which message it was.
@@ -517,6 +530,7 @@ class IMAPServerProtocol(LineReceiver):
             # them (idling on a busy mailbox) would make the server hold them all.
             if self._outputFull and self.heldBytes() > self.factory.outputBound * _PUSH_SLACK:
                 self.abandon("the client reads none of its mailbox updates")
+        return len(lines)
 
     def announceKeywords(self) -> None:
         """
@@ -534,7 +548,11 @@ class IMAPServerProtocol(LineReceiver):
     def wake(self) -> None:
         """Called by the tracker when something changed: push at once while idling."""
         if self.idlingSince is not None or (self.view.reset is not None and not self._busy):
-            self.sendUpdates()
+            sent = self.sendUpdates()
+            if sent and self.idlingSince is not None:
+                metrics = self.factory.metrics
+                metrics.pushSent(sent)
+                metrics.pushLatency(monotonic() - self.view.mailbox.publishedAt)
 
     def _endForReset(self, reason: str) -> None:
         # The mailbox was reset (its UIDs changed meaning): end the session rather than
