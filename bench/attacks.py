@@ -43,7 +43,7 @@ from pathlib import Path
 from bench import attackcases as cases
 from bench.attackcases import Figure, openUser
 from bench.figures import machineNote, markdownTable, publish
-from bench.servers import IdlemailServer, freePort, makeMaildir, preload
+from bench.servers import BENCH_IDLEMAIL_CONFIG, IdlemailServer, freePort, makeMaildir, preload
 
 STORM_USERS = {f"storm{i}": f"storm{i}-pw" for i in range(10)}
 USERS = {"attacker": "attacker-pw", "bulk": "bulk-pw", "big": "big-pw", "alice": "alice-pw",
@@ -202,7 +202,7 @@ def main(argv=None) -> int:
     scratch = Path(tempfile.mkdtemp(prefix="idlemail-attacks-"))
     server = IdlemailServer(scratch, USERS, listen="tcp:{port}:interface=127.0.0.1",
                             port=opts.port or freePort(), adduser=True,
-                            serverConfig=opts.server_config)
+                            serverConfig=[*BENCH_IDLEMAIL_CONFIG, *opts.server_config])
     notes.append(f"endpoint: tcp:{server.port}:interface=127.0.0.1 (no backlog=)")
     figures: list[Figure] = []
     try:

@@ -31,7 +31,7 @@ from bench.imapload import (
     noopRoundTrip,
     openIdlers,
 )
-from bench.servers import DovecotBenchServer, IdlemailServer, preload
+from bench.servers import BENCH_IDLEMAIL_CONFIG, DovecotBenchServer, IdlemailServer, preload
 
 USERS = {"alice": "alicepw", "bob": "bobpw"}
 
@@ -62,7 +62,7 @@ def raiseInotifyInstances(wanted: int) -> int:
 
 def makeServer(kind: str, workdir: Path, backend: str):
     if kind == "idlemail":
-        return IdlemailServer(workdir, USERS, backend=backend)
+        return IdlemailServer(workdir, USERS, backend=backend, serverConfig=BENCH_IDLEMAIL_CONFIG)
     if kind == "dovecot":
         return DovecotBenchServer(workdir, USERS)
     raise SystemExit(f"bench: unknown server {kind!r} (idlemail, dovecot)")

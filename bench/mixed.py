@@ -35,7 +35,8 @@ from pathlib import Path
 from bench.figures import fmt, machineNote, markdownTable, percentiles, publish
 from bench.imapload import Board, Connection, deliverAll, openIdlers
 from bench.mixedload import KINDS, message, runLoad
-from bench.servers import DovecotBenchServer, IdlemailServer, chosenServers, makeMaildir
+from bench.servers import (BENCH_IDLEMAIL_CONFIG, DovecotBenchServer, IdlemailServer,
+                           chosenServers, makeMaildir)
 
 HOST = "127.0.0.1"
 
@@ -72,7 +73,8 @@ async def appendToIdler(port: int, user: str, password: str, k: int) -> list[flo
 
 def makeServer(kind: str, workdir: Path, users: dict, args):
     if kind == "idlemail":
-        server = IdlemailServer(workdir, users, backend=args.backend)
+        server = IdlemailServer(workdir, users, backend=args.backend,
+                                serverConfig=BENCH_IDLEMAIL_CONFIG)
     elif kind == "dovecot":
         server = DovecotBenchServer(workdir, users)
     else:

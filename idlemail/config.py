@@ -5,6 +5,7 @@ text is one line naming the file and the key.
 
 from __future__ import annotations
 
+import ipaddress
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -13,11 +14,21 @@ from idlemail.errors import ConfigError
 # Re-exported: code written before idlemail.settings imports them from here.
 from idlemail.settings import Table, parseDuration, parseSize
 
-__all__ = ["Config", "ServerConfig", "MetricsConfig", "loadConfig", "parseConfig",
+__all__ = ["Config", "ServerConfig", "BusConfig", "MetricsConfig", "loadConfig", "parseConfig",
            "Table", "parseDuration", "parseSize", "DEFAULT_LISTEN", "DEFAULT_DATA"]
 
 DEFAULT_LISTEN = ("tcp:1143:interface=127.0.0.1",)
 DEFAULT_DATA = "./idlemail-data"
+DEFAULT_TRUSTED = ("127.0.0.0/8", "::1")
+MAX_WORKERS = 256
+BUS_KINDS = ("local", "redis")
+
+
+@dataclass(frozen=True)
+class BusConfig:
+    """C{[server.bus]}: how mailbox changes travel between processes (L{idlemail.bus})."""
+    kind: str = "local"
+    endpoint: str | None = None  # a Twisted client endpoint string, for kind = "redis"
 
 
 @dataclass(frozen=True)
@@ -30,6 +41,16 @@ class ServerConfig:
     appendLimit: int = 50 * 1024 * 1024
     tlsCertificate: str | None = None
     tlsKey: str | None = None
+    workers: int = 1
+    bus: BusConfig = BusConfig()
+    # Hardening, with Dovecot's defaults (README, "TLS and limits").
+    plaintextAuth: str = "loopback"  # where LOGIN may be used without TLS
+    trustedNetworks: tuple[str, ...] = DEFAULT_TRUSTED
+    maxConnectionsPerIP: int = 100
+    maxUserIPConnections: int = 10
+    preloginTimeout: float = 60.0
+    authThreads: int = 2
+    authCacheTTL: float = 3600.0
 
 
 @dataclass(frozen=True)
@@ -58,10 +79,65 @@ def parseServer(data: dict, path: str) -> ServerConfig:
         raise t.error("autologout", "must be at least 30m (RFC 3501 section 5.4)")
     cert = t.get("tls_certificate", str)
     key = t.get("tls_key", str, cert)
+    workers = t.get("workers", int, 1)
+    if not 1 <= workers <= MAX_WORKERS:
+        raise t.error("workers", f"must be from 1 to {MAX_WORKERS} (one per core is plenty)")
+    if workers > 1 and backend == "memory":
+        raise t.error("workers", "the memory backend keeps mail inside one process; "
+                                 "several workers need backend = \"maildir\"")
+    bus = parseBus(t.table("bus"), backend)
+    plaintext = t.get("plaintext_auth", str, "loopback")
+    if plaintext not in ("loopback", "always", "never"):
+        raise t.error("plaintext_auth", f"{plaintext!r}: use \"loopback\", \"always\" or \"never\"")
+    trusted = t.strings("trusted_networks", DEFAULT_TRUSTED)
+    for net in trusted:
+        try:
+            ipaddress.ip_network(net, strict=False)
+        except ValueError:
+            raise t.error("trusted_networks", f"{net!r} is not a network (e.g. \"10.0.0.0/8\")")
     config = ServerConfig(listen, backend, dict(section), keepalive, autologout,
-                          t.size("append_limit", 50 * 1024 * 1024), cert, key)
+                          t.size("append_limit", 50 * 1024 * 1024), cert, key, workers, bus,
+                          plaintext, trusted, _count(t, "max_connections_per_ip", 100),
+                          _count(t, "max_userip_connections", 10),
+                          t.duration("prelogin_timeout", 60.0), _count(t, "auth_threads", 2, 1),
+                          t.duration("auth_cache_ttl", 3600.0))
     t.rejectUnknown(allowed={backend})
     return config
+
+
+def _count(t: Table, name: str, default: int, least: int = 0) -> int:
+    value = t.get(name, int, default)
+    if value < least:
+        raise t.error(name, f"must be at least {least}")
+    return value
+
+
+def parseBus(t: Table, backend: str) -> BusConfig:
+    from idlemail.client.endpoints import checkServer
+    from idlemail.settings import didYouMean
+    kind = t.get("kind", str, "local")
+    endpoint = t.get("endpoint", str)
+    t.rejectUnknown()  # first: a misspelt key is the likelier mistake than a missing one
+    if kind not in BUS_KINDS:
+        raise t.error("kind", f"{kind!r} is not a bus (use \"local\" or \"redis\")"
+                              + didYouMean(kind, BUS_KINDS))
+    if kind == "local" and endpoint is not None:
+        raise t.error("endpoint", "is only for kind = \"redis\"")
+    if kind == "redis":
+        if endpoint is None:
+            raise t.error("endpoint", "is required with kind = \"redis\" "
+                                      "(e.g. \"tcp:127.0.0.1:6379\")")
+        try:
+            checkServer(endpoint)
+        except ValueError as e:
+            # checkServer's examples are IMAP ones (quoted with "): give Redis's instead.
+            text = (str(e).replace(':143"', ':6379"').replace(':993"', ':6380"')
+                    .replace("imap.example.org", "redis.example.org"))
+            raise t.error("endpoint", text) from None
+        if backend == "memory":
+            raise t.error("kind", "the memory backend's mail lives in one process: "
+                                  "there is nothing to share over Redis")
+    return BusConfig(kind, endpoint)
 
 
 def parseMetrics(data: dict, path: str) -> MetricsConfig:
@@ -95,6 +171,9 @@ def parseConfig(data: dict, path: str) -> Config:
         notifier = parseNotifier(top.get("notifier", dict), path)
     metrics = parseMetrics(top.get("metrics", dict), path) if "metrics" in data else None
     top.rejectUnknown(allowed={"server", "notifier", "metrics"})
+    if metrics is not None and server is not None and server.workers > 1:
+        raise ConfigError(f"{path}: metrics.listen: not with server.workers > 1 yet "
+                          f"(each worker counts its own sessions); use workers = 1")
     if server is None and notifier is None:
         raise ConfigError(f"{path}: needs a [server] or a [notifier] table (or both)")
     return Config(path, server, notifier, metrics)
@@ -120,6 +199,15 @@ def effectiveConfig(config: Config) -> dict:
                   "append_limit": formatSize(s.appendLimit)}
         if s.tlsCertificate:
             server.update(tls_certificate=s.tlsCertificate, tls_key=s.tlsKey)
+        server["workers"] = s.workers
+        server["bus"] = {"kind": s.bus.kind}
+        if s.bus.endpoint:
+            server["bus"]["endpoint"] = s.bus.endpoint
+        server.update(plaintext_auth=s.plaintextAuth, trusted_networks=list(s.trustedNetworks),
+                      max_connections_per_ip=s.maxConnectionsPerIP,
+                      max_userip_connections=s.maxUserIPConnections,
+                      prelogin_timeout=formatDuration(s.preloginTimeout),
+                      auth_threads=s.authThreads, auth_cache_ttl=formatDuration(s.authCacheTTL))
         section = effectiveSection(s.backend, s.backendSection, config.path)
         if isinstance(section.get("users"), dict):  # the memory backend's passwords
             section = {**section, "users": dict.fromkeys(section["users"], HIDDEN)}

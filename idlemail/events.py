@@ -56,4 +56,17 @@ class KeywordsAdded:
     keywords: tuple[str, ...]
 
 
-MailboxEvent = MessagesAdded | MessagesExpunged | FlagsChanged | KeywordsAdded
+@dataclass(frozen=True, slots=True)
+class MailboxReset:
+    """
+    The mailbox's UIDs no longer mean what sessions were told (its UIDVALIDITY changed
+    upstream, RFC 3501 2.3.1.1): every session that has it selected must end rather than
+    serve wrong UIDs. The tracker keeps nothing more of it; a backend opens a new one.
+
+    @ivar reason: a line for the user, e.g. C{"INBOX was replaced upstream"}.
+    """
+
+    reason: str
+
+
+MailboxEvent = MessagesAdded | MessagesExpunged | FlagsChanged | KeywordsAdded | MailboxReset

@@ -194,6 +194,10 @@ class IMailbox(Interface):
         """
 
 
+# --- optional capabilities of an IMailbox (checked with providedBy, as go-imap's
+# optional interfaces): a backend that can answer these itself (the remote backend asks
+# its upstream) provides them; the server falls back to its own evaluation otherwise.
+
 class IBodyStreams(Interface):
     """Optional for IMailbox (check with providedBy): read a whole message in pieces,
     so that a FETCH of a large message never holds it whole in memory."""
@@ -201,3 +205,63 @@ class IBodyStreams(Interface):
         """Deferred firing with an object with C{size} (octets as FETCH counts them,
         CRLF line ends) and C{read(n) -> Deferred[bytes]} (b"" at the end) and
         C{close()}; or with None if the message no longer exists."""
+
+
+class IPartialBodies(Interface):
+    """
+    Optional for IMailbox: one body section of a message, or a range of its octets,
+    without the server reading (or the backend downloading) the whole message.
+    """
+
+    def bodyPart(uid: int, section, partial):
+        """
+        L{Deferred} firing with the octets of C{section} (an
+        L{idlemail.wire.message.Section}, RFC 3501 6.4.5: C{Section()} is the whole
+        message) of message C{uid}, cut to C{partial} (C{(start, length)}, or None for
+        all of it) as C{BODY[section]<start.length>} counts; or with None if the message
+        no longer exists. Never sets \\Seen: the server does that.
+        """
+
+
+class ISearchMailbox(Interface):
+    """
+    Optional for IMailbox: SEARCH answered by the backend (e.g. sent upstream as
+    C{UID SEARCH}) instead of the server evaluating it over every message's body.
+    """
+
+    def search(criteria, uids):
+        """
+        L{Deferred} firing with the UIDs, ascending, among C{uids} (the session's view,
+        ascending ints) that match C{criteria}: an L{idlemail.wire.command.SearchKey}
+        tree in which the session-dependent keys are already resolved by the server to
+        UID sets (C{SEQ}, C{*}, C{RECENT}, C{NEW} and C{OLD} become C{UID} keys with
+        explicit ranges), so that only keys about the messages themselves are left.
+        Unknown keys fail with L{idlemail.errors.IMAPError}.
+        """
+
+
+class ICachedLogin(Interface):
+    """
+    Optional for L{IBackend} (check with providedBy): lets the server keep the credentials
+    C{login} accepted, as Dovecot's auth_cache does, so that a reconnect storm costs one
+    password check per user instead of one per connection.
+
+    A passwd-file backend answers C{credentialsVersion} from the file's stamp (mtime, size,
+    inode) and C{accountFor} with the account C{login} builds after its password check.
+    """
+
+    def credentialsVersion():
+        """
+        Any value that changes whenever a user's password may have changed (a passwd-file's
+        stamp); logins accepted under another value are forgotten. None if the backend
+        cannot tell: then only the cache's time to live bounds how long an old password
+        keeps working after a change.
+        """
+
+    def accountFor(username: str):
+        """
+        L{Deferred} firing with the L{IAccount} that C{login} gives C{username}, without
+        checking a password. The server calls it only for a user whose password C{login}
+        accepted within the cache's time to live, with C{credentialsVersion()} unchanged
+        since; it may fail with L{twisted.cred.error.UnauthorizedLogin} (the user is gone).
+        """

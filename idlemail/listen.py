@@ -7,10 +7,14 @@ readable line for every way such a string, or listening on it, can go wrong.
 from __future__ import annotations
 
 import errno
+import os
 import re
+from dataclasses import dataclass
 
 from twisted.application.internet import StreamServerEndpointService
+from twisted.application.service import Service
 from twisted.internet.error import CannotListenError
+from twisted.internet.protocol import ServerFactory
 
 from idlemail.errors import ConfigError
 from idlemail.settings import didYouMean
@@ -57,6 +61,86 @@ class ListeningService(StreamServerEndpointService):
             super().privilegedStartService()
         except Exception as e:
             raise StartupError(listenProblem(self.description, self.where, e)) from None
+
+
+@dataclass(frozen=True)
+class BoundSocket:
+    """A listening socket opened once by the parent for its workers (L{idlemail.workers})."""
+    port: object  # the IListeningPort, not accepting
+    fd: int
+    family: int
+    description: str
+
+
+class _NobodyHere(ServerFactory):
+    """The parent never accepts on a socket it holds for its workers."""
+    noisy = False
+
+    def logPrefix(self) -> str:  # "... starting on 1143" in the parent's log
+        return "Socket for the workers"
+
+
+def bindForWorkers(description: str, where: str, reactor=None) -> BoundSocket:
+    """
+    Listen on C{description} as a single process would (every endpoint type, its backlog,
+    the same one-line errors: L{ConfigError} for a bad string, L{StartupError} when it
+    cannot listen), then stop accepting: the workers adopt the socket and accept on it.
+    """
+    if reactor is None:
+        from twisted.internet import reactor
+    endpoint = serverEndpoint(reactor, description, where)
+    outcome: list = []
+    endpoint.listen(_NobodyHere()).addBoth(outcome.append)
+    if not outcome:  # no stream endpoint we know of listens later than at once
+        raise StartupError(f"{where}: {description!r}: cannot hand this endpoint to workers")
+    if not hasattr(outcome[0], "stopReading"):
+        raise StartupError(listenProblem(description, where, outcome[0].value))
+    port = outcome[0]
+    port.stopReading()
+    return BoundSocket(port, port.fileno(), port.socket.family, description)
+
+
+class AdoptedListeningService(Service):
+    """
+    A worker's side of a L{BoundSocket}: accept on the listening socket with the given
+    C{fd} (inherited from the parent; IReactorSocket.adoptStreamPort). An C{ssl:} string is
+    parsed again here for its certificate, and the connections wrapped in TLS as Twisted's
+    own ssl: endpoint does.
+    """
+
+    def __init__(self, fd: int, family: int, description: str, factory, reactor=None):
+        if reactor is None:
+            from twisted.internet import reactor
+        self.fd, self.family, self.description = fd, family, description
+        self.factory, self.reactor = factory, reactor
+        self.tls = None
+        if description.startswith("ssl:"):
+            self.tls = tlsContextOf(serverEndpoint(reactor, description, "worker socket"))
+        self.port = None
+
+    def startService(self) -> None:
+        super().startService()
+        factory = self.factory
+        if self.tls is not None:
+            from twisted.protocols.tls import TLSMemoryBIOFactory
+            factory = TLSMemoryBIOFactory(self.tls, False, factory)
+        # adoptStreamPort takes a duplicate; the inherited descriptor is ours to close.
+        self.port = self.reactor.adoptStreamPort(self.fd, self.family, factory)
+        os.close(self.fd)
+
+    def stopService(self):
+        super().stopService()
+        if self.port is not None:
+            port, self.port = self.port, None
+            return port.stopListening()
+
+
+def tlsContextOf(endpoint):
+    """The TLS context an C{ssl:} server endpoint wraps its connections in, else None."""
+    from twisted.internet.endpoints import SSL4ServerEndpoint
+    if isinstance(endpoint, SSL4ServerEndpoint):
+        return endpoint._sslContextFactory  # no public accessor; pinned by tests/test_workers
+    return None
 
 
 def withBacklog(description: str, backlog: int = DEFAULT_BACKLOG) -> str:

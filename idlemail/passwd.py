@@ -28,6 +28,7 @@ SCHEMES = ("ARGON2ID", "BLF-CRYPT", "SHA512-CRYPT", "PLAIN")
 BCRYPT_MAX = 72
 # Compared against when the user does not exist, so that the answer takes as long.
 _DUMMY = None
+_threadPool = None  # see useThreadPool
 
 
 def hashPassword(password: str, scheme: str = "ARGON2ID") -> str:
@@ -121,14 +122,25 @@ class PasswdFile:
     def lookup(self, name: str) -> PasswdEntry | None:
         return self.entries().get(name)
 
-    def checkPassword(self, name: str, password: str, reactor=None) -> defer.Deferred:
-        """A Deferred firing True or False; the hash is checked in a thread."""
+    def version(self):
+        """The file's stamp (mtime, size, inode), re-read now: it changes when the file does."""
+        self.entries()
+        return self._stamp
+
+    def checkPassword(self, name: str, password: str, reactor=None,
+                      threadpool=None) -> defer.Deferred:
+        """
+        A Deferred firing True or False; the hash is checked on C{threadpool}, else on the
+        pool given to L{useThreadPool}, else on the reactor's default pool.
+        """
         entry = self.lookup(name)
-        stored = entry.password if entry is not None else _dummy()
-        d = threads.deferToThread(verifyPassword, password, stored)
-        if entry is None:
-            d.addCallback(lambda _: False)
-        return d
+        stored = entry.password if entry is not None else None
+        pool = threadpool or _threadPool
+        if pool is None:
+            return threads.deferToThread(_verify, password, stored)
+        if reactor is None:
+            from twisted.internet import reactor
+        return threads.deferToThreadPool(reactor, pool, _verify, password, stored)
 
     def setPassword(self, name: str, password: str, scheme: str = "ARGON2ID") -> None:
         """Add C{name} or replace its password, keeping every other line as it was."""
@@ -157,6 +169,26 @@ class PasswdFile:
                 os.unlink(tmp)
             raise
         self._stamp = None
+
+
+def useThreadPool(pool):
+    """
+    Check passwords on C{pool} (a started L{twisted.python.threadpool.ThreadPool}) when the
+    caller of L{PasswdFile.checkPassword} names none; None: the reactor's default pool.
+    Returns the pool used until now. The server installs its own small pool, so that a
+    login storm never queues in front of other work.
+    """
+    global _threadPool
+    previous, _threadPool = _threadPool, pool
+    return previous
+
+
+def _verify(password: str, stored: str | None) -> bool:
+    # In a thread: even the stand-in hash for an unknown user is made off the reactor.
+    if stored is None:
+        verifyPassword(password, _dummy())
+        return False
+    return verifyPassword(password, stored)
 
 
 def _dummy() -> str:

@@ -107,8 +107,11 @@ def buildService(config: Config, listenWhere: str = "server.listen", demo: bool 
     """
     Everything C{config} asks for, built but not started: a bad endpoint, backend or TLS
     file raises a one-line L{ConfigError} here. C{demo}: create the demo user once listening.
+    The IMAP server (if any) is C{top.server}; with C{workers > 1} that is the
+    L{idlemail.workers.WorkerSupervisor} and the workers build their own.
     """
     top = StartupService()
+    top.server = None
     metrics = None
     if config.metrics is not None:
         from idlemail.metrics import Metrics
@@ -118,9 +121,13 @@ def buildService(config: Config, listenWhere: str = "server.listen", demo: bool 
         MetricsService(metrics, config.metrics.listen, f"{config.path}: metrics.listen",
                        reactor).setServiceParent(top)
     if config.server is not None:
-        server = _buildServer(config, listenWhere, metrics, reactor)
-        server.setServiceParent(top)
-        top.whenStarted.append(lambda: _logBanner(config.server, demo))
+        if config.server.workers > 1:
+            top.server = _buildSupervisor(config, listenWhere, reactor)
+        else:
+            top.server = _buildServer(config, listenWhere, metrics, reactor)
+        top.server.setServiceParent(top)
+        if config.server.listen:  # a worker's sockets are handed to it: the parent says it
+            top.whenStarted.append(lambda: _logBanner(config.server, demo))
     if config.notifier is not None and withNotifier:
         from idlemail.notifier.service import NotifierService
         notifier = NotifierService(config.notifier, reactor)
@@ -132,6 +139,7 @@ def buildService(config: Config, listenWhere: str = "server.listen", demo: bool 
 
 def _buildServer(config: Config, listenWhere: str, metrics, reactor) -> MultiService:
     from idlemail.backends.registry import buildBackend
+    from idlemail.bus import buildBus
     from idlemail.server.service import IMAPServerService
     server = config.server
     tls = None
@@ -139,10 +147,32 @@ def _buildServer(config: Config, listenWhere: str, metrics, reactor) -> MultiSer
         from idlemail.server.tls import contextFromFiles
         tls = contextFromFiles(server.tlsCertificate, server.tlsKey, config.path)
     backend = buildBackend(server.backend, server.backendSection, config.path, reactor)
-    return IMAPServerService(
+    service = IMAPServerService(
         backend, server.listen, reactor, where=listenWhere, metrics=metrics,
         idleKeepalive=server.idleKeepalive, autologout=server.autologout,
-        appendLimit=server.appendLimit, tlsContext=tls)
+        appendLimit=server.appendLimit, tlsContext=tls, plaintextAuth=server.plaintextAuth,
+        trustedNetworks=server.trustedNetworks, maxConnectionsPerIP=server.maxConnectionsPerIP,
+        maxUserIPConnections=server.maxUserIPConnections,
+        preloginTimeout=server.preloginTimeout, authThreads=server.authThreads,
+        authCacheTTL=server.authCacheTTL)
+    # The change bus, started and stopped with the server. Backends do not publish
+    # through it yet: they will be given it.
+    service.bus = buildBus(server.bus.kind, server.bus.endpoint)
+    service.bus.setServiceParent(service)
+    return service
+
+
+def _buildSupervisor(config: Config, listenWhere: str, reactor):
+    """The parent of C{workers} processes: everything a worker would refuse is refused
+    here first, in one line, before any socket is opened or process started."""
+    from idlemail.backends.registry import effectiveSection
+    from idlemail.workers import WorkerSupervisor
+    server = config.server
+    if server.tlsCertificate:
+        from idlemail.server.tls import contextFromFiles
+        contextFromFiles(server.tlsCertificate, server.tlsKey, config.path)
+    effectiveSection(server.backend, server.backendSection, config.path)
+    return WorkerSupervisor(config.path, server.listen, server.workers, listenWhere, reactor)
 
 
 def makeService(options: Options) -> MultiService:
@@ -160,6 +190,9 @@ def makeService(options: Options) -> MultiService:
 def _logBanner(server: ServerConfig, demo: bool) -> None:
     text = "idlemail serving IMAP on {listen} ({backend} backend)"
     fields = {"listen": ", ".join(server.listen), "backend": server.backend}
+    if server.workers > 1:
+        text = "idlemail serving IMAP on {listen} with {workers} workers ({backend} backend)"
+        fields["workers"] = server.workers
     if server.backend == "maildir":
         text += ", mail under {root}"
         fields["root"] = server.backendSection.get("root", DEFAULT_DATA)

@@ -20,6 +20,7 @@ Everything here runs on the reactor thread.
 from __future__ import annotations
 
 from bisect import bisect_left, bisect_right, insort
+from time import monotonic
 from typing import Callable
 
 from twisted.logger import Logger
@@ -28,6 +29,7 @@ from idlemail.events import (
     FlagsChanged,
     KeywordsAdded,
     MailboxEvent,
+    MailboxReset,
     MessagesAdded,
     MessagesExpunged,
 )
@@ -47,14 +49,18 @@ class MailboxTracker:
     @ivar onClaim: called with the UIDs (ascending) that a read-write session has just
         claimed as its \\Recent messages, so the backend can record that they are no
         longer recent for anyone else (Maildir moves them from new/ to cur/).
+    @ivar resetReason: None, or why the mailbox was reset (L{MailboxReset}): its
+        sessions are to end.
     """
 
     __slots__ = ("uids", "sessions", "keywords", "keywordsVersion", "_keywordsLower",
-                 "_unclaimed", "onEmpty", "onClaim")
+                 "publishedAt",
+                 "_unclaimed", "onEmpty", "onClaim", "resetReason")
 
     def __init__(self, uids=(), recent=(), keywords=()):
         self.uids: list[int] = sorted(uids)
         self.sessions: list[SessionTracker] = []
+        self.publishedAt = 0.0
         # \Recent belongs to exactly one session (RFC 3501 2.3.2): the first read-write
         # session told of the message. These are the recent UIDs no such session has
         # claimed yet; read-only sessions share this very set (EXAMINE shows them as
@@ -66,6 +72,7 @@ class MailboxTracker:
         self._addKeywords(keywords)
         self.onEmpty: Callable[[MailboxTracker], None] | None = None
         self.onClaim: Callable[[list[int]], None] | None = None
+        self.resetReason: str | None = None
 
     # --- what backends may ask ---------------------------------------------------
     @property
@@ -129,6 +136,8 @@ class MailboxTracker:
 
         @param origin: the L{SessionTracker} (or None) whose command made the change.
         """
+        # For the push latency metric (change published -> bytes written to an idler).
+        self.publishedAt = monotonic()
         if isinstance(event, MessagesAdded):
             fresh = [uid for uid in event.uids if not self.uids or uid > self.uids[-1]]
             if not fresh:
@@ -163,6 +172,10 @@ class MailboxTracker:
         elif isinstance(event, KeywordsAdded):
             if not self._addKeywords(event.keywords):
                 return
+        elif isinstance(event, MailboxReset):
+            self.resetReason = event.reason
+            for session in self.sessions:
+                session.reset = event.reason
         else:
             raise TypeError(f"not a mailbox event: {event!r}")
         for session in list(self.sessions):
@@ -181,7 +194,7 @@ class SessionTracker:
         session, the mailbox's unclaimed ones: shared, never copied).
     """
 
-    __slots__ = ("mailbox", "wake", "readonly", "known", "recent", "closed",
+    __slots__ = ("mailbox", "wake", "readonly", "known", "recent", "closed", "reset",
                  "_expunged_", "_flags", "_newest", "_keywordsSeen")
 
     def __init__(self, mailbox: MailboxTracker, wake: Callable[[], None], readonly: bool):
@@ -193,6 +206,8 @@ class SessionTracker:
         # Shared empty set until this session claims a recent message: most never do.
         self.recent: set[int] | frozenset[int] = _NONE
         self.closed = False
+        # Why the session must end (the mailbox was reset, L{MailboxReset}), or None.
+        self.reset: str | None = mailbox.resetReason
         self._expunged_: list[int] = []  # ascending; in this view, gone from the mailbox
         self._flags: dict[int, tuple[frozenset[str], bool]] | None = None
         self._newest = self.known  # highest UID added, told or not
@@ -225,7 +240,7 @@ class SessionTracker:
         return bisect_right(self.mailbox.uids, self.known) + len(self._expunged_)
 
     def hasPending(self) -> bool:
-        return bool(self._expunged_ or self._flags or self._newest > self.known
+        return bool(self.reset is not None or self._expunged_ or self._flags or self._newest > self.known
                     or self._keywordsSeen != self.mailbox.keywordsVersion)
 
     def takeKeywords(self) -> tuple[str, ...] | None:
@@ -289,7 +304,12 @@ class SessionTracker:
             stay pending (RFC 3501 7.4.1).
         @param ownFlags: False after STORE .SILENT: the session's own flag changes
             are dropped, others' still go out.
+
+        After a L{MailboxReset} it is C{[("BYE", reason)]} alone: the view's numbers
+        no longer mean anything, and the session is to end.
         """
+        if self.reset is not None:
+            return [("BYE", self.reset)]
         out: list[tuple] = []
         if self._keywordsSeen != self.mailbox.keywordsVersion:
             out.append(("FLAGS", self.takeKeywords()))

@@ -44,10 +44,10 @@ fixed = Fixed()
 
 
 def test_the_built_in_backends_are_backend_factories():
-    assert {f.name for f in BUILT_IN} == {"maildir", "memory"}
+    assert {f.name for f in BUILT_IN} == {"maildir", "memory", "remote"}
     for factory in BUILT_IN:
         assert verifyObject(IBackendFactory, factory)
-    assert [f.name for f in backendFactories()][:2] == ["maildir", "memory"]
+    assert [f.name for f in backendFactories()][:3] == ["maildir", "memory", "remote"]
 
 
 def test_a_built_in_backend_error_names_the_file_and_table():

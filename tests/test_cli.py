@@ -123,6 +123,10 @@ listen = "tcp:9143:interface=127.0.0.1"
     assert printed["server"] == {
         "listen": ["tcp:11430:interface=127.0.0.1"], "backend": "maildir",
         "idle_keepalive": "90s", "autologout": "30m", "append_limit": "50M",
+        "workers": 1, "bus": {"kind": "local"},
+        "plaintext_auth": "loopback", "trusted_networks": ["127.0.0.0/8", "::1"],
+        "max_connections_per_ip": 100, "max_userip_connections": 10,
+        "prelogin_timeout": "1m", "auth_threads": 2, "auth_cache_ttl": "1h",
         "maildir": {"root": "/srv/mail", "passwd_file": "/srv/mail/passwd",
                     "poll_interval": 2.0, "io_threads": 4}}
     assert printed["metrics"] == {"listen": "tcp:9143:interface=127.0.0.1"}

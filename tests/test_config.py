@@ -105,3 +105,48 @@ def test_settings_is_a_leaf_and_the_configs_import_no_circle():
                                            (86400, "1d"), (1.5, "1.5s")])
 def test_durations_print_as_they_read(seconds, text):
     assert formatDuration(seconds) == text and parseDuration(text, "k", "f") == seconds
+
+
+def test_workers_and_the_bus(tmp_path):
+    config = loadConfig(write(tmp_path, """
+[server]
+workers = 2
+[server.bus]
+kind = "redis"
+endpoint = "tls:redis.example.org:6380"
+"""))
+    assert config.server.workers == 2
+    assert (config.server.bus.kind, config.server.bus.endpoint) == (
+        "redis", "tls:redis.example.org:6380")
+    default = loadConfig(write(tmp_path, "[server]\n")).server
+    assert (default.workers, default.bus.kind, default.bus.endpoint) == (1, "local", None)
+
+
+@pytest.mark.parametrize("text,line", [
+    ("[server]\nworkers = 0\n", "server.workers: must be from 1 to 256"),
+    ("[server]\nworkers = \"2\"\n", "server.workers: expected an int, got str"),
+    ("[server]\nbackend = \"memory\"\nworkers = 2\n",
+     "server.workers: the memory backend keeps mail inside one process; several workers "
+     "need backend = \"maildir\""),
+    ("[server.bus]\nkind = \"redsi\"\n",
+     "server.bus.kind: 'redsi' is not a bus (use \"local\" or \"redis\") (did you mean 'redis'?)"),
+    ("[server.bus]\nkind = \"redis\"\n",
+     "server.bus.endpoint: is required with kind = \"redis\" (e.g. \"tcp:127.0.0.1:6379\")"),
+    ("[server.bus]\nkind = \"redis\"\nendpoint = \"tcp:localhost\"\n",
+     "server.bus.endpoint: 'tcp:localhost' has no port (e.g. \"tcp:localhost:6379\")"),
+    ("[server.bus]\nkind = \"redis\"\nendpoint = \"redis://x:6379\"\n",
+     "server.bus.endpoint: 'redis://x:6379' is not an endpoint (use e.g. "
+     "\"tls:redis.example.org:6380\" or \"tcp:127.0.0.1:6379\")"),
+    ("[server.bus]\nendpoint = \"tcp:127.0.0.1:6379\"\n",
+     "server.bus.endpoint: is only for kind = \"redis\""),
+    ("[server.bus]\nkind = \"redis\"\nendpiont = \"tcp:127.0.0.1:6379\"\n",
+     "server.bus.endpiont: unknown key (did you mean 'endpoint'?)"),
+    ("[server]\nbackend = \"memory\"\n[server.bus]\nkind = \"redis\"\n"
+     "endpoint = \"tcp:127.0.0.1:6379\"\n",
+     "server.bus.kind: the memory backend's mail lives in one process"),
+])
+def test_bad_workers_and_bus_are_one_line_naming_the_key(tmp_path, text, line):
+    with pytest.raises(ConfigError) as e:
+        loadConfig(write(tmp_path, text))
+    assert str(e.value).startswith(f"{tmp_path / 'idlemail.toml'}: {line}")
+    assert "\n" not in str(e.value)

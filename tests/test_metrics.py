@@ -37,14 +37,14 @@ async def scrape(port: int) -> dict:
     return samples(await treq.text_content(response))
 
 
-def serve(metrics, backend):
+def serve(metrics, backend, **settings):
     """A metrics endpoint and an IMAP server over C{backend}, started; returns ports + top."""
     imapPort, metricsPort = freePort(), freePort()
     top = MultiService()
     MetricsService(metrics, f"tcp:{metricsPort}:interface=127.0.0.1",
                    "metrics.listen").setServiceParent(top)
     IMAPServerService(backend, [f"tcp:{imapPort}:interface=127.0.0.1"],
-                      metrics=metrics).setServiceParent(top)
+                      metrics=metrics, **settings).setServiceParent(top)
     top.startService()
     return imapPort, metricsPort, top
 
@@ -93,6 +93,42 @@ async def test_a_scrape_shows_connections_idlers_folders_and_watches(tmp_path):
         assert seen[("idlemail_idlers", ())] == 0 and seen[("idlemail_open_folders", ())] == 0
     finally:
         await top.stopService()
+
+
+@pytest_twisted.ensureDeferred
+async def test_the_server_counts_logins_commands_and_pushes_as_they_happen(tmp_path):
+    # No 2 s wait after the wrong password.
+    imapPort, metricsPort, top = serve(Metrics(), maildir(tmp_path), authFailureDelay=0)
+    try:
+        def session():
+            idler = RawClient("127.0.0.1", imapPort)
+            assert idler.command(b"a", b"LOGIN alice wrong")[-1].startswith(b"a NO")
+            idler.login()
+            idler.command(b"b", b"SELECT INBOX")
+            idler.command(b"c", b"NOPE")
+            idler.send(b"d IDLE\r\n")
+            assert idler.readline() == b"+ idling"
+            other = RawClient("127.0.0.1", imapPort)
+            other.login()
+            other.command(b"e", b"APPEND INBOX {14}\r\nSubject: x\r\n\r\n")
+            assert idler.readline() == b"* 1 EXISTS"
+            idler.send(b"DONE\r\n")
+            idler.readUntilTagged(b"d")
+            return idler, other
+        idler, other = await inThread(session)
+        seen = await scrape(metricsPort)
+        idler.close()
+        other.close()
+    finally:
+        await top.stopService()
+    assert seen[("idlemail_logins_total", (("result", "ok"),))] == 2
+    assert seen[("idlemail_logins_total", (("result", "failed"),))] == 1
+    assert seen[("idlemail_commands_total", (("command", "SELECT"), ("result", "OK")))] == 1
+    assert seen[("idlemail_commands_total", (("command", "NOPE"), ("result", "BAD")))] == 1
+    assert seen[("idlemail_commands_total", (("command", "APPEND"), ("result", "OK")))] == 1
+    assert seen[("idlemail_commands_total", (("command", "IDLE"), ("result", "OK")))] == 1
+    assert seen[("idlemail_pushes_total", ())] >= 2  # EXISTS and RECENT
+    assert seen[("idlemail_push_latency_seconds_count", ())] >= 1
 
 
 @pytest_twisted.ensureDeferred

@@ -134,7 +134,7 @@ def test_a_bad_endpoint_is_one_line(tmp_path, endpoint, problem):
     ("[server]\nbackend = \"maildri\"\n",
      "server.backend: unknown backend 'maildri' (did you mean 'maildir'?)"),
     ("[server]\nbackend = \"redis\"\n",
-     "server.backend: unknown backend 'redis' (known: maildir, memory)"),
+     "server.backend: unknown backend 'redis' (known: maildir, memory, remote)"),
     ("[server]\nidle_keepalive = \"2m\"\nlisten = [\"tcp:1143\"]\nfoo = 1\n",
      "server.foo: unknown key"),
 ])

@@ -171,3 +171,18 @@ def test_read_only_sessions_see_unclaimed_recent_and_never_claim_it():
     mailbox.publish(A((4,)))
     assert select.recent == {2, 3, 4} and claimed == [[2, 3], [4]]
     assert mailbox.openSession().recent == set()
+
+
+def test_a_reset_ends_every_session_and_says_why():
+    from idlemail.events import MailboxReset
+    mailbox = MailboxTracker([1, 2])
+    woken = []
+    before = mailbox.openSession(lambda: woken.append("before"))
+    mailbox.publish(MessagesAdded((3,)))
+    mailbox.publish(MailboxReset("INBOX was replaced upstream"))
+    assert woken == ["before", "before"]
+    assert before.hasPending()
+    # Nothing else: the view's numbers no longer mean anything.
+    assert before.drain() == [("BYE", "INBOX was replaced upstream")]
+    after = mailbox.openSession()  # a session that joins a reset mailbox ends too
+    assert after.drain() == [("BYE", "INBOX was replaced upstream")]

@@ -18,7 +18,7 @@ from zope.interface import implementer
 
 from idlemail.errors import IMAPError, MailboxExists, NoSuchMailbox
 from idlemail.events import FlagsChanged, KeywordsAdded, MessagesAdded, MessagesExpunged
-from idlemail.interfaces import IAccount, IBackend, IMailbox
+from idlemail.interfaces import IAccount, IBackend, IBodyStreams, ICachedLogin, IMailbox
 from idlemail.records import (
     SYSTEM_FLAGS,
     KeywordSpellings,
@@ -82,7 +82,7 @@ class _User:
     subscriptions: set[str] = field(default_factory=set)
 
 
-@implementer(IBackend)
+@implementer(IBackend, ICachedLogin)
 class MemoryBackend:
     """
     @param users: user name -> password.
@@ -92,15 +92,31 @@ class MemoryBackend:
 
     def __init__(self, users: dict[str, str] | None = None):
         self.users: dict[str, _User] = {}
+        self._credentials = 0  # bumped by every change of a password
         for name, password in (users or {}).items():
             self.addUser(name, password)
 
     def addUser(self, name: str, password: str) -> None:
         self.users[name] = _User(password)
+        self._credentials += 1
+
+    def setPassword(self, name: str, password: str) -> None:
+        """Change a user's password, keeping the mailboxes."""
+        self.users[name].password = password
+        self._credentials += 1
 
     def login(self, username: str, password: str):
         user = self.users.get(username)
         if user is None or user.password != password:
+            return defer.fail(UnauthorizedLogin())
+        return defer.succeed(MemoryAccount(username, user))
+
+    def credentialsVersion(self) -> int:
+        return self._credentials
+
+    def accountFor(self, username: str):
+        user = self.users.get(username)
+        if user is None:
             return defer.fail(UnauthorizedLogin())
         return defer.succeed(MemoryAccount(username, user))
 
@@ -204,7 +220,24 @@ class MemoryAccount:
         pass
 
 
-@implementer(IMailbox)
+class _BodyReader:
+    """A stored message read in pieces (L{IBodyStreams})."""
+
+    __slots__ = ("size", "_data", "_offset")
+
+    def __init__(self, data: bytes):
+        self.size, self._data, self._offset = len(data), data, 0
+
+    def read(self, n: int):
+        start = self._offset
+        self._offset = min(start + n, self.size)
+        return defer.succeed(self._data[start:self._offset])
+
+    def close(self) -> None:
+        self._data, self._offset = b"", self.size
+
+
+@implementer(IMailbox, IBodyStreams)
 class MemoryMailbox:
     permanentFlags = SYSTEM_FLAGS + ("\\*",)
 
@@ -236,6 +269,10 @@ class MemoryMailbox:
     def body(self, uid: int):
         m = self._store.messages.get(uid)
         return defer.succeed(None if m is None else m.body)
+
+    def openBody(self, uid: int):
+        m = self._store.messages.get(uid)
+        return defer.succeed(None if m is None else _BodyReader(m.body))
 
     def append(self, message: bytes, flags, internaldate):
         when = internaldate or datetime.now(timezone.utc)

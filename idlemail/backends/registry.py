@@ -64,7 +64,23 @@ class MaildirBackendFactory:
                               pollInterval=s["poll_interval"], ioThreads=s["io_threads"])
 
 
-BUILT_IN = (MaildirBackendFactory(), MemoryBackendFactory())
+@implementer(IPlugin, IBackendFactory)
+class RemoteBackendFactory:
+    """C{[server.remote] upstream = "tls:HOST:993"}: a push proxy in front of an IMAP server."""
+
+    name = "remote"
+
+    def settings(self, section: dict) -> dict:
+        from idlemail.backends.remote.settings import parseRemote, settingsAsDict
+        return settingsAsDict(parseRemote(section))
+
+    def build(self, section: dict, reactor):
+        from idlemail.backends.remote.backend import RemoteBackend
+        from idlemail.backends.remote.settings import parseRemote
+        return RemoteBackend(parseRemote(section), reactor)
+
+
+BUILT_IN = (MaildirBackendFactory(), MemoryBackendFactory(), RemoteBackendFactory())
 
 
 def backendFactories() -> list:

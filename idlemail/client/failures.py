@@ -14,7 +14,10 @@ from idlemail.errors import ConfigError
 
 
 class AuthenticationFailed(Exception):
-    """The server refused the credentials (not a temporary refusal)."""
+    """The server refused the credentials (not a temporary refusal). C{serverText} is
+    the text of the server's NO, when it said one."""
+
+    serverText: str | None = None
 
 
 class ConnectionDead(Exception):

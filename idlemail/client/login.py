@@ -75,7 +75,9 @@ async def openSession(proto: IMAPClientProtocol, settings, clock, timeout: float
         if code in TEMPORARY_CODES:
             raise ConnectionDead(f"{settings.address} refused the login for now [{code}]: "
                                  f"{e.tagged.text}")
-        raise AuthenticationFailed(f"{e.tagged.text or 'refused'} (as {user!r})")
+        refused = AuthenticationFailed(f"{e.tagged.text or 'refused'} (as {user!r})")
+        refused.serverText = e.tagged.text  # the server's own words, for a proxy to repeat
+        raise refused
     return await deadline(proto.capability(), timeout, clock)
 
 

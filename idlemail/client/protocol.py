@@ -12,6 +12,9 @@ IMAPClientProtocol: an IMAP4rev1 client sharing idlemail's wire layer.
 - IDLE can be interrupted: C{idle()} asks to idle until C{stopIdle()}; a command sent
   meanwhile ends the IDLE (DONE), goes out after the IDLE's tagged response (RFC 2177: no
   command while the server waits for DONE), and IDLE is re-entered once no command is left.
+- Literals (L{LiteralArgument}, and strings that cannot be quoted) go out non-synchronizing
+  where the server offers LITERAL+ (RFC 7888), else synchronizing: the command waits for the
+  server's C{+} before each literal, and later commands wait behind it (RFC 3501 4.3).
 """
 
 from __future__ import annotations
@@ -28,7 +31,6 @@ from twisted.python.failure import Failure
 
 from idlemail.client.framing import ResponseFramer, ResponseTooLarge
 from idlemail.wire import response as R
-from idlemail.wire.encode import string
 
 DEFAULT_MAX_LITERAL = 64 * 1024 * 1024
 
@@ -81,14 +83,30 @@ class _Pending:
     collect: tuple = ()
     untagged: list = field(default_factory=list)
     continuation: object = None  # callable(text) -> bytes | None, for AUTHENTICATE
+    pieces: list = field(default_factory=list)  # what goes after each "+" (literals)
 
 
-def _astring(value: str | bytes) -> bytes:
+@dataclass(frozen=True)
+class LiteralArgument:
+    """A command argument sent as a literal (RFC 3501 4.3): message text, 8-bit strings."""
+
+    data: bytes
+
+
+_QUOTABLE = frozenset(range(0x20, 0x7F))
+MAX_QUOTED = 1024
+LITERAL_MINUS_MAX = 4096  # RFC 7888 LITERAL-: non-synchronizing up to this size
+
+
+def _astring(value: str | bytes):
+    """A quoted string (with escapes) where one can carry it, else a literal."""
     data = value.encode("utf-8") if isinstance(value, str) else value
-    return string(data)
+    if len(data) < MAX_QUOTED and all(b in _QUOTABLE for b in data):
+        return b'"' + data.replace(b"\\", b"\\\\").replace(b'"', b'\\"') + b'"'
+    return LiteralArgument(data)
 
 
-def mailboxName(name: str) -> bytes:
+def mailboxName(name: str):
     return _astring(name.encode("imap4-utf-7"))
 
 
@@ -122,6 +140,8 @@ class IMAPClientProtocol(Protocol):
         self._doneSent = False
         self._idleStopWaiters: list[defer.Deferred] = []
         self._tlsStarting = False
+        self._awaitingLiteral: _Pending | None = None  # sent up to a "{n}", waiting for "+"
+        self._blocked: list[_Pending] = []  # to go out once that literal is sent
 
     @property
     def maxLiteralSize(self) -> int:
@@ -137,8 +157,9 @@ class IMAPClientProtocol(Protocol):
     def connectionLost(self, reason=None):
         if self.closeReason is not None:
             reason = Failure(ResponseTooLarge(self.closeReason))
-        pending = list(self._order) + list(self._held)
-        self._order, self._held, self._inFlight = [], [], {}
+        pending = list(self._order) + list(self._held) + list(self._blocked)
+        self._order, self._held, self._inFlight, self._blocked = [], [], {}, []
+        self._awaitingLiteral = None
         self._idleWanted, self._idleCommand, self.idling = False, None, False
         waiting = [self.greeted, self._idleStarted, *self._idleStopWaiters]
         waiting += [p.deferred for p in pending]
@@ -216,6 +237,12 @@ class IMAPClientProtocol(Protocol):
             self.capabilities = code[1]
 
     def _continued(self, response: R.Continuation):
+        waiting = self._awaitingLiteral
+        if waiting is not None:
+            self.transport.write(waiting.pieces.pop(0))
+            if not waiting.pieces:
+                self._literalSent()
+            return
         if self._idleCommand is not None:
             if self._idleAnswered:
                 return
@@ -239,6 +266,8 @@ class IMAPClientProtocol(Protocol):
             self.log.warn("Tagged response for unknown tag {tag}", tag=response.tag)
             return
         self._order.remove(p)
+        if p is self._awaitingLiteral:  # refused instead of "+": its literal never goes
+            self._literalSent()
         self._takeCapabilities(response.code)
         if p is self._idleCommand:
             self._idleEnded(response)
@@ -285,7 +314,8 @@ class IMAPClientProtocol(Protocol):
 
     def _maybeIdle(self) -> None:
         if (not self._idleWanted or self._idleCommand is not None or self._order
-                or self._held or self.transport is None or self.closeReason is not None):
+                or self._held or self._blocked or self.transport is None
+                or self.closeReason is not None):
             return
         tag = self._nextTag()
         p = _Pending(tag, tag.encode() + b" IDLE\r\n", defer.Deferred())
@@ -322,23 +352,69 @@ class IMAPClientProtocol(Protocol):
         return "A%04d" % self._tagCount
 
     def _send(self, p: _Pending):
+        if self._awaitingLiteral is not None:
+            self._blocked.append(p)  # its line would land inside the awaited literal
+            return
         self._inFlight[p.tag] = p
         self._order.append(p)
         self.transport.write(p.data)
+        if p.pieces:
+            self._awaitingLiteral = p
+
+    def _literalSent(self) -> None:
+        self._awaitingLiteral = None
+        blocked, self._blocked = self._blocked, []
+        for i, p in enumerate(blocked):
+            self._send(p)
+            if self._awaitingLiteral is not None:
+                self._blocked = blocked[i + 1:] + self._blocked
+                return
+
+    def _nonSynchronizing(self, size: int) -> bool:
+        caps = self.capabilities
+        return "LITERAL+" in caps or ("LITERAL-" in caps and size <= LITERAL_MINUS_MAX)
+
+    def _segments(self, tag: str, name: str, args) -> list[bytes]:
+        """The command's octets, cut after each synchronizing literal's C{{n}}."""
+        segments = [bytearray(tag.encode() + b" " + name.encode("ascii"))]
+        for a in args:
+            segments[-1] += b" "
+            self._addArgument(segments, a)
+        segments[-1] += b"\r\n"
+        return [bytes(s) for s in segments]
+
+    def _addArgument(self, segments: list[bytearray], a) -> None:
+        if isinstance(a, str):
+            a = _astring(a)
+        if isinstance(a, tuple):  # a parenthesised list of arguments
+            segments[-1] += b"("
+            for i, item in enumerate(a):
+                if i:
+                    segments[-1] += b" "
+                self._addArgument(segments, item)
+            segments[-1] += b")"
+        elif isinstance(a, LiteralArgument):
+            size = len(a.data)
+            if self._nonSynchronizing(size):
+                segments[-1] += b"{%d+}\r\n" % size + a.data
+            else:
+                segments[-1] += b"{%d}\r\n" % size
+                segments.append(bytearray(a.data))
+        else:
+            segments[-1] += a
 
     def sendCommand(self, name: str, *args, continuation=None, collect=()) -> defer.Deferred:
         """
         Send C{name} with C{args} (bytes are sent as they are, str are encoded as
-        astrings). Fires with a L{CommandResult} holding the untagged responses of the
-        types in C{collect} (others go only to C{onUntagged}); fails with
-        L{IMAPCommandError}. During IDLE, the IDLE is ended first and resumed after.
+        astrings, L{LiteralArgument}s as literals, tuples as parenthesised lists). Fires with a L{CommandResult} holding
+        the untagged responses of the types in C{collect} (others go only to
+        C{onUntagged}); fails with L{IMAPCommandError}. During IDLE, the IDLE is ended
+        first and resumed after.
         """
-        parts = [name.encode("ascii")]
-        for a in args:
-            parts.append(a if isinstance(a, bytes) else _astring(a))
         tag = self._nextTag()
-        line = tag.encode() + b" " + b" ".join(parts) + b"\r\n"
-        p = _Pending(tag, line, defer.Deferred(), tuple(collect), continuation=continuation)
+        line, *pieces = self._segments(tag, name, args)
+        p = _Pending(tag, line, defer.Deferred(), tuple(collect), continuation=continuation,
+                     pieces=pieces)
         if self._idleCommand is not None:
             self._held.append(p)
             if self._idleAnswered:

@@ -1,30 +1,38 @@
 """
 FETCH and UID FETCH (RFC 3501 6.4.5, 7.4.2).
+
+Message by message: each message's response is written before the next message is read,
+and only as fast as the client reads it (L{idlemail.server.output}). What the backend can
+serve itself it serves: a whole message in pieces (L{IBodyStreams}), a section or a range
+of octets (L{IPartialBodies}), a header alone for ENVELOPE; ENVELOPE and BODYSTRUCTURE come
+from the process's cache of rendered structures when they can
+(L{idlemail.server.structures}); and a long FETCH gives the reactor back between messages
+(L{idlemail.server.slices}).
 """
 
 from __future__ import annotations
 
-from idlemail.server.names import resolveUids
+from idlemail.interfaces import IBodyStreams, IPartialBodies
+from idlemail.server.output import writeResponse
 from idlemail.server.registry import ONLY_SELECTED, command
 from idlemail.server.responses import flagsItem
+from idlemail.server.sequences import resolveUids
+from idlemail.server.slices import Slices
 from idlemail.wire.command import FetchAttribute
-from idlemail.wire.encode import literal, string
+from idlemail.wire.encode import dateTime as internalDate
+from idlemail.wire.encode import string
 from idlemail.wire.message import MessageStructure, Section
 
-_MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
-_NEEDS_BODY = {"ENVELOPE", "BODYSTRUCTURE", "BODY", "BODY[]", "RFC822", "RFC822.HEADER",
-               "RFC822.TEXT"}
+_WHOLE = Section()
+_HEADER = Section(text="HEADER")
+# Items that are one section of the message (RFC 3501 6.4.5): RFC822.HEADER is
+# BODY.PEEK[HEADER], RFC822.TEXT is BODY[TEXT], RFC822 is BODY[].
+_SECTIONS = {"RFC822": _WHOLE, "RFC822.HEADER": _HEADER, "RFC822.TEXT": Section(text="TEXT")}
+#: Rendered from the parsed message, and kept in the process's structure cache.
+_STRUCTURE = {"ENVELOPE": lambda s: s.envelope(),
+              "BODYSTRUCTURE": lambda s: s.bodystructure(True),
+              "BODY": lambda s: s.bodystructure(False)}
 _SEEN = "\\Seen"
-
-
-def internalDate(when) -> bytes:
-    offset = when.utcoffset()
-    minutes = int(offset.total_seconds() // 60) if offset is not None else 0
-    sign = "+" if minutes >= 0 else "-"
-    minutes = abs(minutes)
-    return (f'"{when.day:02d}-{_MONTHS[when.month - 1]}-{when.year:04d} '
-            f'{when.hour:02d}:{when.minute:02d}:{when.second:02d} '
-            f'{sign}{minutes // 60:02d}{minutes % 60:02d}"').encode()
 
 
 def _fieldName(name: str) -> bytes:
@@ -49,39 +57,120 @@ def sectionLabel(att: FetchAttribute) -> bytes:
     return label
 
 
+def _label(att: FetchAttribute) -> bytes:
+    return sectionLabel(att) if att.name == "BODY[]" else att.name.encode()
+
+
 def _marksSeen(att: FetchAttribute) -> bool:
     return att.name in ("RFC822", "RFC822.TEXT") or (att.name == "BODY[]" and not att.peek)
 
 
-def _render(att: FetchAttribute, info, seq: int, raw: bytes | None, structure, recent):
+def _isWhole(att: FetchAttribute) -> bool:
+    """The whole message, as stored: RFC822, or BODY[] without a part or a partial."""
+    if att.partial is not None:
+        return False
+    return att.name == "RFC822" or (att.name == "BODY[]" and att.section == _WHOLE)
+
+
+def _literal(label: bytes, data) -> list:
+    """C{label {n}CRLF} then the data: bytes, or a body stream written as it is read."""
+    size = len(data) if isinstance(data, (bytes, bytearray)) else data.size
+    return [label + b" {%d}\r\n" % size, data]
+
+
+def _render(att: FetchAttribute, info, raw, structure, recent) -> list:
+    """One data item the server makes itself, as pieces for L{writeResponse}."""
     name = att.name
     if name == "FLAGS":
-        return flagsItem(info.flags, info.uid in recent)
+        return [flagsItem(info.flags, info.uid in recent)]
     if name == "UID":
-        return b"UID %d" % info.uid
+        return [b"UID %d" % info.uid]
     if name == "INTERNALDATE":
-        return b"INTERNALDATE " + internalDate(info.internaldate)
+        return [b"INTERNALDATE " + internalDate(info.internaldate)]
     if name == "RFC822.SIZE":
-        return b"RFC822.SIZE %d" % info.size
-    if name == "ENVELOPE":
-        return b"ENVELOPE " + structure.envelope()
-    if name == "BODYSTRUCTURE":
-        return b"BODYSTRUCTURE " + structure.bodystructure(True)
-    if name == "BODY":
-        return b"BODY " + structure.bodystructure(False)
-    if name == "RFC822":
-        return b"RFC822 " + literal(raw)
-    if name == "RFC822.HEADER":
-        return b"RFC822.HEADER " + literal(structure.section(Section(text="HEADER")) or b"")
-    if name == "RFC822.TEXT":
-        return b"RFC822.TEXT " + literal(structure.section(Section(text="TEXT")) or b"")
-    data = structure.section(att.section)
-    if data is None:
-        data = b""
+        return [b"RFC822.SIZE %d" % info.size]
+    if _isWhole(att):
+        return _literal(_label(att), raw)
+    section = att.section if name == "BODY[]" else _SECTIONS[name]
+    data = structure.section(section) or b""
     if att.partial is not None:
         start, length = att.partial
         data = data[start:start + length]
-    return sectionLabel(att) + b" " + literal(bytes(data))
+    return _literal(_label(att), data)
+
+
+class _Plan:
+    """Where each item of one FETCH comes from, for every message alike."""
+
+    def __init__(self, atts, mailbox):
+        streams, parts = IBodyStreams.providedBy(mailbox), IPartialBodies.providedBy(mailbox)
+        self.atts = atts
+        self.structures = [a.name for a in atts if a.name in _STRUCTURE]
+        octets = [a for a in atts if a.name == "BODY[]" or a.name in _SECTIONS]
+        # The backend's own: a whole message streamed, a section or range cut out.
+        self.streamed = {a for a in octets if streams and _isWhole(a)}
+        self.cut = {a for a in octets if parts and a not in self.streamed}
+        self.rest = [a for a in octets if a not in self.streamed and a not in self.cut]
+        # Only the whole message needs no parsing: a section needs the structure.
+        self.parseRest = any(not _isWhole(a) for a in self.rest)
+        self.headerOnly = parts  # ENVELOPE from the header alone, if that is all to parse
+
+
+async def _message(session, mailbox, plan: _Plan, info, seq: int):
+    """The pieces of one message's FETCH response, or None if it is gone."""
+    cache, uid = session.factory.structures, info.uid
+    key = (mailbox.uidValidity, uid)
+    cached = (cache.get(mailbox.tracker, key) or {}) if plan.structures else {}
+    missing = [n for n in plan.structures if n not in cached]
+    raw = structure = None
+    if plan.rest or (missing and not (plan.headerOnly and missing == ["ENVELOPE"])):
+        raw = await mailbox.body(uid)
+        if raw is None:
+            return None
+        if missing or plan.parseRest:
+            structure = MessageStructure.parse(raw)
+    elif missing:
+        header = await mailbox.bodyPart(uid, _HEADER, None)
+        if header is None:
+            return None
+        structure = MessageStructure.parse(header)
+    served = {}
+    try:
+        for att in plan.atts:
+            if att in plan.streamed:
+                served[att] = await mailbox.openBody(uid)
+            elif att in plan.cut:
+                section = att.section if att.name == "BODY[]" else _SECTIONS[att.name]
+                served[att] = await mailbox.bodyPart(uid, section, att.partial)
+            else:
+                continue
+            if served[att] is None:
+                raise LookupError(uid)  # gone meanwhile
+    except LookupError:
+        _close(served.values())
+        return None
+    pieces = [b"* %d FETCH (" % seq]
+    for i, att in enumerate(plan.atts):
+        if i:
+            pieces.append(b" ")
+        if att.name in _STRUCTURE:
+            value = cached.get(att.name)
+            if value is None:
+                value = _STRUCTURE[att.name](structure)
+                cache.put(mailbox.tracker, key, att.name, value)
+            pieces.append(att.name.encode() + b" " + value)
+        elif att in served:
+            pieces.extend(_literal(_label(att), served[att]))
+        else:
+            pieces.extend(_render(att, info, raw, structure, session.view.recent))
+    pieces.append(b")\r\n")
+    return pieces
+
+
+def _close(streams) -> None:
+    for s in streams:
+        if s is not None and not isinstance(s, (bytes, bytearray)):
+            s.close()
 
 
 @command("FETCH", ONLY_SELECTED, expungesAfter=False)
@@ -93,7 +182,6 @@ async def fetch(session, cmd):
     atts = list(cmd.args.attributes)
     if cmd.uid and not any(a.name == "UID" for a in atts):
         atts.insert(0, FetchAttribute("UID"))  # RFC 3501 6.4.8
-    needsBody = any(a.name in _NEEDS_BODY for a in atts)
     infos = await mailbox.messages(uids)
     if not view.readonly and any(_marksSeen(a) for a in atts):
         unseen = [i.uid for i in infos if _SEEN not in i.flags]
@@ -106,19 +194,19 @@ async def fetch(session, cmd):
                 atts.append(FetchAttribute("FLAGS"))
     missing = len(infos) < len(uids)
     session.announceKeywords()  # a FETCH may show a keyword new to this session
+    plan = _Plan(atts, mailbox)
+    slices = Slices(session)
     for info in infos:
         seq = view.seqOf(info.uid)
         if seq is None:
             continue
-        raw = structure = None
-        if needsBody:
-            raw = await mailbox.body(info.uid)
-            if raw is None:
-                missing = True
-                continue
-            structure = MessageStructure.parse(raw)
-        items = [_render(a, info, seq, raw, structure, view.recent) for a in atts]
-        session.untagged(b"%d FETCH (%s)" % (seq, b" ".join(items)))
+        pieces = await _message(session, mailbox, plan, info, seq)
+        if pieces is None:
+            missing = True
+            continue
+        await writeResponse(session, pieces)
+        if slices.due():
+            await slices.pause()
     if missing:
         return ("EXPUNGEISSUED", "Some of the requested messages were expunged")
     return None

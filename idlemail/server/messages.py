@@ -7,10 +7,11 @@ from __future__ import annotations
 
 from idlemail.errors import IMAPError, NoSuchMailbox
 from idlemail.records import RECENT
-from idlemail.server.names import decodeName, resolveUids
+from idlemail.server.names import decodeName
 from idlemail.server.registry import ONLY_SELECTED, command
 from idlemail.server.responses import fetchFlags
 from idlemail.server.selection import requireWritable
+from idlemail.server.sequences import resolveUids
 
 
 def compactSet(numbers) -> str:

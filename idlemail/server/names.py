@@ -1,12 +1,12 @@
 """
-Mailbox names on the wire (modified UTF-7, RFC 3501 5.1.3) and message-set resolution.
+Mailbox names on the wire (modified UTF-7, RFC 3501 5.1.3).
 """
 
 from __future__ import annotations
 
 import twisted.mail.imap4  # noqa: F401  registers the "imap4-utf-7" codec
 
-from idlemail.errors import BadRequest, IMAPError
+from idlemail.errors import IMAPError
 from idlemail.wire.encode import string
 
 #: Limits on a mailbox name, as sent: longer or deeper names are refused with
@@ -50,24 +50,3 @@ def wireName(name: str) -> bytes:
 def encodeName(name: str) -> bytes:
     """A mailbox name as a response item (a quoted string or a literal)."""
     return string(wireName(name))
-
-
-def resolveUids(session, seqset, uid: bool) -> list[int]:
-    """
-    The UIDs, ascending, that C{seqset} names in the session's view. A message
-    number past the end is an error (RFC 3501 6.4.8: UID sets may name UIDs that
-    don't exist, sequence sets may not).
-    """
-    view = session.view
-    inView = view.uidsInView()
-    if uid:
-        largest = inView[-1] if inView else 0
-        wanted = [u for u in inView if seqset.contains(u, largest)]
-        return wanted
-    exists = len(inView)
-    picked: set[int] = set()
-    for lo, hi in seqset.resolve(exists):
-        if hi > exists or lo < 1:
-            raise BadRequest("Invalid message sequence number")
-        picked.update(range(lo, hi + 1))
-    return [inView[i - 1] for i in sorted(picked)]

@@ -1,5 +1,12 @@
 """
 SEARCH and UID SEARCH (RFC 3501 6.4.4), evaluated over the backend's messages.
+
+The criteria are compiled once into a predicate (repeated keys of an AND counted once,
+sequence sets merged and bisected); each message is read and parsed once, and each text a
+key looks into (the header, its decoded fields, the body and its decoded text parts) is
+decoded and case-folded once per message, however many keys look into it. The messages
+are gone through in slices, giving the reactor back between them, so one SEARCH of
+thousands of keys over thousands of messages never stalls other connections.
 """
 
 from __future__ import annotations
@@ -7,7 +14,11 @@ from __future__ import annotations
 from email.utils import parsedate_to_datetime
 
 from idlemail.errors import IMAPError
+from idlemail.interfaces import ISearchMailbox
 from idlemail.server.registry import ONLY_SELECTED, command
+from idlemail.server.searchuids import resolveSearch
+from idlemail.server.sequences import NumberSet, mergedRanges
+from idlemail.server.slices import Slices
 from idlemail.wire.addresses import Group
 from idlemail.wire.command import SearchKey
 from idlemail.wire.message import MessageStructure, decodeWords
@@ -24,19 +35,6 @@ def _needsBody(key: SearchKey) -> bool:
     return any(isinstance(a, SearchKey) and _needsBody(a) for a in key.args)
 
 
-class _Candidate:
-    __slots__ = ("info", "seq", "structure", "recent", "largestSeq", "largestUid")
-
-    def __init__(self, info, seq, structure, recent, largestSeq, largestUid):
-        self.info, self.seq, self.structure = info, seq, structure
-        self.recent, self.largestSeq, self.largestUid = recent, largestSeq, largestUid
-
-
-def _contains(haystack: str | None, needle: str) -> bool:
-    """RFC 3501 6.4.4: a substring, compared case-insensitively."""
-    return haystack is not None and needle.casefold() in haystack.casefold()
-
-
 def _addressTexts(items):
     """What FROM/TO/CC/BCC match: each display name (decoded) with its address, group names."""
     for item in items:
@@ -49,83 +47,142 @@ def _addressTexts(items):
             yield f"{name} <{m.address}>" if name else m.address
 
 
-def _headerMatches(structure: MessageStructure, name: str, needle: str) -> bool:
-    """Any field called C{name} contains C{needle}; an empty needle asks that one exists."""
-    name = name.lower()
-    if needle == "":
-        return bool(structure.rawHeaders(name))
-    if name in _ADDRESS_HEADERS:
-        return any(_contains(text, needle) for text in _addressTexts(structure.addresses(name)))
-    return any(_contains(value, needle) for value in structure.headers(name))
+class _Message:
+    """One message as SEARCH sees it; every text is made (decoded, case-folded) once."""
 
+    __slots__ = ("info", "seq", "recent", "structure", "_flags", "_fields", "_body",
+                 "_bodyJoined", "_text", "_textJoined", "_sent")
 
-def _bodyMatches(structure: MessageStructure, needle: str) -> bool:
-    """The body as stored, or any text part with its transfer encoding and charset undone."""
-    if _contains(structure.text().decode("utf-8", "replace"), needle):
-        return True
-    return any(leaf.mainType == "text" and _contains(leaf.decodedText(), needle)
-               for leaf in structure.leaves())
+    def __init__(self, info, seq: int, recent: bool, structure: MessageStructure | None):
+        self.info, self.seq, self.recent, self.structure = info, seq, recent, structure
+        self._flags = self._body = self._bodyJoined = self._text = self._textJoined = None
+        self._sent = None
+        self._fields: dict[str, list[str]] = {}
 
+    def flags(self) -> set[str]:
+        if self._flags is None:
+            self._flags = {f.lower() for f in self.info.flags}
+        return self._flags
 
-def _textMatches(structure: MessageStructure, needle: str) -> bool:
-    """TEXT: the header as stored or with its encoded words decoded, or the body."""
-    return (_contains(structure.headerBytes.decode("utf-8", "replace"), needle)
-            or _contains(structure.headerText(), needle) or _bodyMatches(structure, needle))
+    def fieldTexts(self, name: str) -> list[str]:
+        """HEADER name: the decoded values (the address texts for FROM, TO, CC, BCC)."""
+        texts = self._fields.get(name)
+        if texts is None:
+            if name in _ADDRESS_HEADERS:
+                values = _addressTexts(self.structure.addresses(name))
+            else:
+                values = self.structure.headers(name)
+            texts = self._fields[name] = [v.casefold() for v in values]
+        return texts
 
+    def bodyTexts(self) -> list[str]:
+        """BODY: the body as stored, and each text part with its encodings undone."""
+        if self._body is None:
+            s = self.structure
+            self._body = [s.text().decode("utf-8", "replace").casefold()] + [
+                leaf.decodedText().casefold() for leaf in s.leaves() if leaf.mainType == "text"]
+        return self._body
 
-def _sentDate(m: _Candidate):
-    value = m.structure.header("Date")
-    try:
-        return parsedate_to_datetime(value).date() if value else None
-    except (TypeError, ValueError):
-        return None
+    def texts(self) -> list[str]:
+        """TEXT: the header as stored and with its encoded words decoded, then the body's."""
+        if self._text is None:
+            s = self.structure
+            self._text = [s.headerBytes.decode("utf-8", "replace").casefold(),
+                          s.headerText().casefold()] + self.bodyTexts()
+        return self._text
 
+    # The same, joined with NUL between them: one search per key (a needle without a NUL
+    # matches in the joined text exactly where it matches in one of the parts).
+    def bodyJoined(self) -> str:
+        if self._bodyJoined is None:
+            self._bodyJoined = "\0".join(self.bodyTexts())
+        return self._bodyJoined
 
-def matches(key: SearchKey, m: _Candidate) -> bool:
-    op, args = key.op, key.args
-    if op == "ALL":
-        return True
-    if op == "AND":
-        return all(matches(k, m) for k in args)
-    if op == "OR":
-        return matches(args[0], m) or matches(args[1], m)
-    if op == "NOT":
-        return not matches(args[0], m)
-    if op == "SEQ":
-        return args[0].contains(m.seq, m.largestSeq)
-    if op == "UID":
-        return args[0].contains(m.info.uid, m.largestUid)
-    if op == "FLAG":
-        flag, wanted = args
-        has = flag.lower() in {f.lower() for f in m.info.flags}
-        return has == wanted
-    if op == "RECENT":
-        return m.recent
-    if op == "NEW":
-        return m.recent and "\\Seen" not in m.info.flags
-    if op == "OLD":
-        return not m.recent
-    if op == "LARGER":
-        return m.info.size > args[0]
-    if op == "SMALLER":
-        return m.info.size < args[0]
-    if op in ("BEFORE", "ON", "SINCE"):
-        day = m.info.internaldate.date()
-        return _compareDay(op, day, args[0].date())
-    if op in ("SENTBEFORE", "SENTON", "SENTSINCE"):
-        day = _sentDate(m)
-        return day is not None and _compareDay(op[4:], day, args[0].date())
-    if op == "HEADER":
-        return _headerMatches(m.structure, *args)
-    if op == "BODY":
-        return _bodyMatches(m.structure, args[0])
-    if op == "TEXT":
-        return _textMatches(m.structure, args[0])
-    raise ValueError(f"unknown search key {op}")
+    def textJoined(self) -> str:
+        if self._textJoined is None:
+            self._textJoined = "\0".join(self.texts())
+        return self._textJoined
+
+    def sentDate(self):
+        if self._sent is None:
+            value = self.structure.header("Date")
+            try:
+                self._sent = parsedate_to_datetime(value).date() if value else False
+            except (TypeError, ValueError):
+                self._sent = False
+        return self._sent or None
 
 
 def _compareDay(op: str, day, ref) -> bool:
     return day < ref if op == "BEFORE" else day == ref if op == "ON" else day >= ref
+
+
+def compileKey(key: SearchKey, largestSeq: int, largestUid: int):
+    """A predicate on L{_Message} for C{key}; C{*} in a set is the largest number or UID."""
+    op, args = key.op, key.args
+    if op == "ALL":
+        return lambda m: True
+    if op == "AND":
+        # The same key twice in an AND decides nothing new: evaluate it once.
+        parts = [compileKey(k, largestSeq, largestUid) for k in dict.fromkeys(args)]
+
+        def every(m):
+            for part in parts:
+                if not part(m):
+                    return False
+            return True
+        return every
+    if op in ("OR", "NOT"):
+        parts = [compileKey(k, largestSeq, largestUid) for k in args]
+        if op == "NOT":
+            return lambda m: not parts[0](m)
+        return lambda m: parts[0](m) or parts[1](m)
+    if op in ("SEQ", "UID"):
+        numbers = NumberSet(mergedRanges(args[0], largestSeq if op == "SEQ" else largestUid))
+        if op == "SEQ":
+            return lambda m: m.seq in numbers
+        return lambda m: m.info.uid in numbers
+    if op == "FLAG":
+        flag, wanted = args[0].lower(), args[1]
+        return lambda m: (flag in m.flags()) == wanted
+    if op == "RECENT":
+        return lambda m: m.recent
+    if op == "NEW":
+        return lambda m: m.recent and "\\seen" not in m.flags()
+    if op == "OLD":
+        return lambda m: not m.recent
+    if op == "LARGER":
+        return lambda m: m.info.size > args[0]
+    if op == "SMALLER":
+        return lambda m: m.info.size < args[0]
+    if op in ("BEFORE", "ON", "SINCE"):
+        ref = args[0].date()
+        return lambda m: _compareDay(op, m.info.internaldate.date(), ref)
+    if op in ("SENTBEFORE", "SENTON", "SENTSINCE"):
+        ref, rel = args[0].date(), op[4:]
+
+        def sent(m):
+            day = m.sentDate()
+            return day is not None and _compareDay(rel, day, ref)
+        return sent
+    if op == "HEADER":
+        return _headerKey(args[0].lower(), args[1].casefold())
+    if op in ("BODY", "TEXT"):
+        # RFC 3501 6.4.4: a substring, compared case-insensitively.
+        needle = args[0].casefold()
+        texts = _Message.bodyTexts if op == "BODY" else _Message.texts
+        if "\0" in needle:
+            return lambda m: any(needle in t for t in texts(m))
+        joined = _Message.bodyJoined if op == "BODY" else _Message.textJoined
+        return lambda m: needle in joined(m)
+    raise ValueError(f"unknown search key {op}")
+
+
+def _headerKey(name: str, needle: str):
+    """Any field called C{name} contains C{needle}; an empty needle asks that one exists."""
+    if needle == "":
+        return lambda m: bool(m.structure.rawHeaders(name))
+    return lambda m: any(needle in t for t in m.fieldTexts(name))
 
 
 @command("SEARCH", ONLY_SELECTED, expungesAfter=False)
@@ -137,11 +194,20 @@ async def search(session, cmd):
                         "BADCHARSET (" + " ".join(_CHARSETS) + ")")
     view, mailbox = session.view, session.mailbox
     inView = view.uidsInView()
+    if ISearchMailbox.providedBy(mailbox):  # the backend searches (e.g. upstream)
+        uids = await mailbox.search(resolveSearch(criteria, view, inView), inView) \
+            if inView else []
+        found = uids if cmd.uid else [n for n in map(view.seqOf, uids) if n is not None]
+        session.untagged(b"SEARCH" + b"".join(b" %d" % n for n in found))
+        return None
     infos = await mailbox.messages(inView) if inView else []
+    matches = compileKey(criteria, len(inView), inView[-1] if inView else 0)
     body = _needsBody(criteria)
+    slices = Slices(session)
     found = []
-    largestSeq, largestUid = len(inView), (inView[-1] if inView else 0)
     for info in infos:
+        if slices.due():
+            await slices.pause()
         structure = None
         if body:
             raw = await mailbox.body(info.uid)
@@ -149,10 +215,7 @@ async def search(session, cmd):
                 continue
             structure = MessageStructure.parse(raw)
         seq = view.seqOf(info.uid)
-        candidate = _Candidate(info, seq, structure, info.uid in view.recent,
-                               largestSeq, largestUid)
-        if matches(criteria, candidate):
+        if matches(_Message(info, seq, info.uid in view.recent, structure)):
             found.append(info.uid if cmd.uid else seq)
     session.untagged(b"SEARCH" + b"".join(b" %d" % n for n in found))
     return None
-

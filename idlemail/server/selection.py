@@ -5,8 +5,9 @@ Selecting a mailbox and leaving it: SELECT, EXAMINE, CLOSE, UNSELECT, CHECK, EXP
 from __future__ import annotations
 
 from idlemail.errors import IMAPError
-from idlemail.server.names import decodeName, resolveUids
+from idlemail.server.names import decodeName
 from idlemail.server.registry import AUTHED, ONLY_SELECTED, command
+from idlemail.server.sequences import resolveUids
 
 _SEEN = "\\Seen"
 

@@ -20,9 +20,14 @@ def listenLocal(backend, reactor=None, **settings):
     """
     Serve C{backend} on an ephemeral port of 127.0.0.1. Returns the listening port
     (C{port.getHost().port}; stop it with C{port.stopListening()}) and the factory.
+    Two limits are off, where a real server has them: a failed login is answered at once
+    (not after 2 s), and one user may have any number of sessions from 127.0.0.1 (tests
+    open hundreds); pass C{authFailureDelay} or C{maxUserIPConnections} to test them.
     """
     if reactor is None:
         from twisted.internet import reactor
+    settings.setdefault("authFailureDelay", 0.0)
+    settings.setdefault("maxUserIPConnections", 0)
     factory = IMAPServerFactory(backend, reactor, **settings)
     port = reactor.listenTCP(0, factory, interface="127.0.0.1")
     return port, factory

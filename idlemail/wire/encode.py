@@ -40,3 +40,23 @@ def flagList(flags) -> bytes:
     """A flag list, system flags first, then keywords, each sorted; C{\\*} last."""
     ordered = sorted(flags, key=lambda f: (f == "\\*", not f.startswith("\\"), f.lower()))
     return plist(f.encode("ascii") for f in ordered)
+
+
+_MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
+
+
+def dateTime(when) -> bytes:
+    """An IMAP date-time (RFC 3501 9), quoted, in C{when}'s own offset: INTERNALDATE,
+    and APPEND's date argument."""
+    offset = when.utcoffset()
+    minutes = int(offset.total_seconds() // 60) if offset is not None else 0
+    sign = "+" if minutes >= 0 else "-"
+    minutes = abs(minutes)
+    return (f'"{when.day:02d}-{_MONTHS[when.month - 1]}-{when.year:04d} '
+            f'{when.hour:02d}:{when.minute:02d}:{when.second:02d} '
+            f'{sign}{minutes // 60:02d}{minutes % 60:02d}"').encode()
+
+
+def date(when) -> bytes:
+    """An IMAP date (RFC 3501 9), e.g. C{1-Feb-2024}: SEARCH's SINCE, BEFORE, ON."""
+    return f"{when.day}-{_MONTHS[when.month - 1]}-{when.year:04d}".encode()

@@ -82,3 +82,33 @@ def appendCommand(mailbox: bytes, message: bytes, flags: bytes = b"") -> bytes:
     """An APPEND with a non-synchronizing literal (RFC 7888), one line to send."""
     flags = b"(" + flags + b") " if flags else b""
     return b"APPEND " + mailbox + b" " + flags + b"{%d+}\r\n" % len(message) + message
+
+
+def answeredYet(client: RawClient, tag: bytes) -> bool:
+    """Whether the tagged answer for C{tag} has arrived at C{client} (read without waiting)."""
+    client.sock.setblocking(False)
+    try:
+        while True:
+            chunk = client.sock.recv(1 << 20)
+            if not chunk:
+                break
+            client.buffer += chunk
+    except BlockingIOError:
+        pass
+    finally:
+        client.sock.settimeout(DEADLINE)
+    return any(line.startswith(tag + b" ") for line in (b"\r\n" + client.buffer).split(b"\r\n"))
+
+
+def servedWhileBusy(server, busy: RawClient, tag: bytes) -> tuple[list[bytes], bool]:
+    """
+    While C{busy} waits for the answer to its command C{tag}: a new client connects, is
+    greeted and has its NOOP answered. Returns that exchange (greeting first) and whether
+    C{busy}'s answer had arrived by the time it was done.
+    """
+    other = RawClient(server.host, server.port)
+    try:
+        exchange = [other.greeting] + other.command(b"n", b"NOOP")
+    finally:
+        other.close()
+    return exchange, answeredYet(busy, tag)

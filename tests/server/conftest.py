@@ -1,8 +1,9 @@
 """
 An in-process idlemail server on 127.0.0.1, for clients that run in threads (the
 reactor runs the server meanwhile): C{server} over the memory backend, and
-C{anyServer} once over each backend (memory, Maildir) for what must hold on both, and
-C{maildirServer} for what only a Maildir on disk can show.
+C{anyServer} once over each backend (memory, Maildir) for what must hold on both,
+C{maildirServer} for what only a Maildir on disk can show, and C{serve} for servers with
+settings of their own.
 """
 
 import os
@@ -48,6 +49,22 @@ async def _stop(port, server):
         session.transport.abortConnection()
     await defer.maybeDeferred(port.stopListening)
     await defer.maybeDeferred(server.backend.close)
+
+
+@pytest_twisted.async_yield_fixture
+async def serve():
+    """C{serve(**settings)}: a server over a fresh memory backend with those factory
+    settings (limits, policies), listening at once; every one is stopped after the test."""
+    started = []
+
+    def start(**settings):
+        backend = memoryBackend()
+        port, factory = listenLocal(backend, **settings)
+        started.append((port, Server("127.0.0.1", port.getHost().port, backend, factory)))
+        return started[-1][1]
+    yield start
+    for port, served in started:
+        await _stop(port, served)
 
 
 @pytest_twisted.async_yield_fixture

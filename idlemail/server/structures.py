@@ -1,0 +1,74 @@
+"""
+The rendered ENVELOPE, BODYSTRUCTURE and BODY of recently fetched messages, shared by every
+session of the process, so that a client that fetches the ENVELOPE of the same messages
+again (they all do, on every resync) costs neither a read nor a parse.
+
+A message's content never changes while its UID and the mailbox's UIDVALIDITY stand
+(RFC 3501 2.3.1.1), so an entry is keyed by the mailbox's tracker (one per open mailbox),
+the UIDVALIDITY and the UID, and is never stale. The cache is least-recently-used, bounded
+by entries, by octets and by mailboxes (an entry holds its tracker alive, so the number of
+trackers held is bounded too).
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+
+#: What an entry costs beyond its rendered octets (dict, key tuple, ints), roughly.
+_ENTRY_OVERHEAD = 200
+
+
+class StructureCache:
+    def __init__(self, maxEntries: int = 20_000, maxBytes: int = 16 * 1024 * 1024,
+                 maxMailboxes: int = 256):
+        self.maxEntries, self.maxBytes, self.maxMailboxes = maxEntries, maxBytes, maxMailboxes
+        self._boxes: OrderedDict[object, OrderedDict[tuple, dict]] = OrderedDict()
+        self.entries = 0
+        self.size = 0
+
+    def get(self, tracker, key: tuple) -> dict[str, bytes] | None:
+        """The items cached for message C{key} (uidValidity, uid) of C{tracker}'s mailbox."""
+        box = self._boxes.get(tracker)
+        items = box.get(key) if box is not None else None
+        if items is not None:
+            box.move_to_end(key)
+            self._boxes.move_to_end(tracker)
+        return items
+
+    def put(self, tracker, key: tuple, name: str, value: bytes) -> None:
+        if len(value) * 16 > self.maxBytes:
+            return  # one huge structure would push out everything else
+        box = self._boxes.get(tracker)
+        if box is None:
+            box = self._boxes[tracker] = OrderedDict()
+        else:
+            self._boxes.move_to_end(tracker)
+        items = box.get(key)
+        if items is None:
+            items = box[key] = {}
+            self.entries += 1
+            self.size += _ENTRY_OVERHEAD
+        else:
+            box.move_to_end(key)
+        self.size += len(value) - len(items.get(name, b""))
+        items[name] = value
+        self._trim()
+
+    def _trim(self) -> None:
+        boxes = self._boxes
+        while boxes and (self.entries > self.maxEntries or self.size > self.maxBytes
+                         or len(boxes) > self.maxMailboxes):
+            tracker, box = next(iter(boxes.items()))
+            if len(boxes) > self.maxMailboxes:
+                for items in box.values():
+                    self._forget(items)
+                del boxes[tracker]
+                continue
+            _, items = box.popitem(last=False)
+            self._forget(items)
+            if not box:
+                del boxes[tracker]
+
+    def _forget(self, items: dict) -> None:
+        self.entries -= 1
+        self.size -= _ENTRY_OVERHEAD + sum(len(v) for v in items.values())
