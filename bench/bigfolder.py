@@ -24,7 +24,8 @@ from pathlib import Path
 
 from bench.figures import fmt, machineNote, markdownTable, percentiles, publish
 from bench.imapload import Connection
-from bench.servers import DovecotBenchServer, IdlemailServer, chosenServers, makeMaildir
+from bench.servers import (BENCH_IDLEMAIL_CONFIG, DovecotBenchServer, IdlemailServer,
+                           chosenServers, makeMaildir)
 
 HOST = "127.0.0.1"
 USERS = {"alice": "alicepw"}
@@ -87,7 +88,7 @@ async def run(port: int, k: int) -> dict:
 def measure(kind: str, scratch: Path, args) -> dict:
     workdir = scratch / kind
     if kind == "idlemail":
-        server = IdlemailServer(workdir, USERS)
+        server = IdlemailServer(workdir, USERS, serverConfig=BENCH_IDLEMAIL_CONFIG)
         server.prepare()
     elif kind == "dovecot":
         server = DovecotBenchServer(workdir, USERS)
