@@ -26,7 +26,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -36,7 +35,8 @@ from pathlib import Path
 from bench.figures import fmt, machineNote, markdownTable, percentiles, publish
 from bench.imapload import Board, Connection, deliverAll, openIdlers
 from bench.mixedload import KINDS, message, runLoad
-from bench.servers import BENCH_IDLEMAIL_CONFIG, DovecotBenchServer, IdlemailServer, makeMaildir
+from bench.servers import (BENCH_IDLEMAIL_CONFIG, DovecotBenchServer, IdlemailServer,
+                           chosenServers, makeMaildir)
 
 HOST = "127.0.0.1"
 
@@ -161,10 +161,8 @@ def main(argv=None) -> int:
     p.add_argument("--messages", type=int, default=200, help="messages in each INBOX at start")
     p.add_argument("--idler-k", type=int, default=20, help="APPENDs timed for the idler")
     args = p.parse_args(argv)
-    servers = [s.strip() for s in args.servers.split(",") if s.strip()]
-    if "dovecot" in servers and not shutil.which("dovecot", path="/usr/sbin:/usr/bin:/sbin"):
-        print("bench: dovecot is not installed (apt-get install -y dovecot-imapd)",
-              file=sys.stderr)
+    servers = chosenServers(args.servers)
+    if servers is None:
         return 2
     users = {f"user{i}": f"user{i}-pw" for i in range(args.users)}
     results = []

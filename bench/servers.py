@@ -7,6 +7,7 @@ dovecot-imapd, private config).
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -36,6 +37,17 @@ def waitForGreeting(port: int, proc=None, timeout: float = 30.0) -> None:
         except OSError:
             time.sleep(0.1)
     raise RuntimeError(f"no IMAP greeting on port {port} within {timeout} s")
+
+
+def chosenServers(spec: str) -> list[str] | None:
+    """The servers a C{--servers} list names; None (said why) if Dovecot is wanted and
+    not installed."""
+    servers = [s.strip() for s in spec.split(",") if s.strip()]
+    if "dovecot" in servers and not shutil.which("dovecot", path="/usr/sbin:/usr/bin:/sbin"):
+        print("bench: dovecot is not installed (apt-get install -y dovecot-imapd)",
+              file=sys.stderr)
+        return None
+    return servers
 
 
 def makeMaildir(mailRoot: Path, user: str) -> Path:

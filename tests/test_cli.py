@@ -128,7 +128,7 @@ listen = "tcp:9143:interface=127.0.0.1"
         "max_connections_per_ip": 100, "max_userip_connections": 10,
         "prelogin_timeout": "1m", "auth_threads": 2, "auth_cache_ttl": "1h",
         "maildir": {"root": "/srv/mail", "passwd_file": "/srv/mail/passwd",
-                    "poll_interval": 2.0}}
+                    "poll_interval": 2.0, "io_threads": 4}}
     assert printed["metrics"] == {"listen": "tcp:9143:interface=127.0.0.1"}
     (tmp_path / "printed.toml").write_text(done.stdout)
     again, first = loadConfig(tmp_path / "printed.toml"), loadConfig(tmp_path / "idlemail.toml")

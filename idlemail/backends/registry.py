@@ -45,11 +45,15 @@ class MaildirBackendFactory:
     name = "maildir"
 
     def settings(self, section: dict) -> dict:
+        from idlemail.backends.maildir.pool import DEFAULT_THREADS
         from idlemail.config import DEFAULT_DATA
         table = Table(section, "", "")
         root = table.get("root", str, DEFAULT_DATA)
         settings = {"root": root, "passwd_file": table.get("passwd_file", str, f"{root}/passwd"),
-                    "poll_interval": table.duration("poll_interval", 2.0)}
+                    "poll_interval": table.duration("poll_interval", 2.0),
+                    "io_threads": table.get("io_threads", int, DEFAULT_THREADS)}
+        if not 1 <= settings["io_threads"] <= 64:
+            raise table.error("io_threads", "expected a number of disk threads from 1 to 64")
         table.rejectUnknown()
         return settings
 
@@ -57,7 +61,7 @@ class MaildirBackendFactory:
         from idlemail.backends.maildir.backend import MaildirBackend
         s = self.settings(section)
         return MaildirBackend(s["root"], s["passwd_file"], reactor=reactor,
-                              pollInterval=s["poll_interval"])
+                              pollInterval=s["poll_interval"], ioThreads=s["io_threads"])
 
 
 @implementer(IPlugin, IBackendFactory)

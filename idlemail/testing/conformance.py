@@ -26,7 +26,7 @@ from twisted.internet import defer, task
 from zope.interface.verify import verifyObject
 
 from idlemail.errors import IMAPError, MailboxExists, NoSuchMailbox
-from idlemail.interfaces import IAccount, IBackend, IMailbox
+from idlemail.interfaces import IAccount, IBackend, IBodyStreams, IMailbox
 from idlemail.records import MailboxInfo, MailboxStatus, MessageInfo
 
 MESSAGE = (b"From: Alice <alice@example.org>\r\nTo: bob@example.org\r\n"
@@ -113,6 +113,23 @@ class BackendConformanceTests:
         assert infos[0].internaldate == when
         assert infos[0].size == len(message(1))
         assert await mailbox.body(first) == message(1)
+
+    @pytest_twisted.ensureDeferred
+    async def test_a_body_read_in_pieces_is_the_body(self, backend):
+        _, mailbox = await self.inbox(backend)
+        if not IBodyStreams.providedBy(mailbox):
+            pytest.skip("the backend does not stream bodies (IBodyStreams is optional)")
+        uid = await mailbox.append(message(1) + b"bare\nnewline\n", [], None)
+        stream = await mailbox.openBody(uid)
+        pieces = []
+        while piece := await stream.read(5):
+            pieces.append(piece)
+        await defer.maybeDeferred(stream.close)
+        whole = await mailbox.body(uid)
+        assert b"".join(pieces) == whole and stream.size == len(whole)
+        await mailbox.store([uid], ["\\Deleted"], "+")
+        await mailbox.expunge()
+        assert await mailbox.openBody(uid) is None
 
     @pytest_twisted.ensureDeferred
     async def test_flags_of_many_messages_at_once(self, backend):

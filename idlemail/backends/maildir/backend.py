@@ -2,41 +2,46 @@
 The Maildir backend: Dovecot-compatible Maildir++ trees under C{<root>/<user>/Maildir},
 users from a Dovecot-style passwd-file, and instant push for mail dropped in by any MDA.
 
-Each open folder is watched once per process (L{OpenFolder}), whatever the number of
-sessions that have it selected; its changes, by UID, go to its one L{MailboxTracker}.
+Threads: every disk wait runs in the backend's own L{DiskPool} (C{io_threads} threads);
+each folder's changes go through its lane, one serial queue per folder (see
+L{idlemail.backends.maildir.store} for which thread touches what). Trackers are touched
+only on the reactor thread.
+
+Each folder used is indexed once per process (L{Folder}, kept for a while after its
+last session leaves, within bounds, so that a SELECT again or a STATUS does not look at
+every file again);
+each open folder is watched once (L{OpenFolder}), whatever the number of sessions that
+have it selected, and its changes, by UID, go to its one L{MailboxTracker}.
 """
 
 from __future__ import annotations
 
-import os
-import shutil
-from datetime import datetime, timezone
+from collections import OrderedDict
 from pathlib import Path
 
 from twisted.cred.error import UnauthorizedLogin
-from twisted.internet import defer, threads
+from twisted.internet import defer
 from twisted.logger import Logger
 from zope.interface import implementer
 
-from idlemail.backends.maildir import names as N
-from idlemail.backends.maildir.flags import MAX_KEYWORDS
-from idlemail.backends.maildir.safe import isFolder, isRealDir, readNoFollow
-from idlemail.backends.maildir.store import Folder, createFolder, readPath, statPaths
+from idlemail.backends.maildir.pool import DEFAULT_THREADS, DiskPool
+from idlemail.backends.maildir.disk import createFolder
+from idlemail.backends.maildir.store import Changes, Folder
 from idlemail.backends.maildir.validity import nextUidValidity
 from idlemail.backends.maildir.watch import WatchHub
-from idlemail.errors import IMAPError, MailboxExists, NoSuchMailbox
 from idlemail.events import FlagsChanged, KeywordsAdded, MessagesAdded, MessagesExpunged
-from idlemail.interfaces import IAccount, IBackend, IMailbox
-from idlemail.records import (
-    SYSTEM_FLAGS,
-    MailboxInfo,
-    MailboxStatus,
-    MessageInfo,
-    applyFlags,
-)
+from idlemail.interfaces import IBackend
 from idlemail.tracker import MailboxTracker
 
 log = Logger()
+# Indexes of folders no session has open are kept, up to so many folders and messages.
+KEPT_INDEXES = 32
+KEPT_MESSAGES = 200_000
+# A folder stays open (watched, its tracker kept) this long after its last session
+# leaves, so that APPENDs into a folder nobody has selected (a client's Sent) do not
+# open it anew each time; at most so many folders at once (inotify watches are scarce).
+LINGER = 60.0
+MAX_LINGERING = 64
 
 
 def maildirOf(root, username: str) -> Path:
@@ -58,32 +63,57 @@ def validityAllocator(home: Path):
 class OpenFolder:
     """A folder open in this process: its index, its tracker and its watch."""
 
-    def __init__(self, backend: "MaildirBackend", path: Path, home: Path):
-        self.backend, self.path = backend, path
-        self.folder = Folder(path, validityAllocator(home))
-        changes = self.folder.rescan()
+    def __init__(self, backend: "MaildirBackend", folder: Folder):
+        self.backend, self.folder, self.path = backend, folder, folder.path
+        self.tracker: MailboxTracker | None = None
+        self.handles = 0
+        self.closed = False
+        self.lingerCall = None  # set while it stays open with no session
+        self._waiting: list[defer.Deferred] = []
+        self._failure = None
+        folder.onChanges = self._publish
+        # Watch first: what changes during the first scan is looked at right after it.
+        self.watch = backend.hub.watch(self.path, folder.refresh, folder.rescan)
+        folder.ownChanges = self.watch.own
+        folder.scan(after=self._startTracker).addErrback(self._failed)
+
+    def whenReady(self) -> defer.Deferred:
+        if self.tracker is not None:
+            return defer.succeed(self)
+        if self._failure is not None:
+            return defer.fail(self._failure)
+        d = defer.Deferred()
+        self._waiting.append(d)
+        return d
+
+    def _startTracker(self) -> None:
+        folder = self.folder
         # What is in new/ is \Recent; a read-write session that claims it moves it to
         # cur/, as Dovecot does, so that no other program counts it as recent again.
-        self.tracker = MailboxTracker(self.folder.uids(), changes.recent,
-                                      self.folder.keywords.known())
-        self.tracker.onClaim = self.folder.moveToCur
-        self.handles = 0
-        self.watch = backend.hub.watch(path, self.refresh, self.rescan)
+        recent = [e.uid for e in folder.byUid.values() if e.subdir == "new"]
+        self.tracker = MailboxTracker(folder.uids(), recent, folder.keywordNames)
+        self.tracker.onClaim = folder.claim
+        waiting, self._waiting = self._waiting, []
+        for d in waiting:
+            d.callback(self)
+
+    def _failed(self, failure) -> None:
+        self._failure = failure
+        self.close()
+        waiting, self._waiting = self._waiting, []
+        for d in waiting:
+            d.errback(failure)
 
     def publishKeywords(self) -> None:
         """Tell sessions of keywords new to the folder (ours or another program's)
         before any change that uses them (RFC 3501 7.2.6)."""
-        known = self.folder.keywords.known()
+        known = self.folder.keywordNames
         if len(known) != len(self.tracker.keywords):
             self.tracker.publish(KeywordsAdded(tuple(known)))
 
-    def refresh(self, bases) -> None:
-        self._publish(self.folder.refresh(bases))
-
-    def rescan(self) -> None:
-        self._publish(self.folder.rescan())
-
-    def _publish(self, changes, origin=None) -> None:
+    def _publish(self, changes: Changes, origin=None) -> None:
+        if self.tracker is None:
+            return  # the first scan: the tracker starts from the index
         self.publishKeywords()
         if changes.expunged:
             self.tracker.publish(MessagesExpunged(tuple(changes.expunged)), origin)
@@ -92,30 +122,56 @@ class OpenFolder:
         if changes.flags:
             self.tracker.publish(FlagsChanged(tuple(changes.flags)), origin)
 
+    def rescan(self) -> defer.Deferred:
+        """Compare the whole folder with the index now; fires once applied."""
+        return self.folder.scan()
+
     def release(self) -> None:
         self.handles -= 1
-        if self.handles <= 0 and not self.tracker.sessions:
-            self.close()
+        if self.handles <= 0 and (self.tracker is None or not self.tracker.sessions):
+            self.backend.linger(self)
 
     def close(self) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        self.backend.lingering.pop(self.path, None)
+        if self.lingerCall is not None and self.lingerCall.active():
+            self.lingerCall.cancel()
         self.watch.stop()
-        self.backend.folders.pop(self.path, None)
+        if self.folder.onChanges == self._publish:
+            self.folder.onChanges = None
+            self.folder.ownChanges = None
+        if self.backend.folders.get(self.path) is self:
+            del self.backend.folders[self.path]
 
 
 @implementer(IBackend)
 class MaildirBackend:
+    """
+    @param ioThreads: the size of the disk thread pool (C{[server.maildir] io_threads}).
+    """
+
     def __init__(self, root, passwdFile, reactor=None, pollInterval: float = 2.0,
-                 useInotify: bool = True):
+                 useInotify: bool = True, ioThreads: int = DEFAULT_THREADS,
+                 linger: float = LINGER):
         if reactor is None:
             from twisted.internet import reactor
         from idlemail.passwd import PasswdFile
         self.root = Path(root)
         self.passwd = PasswdFile(passwdFile)
         self.reactor = reactor
+        self.pool = DiskPool(reactor, ioThreads)
         self.hub = WatchHub(reactor, pollInterval, useInotify)
         self.folders: dict[Path, OpenFolder] = {}
+        self.lingering: OrderedDict[Path, OpenFolder] = OrderedDict()
+        self.lingerFor = linger
+        self.indexes: OrderedDict[Path, Folder] = OrderedDict()
+        self._homeLocks: dict[Path, defer.DeferredLock] = {}
+        self._homes: set[Path] = set()  # Maildirs known to exist
 
     def login(self, username: str, password: str):
+        from idlemail.backends.maildir.account import MaildirAccount
         if not username or "/" in username or username.startswith("."):
             return defer.fail(UnauthorizedLogin())
         d = self.passwd.checkPassword(username, password)
@@ -124,320 +180,82 @@ class MaildirBackend:
             if not ok:
                 raise UnauthorizedLogin()
             home = maildirOf(self.root, username)
-            if not (home / "cur").is_dir():
-                createMaildir(self.root, username)
-            return MaildirAccount(self, username, home)
+            if home in self._homes:
+                return MaildirAccount(self, username, home)
+
+            def made(_):
+                self._homes.add(home)
+                return MaildirAccount(self, username, home)
+            return self.pool.run(_ensureMaildir, self.root, username).addCallback(made)
         return d.addCallback(decide)
 
-    def openFolder(self, path: Path, home: Path) -> OpenFolder:
+    def homeLock(self, home: Path) -> defer.DeferredLock:
+        """Orders one user's mailbox-level changes (CREATE, DELETE, RENAME, ...)."""
+        lock = self._homeLocks.get(home)
+        if lock is None:
+            lock = self._homeLocks[home] = defer.DeferredLock()
+        return lock
+
+    def folderAt(self, path: Path, home: Path) -> Folder:
+        """The process's index of the folder at C{path} (made on first use)."""
+        folder = self.indexes.get(path)
+        if folder is None:
+            folder = self.indexes[path] = Folder(path, self.pool, self.reactor,
+                                                 validityAllocator(home))
+            self._trim()
+        else:
+            self.indexes.move_to_end(path)
+        return folder
+
+    def _trim(self) -> None:
+        idle = [p for p, f in self.indexes.items()  # least recently used first
+                if p not in self.folders and not f.busy]
+        kept = sum(len(self.indexes[p].byUid) for p in idle)
+        for path in idle:
+            if len(idle) <= KEPT_INDEXES and kept <= KEPT_MESSAGES:
+                break
+            kept -= len(self.indexes.pop(path).byUid)
+            idle = idle[1:]
+
+    def forgetFolder(self, path: Path) -> None:
+        """The folder is gone (deleted or renamed): drop its index and watch."""
+        opened = self.folders.get(path)
+        if opened is not None:
+            opened.close()
+        self.indexes.pop(path, None)
+
+    def openFolder(self, path: Path, home: Path) -> defer.Deferred:
+        """Deferred firing with the L{OpenFolder} at C{path} once its tracker is ready."""
         opened = self.folders.get(path)
         if opened is None:
-            opened = self.folders[path] = OpenFolder(self, path, home)
-        return opened
+            opened = self.folders[path] = OpenFolder(self, self.folderAt(path, home))
+        elif self.lingering.pop(path, None) is not None:
+            opened.lingerCall.cancel()
+            opened.lingerCall = None
+        return opened.whenReady()
+
+    def linger(self, opened: OpenFolder) -> None:
+        """Keep C{opened} (no session has it now) open a while, then close it."""
+        if self.lingerFor <= 0 or opened.closed:
+            opened.close()
+            return
+        if opened.lingerCall is not None and opened.lingerCall.active():
+            opened.lingerCall.cancel()
+        opened.lingerCall = self.reactor.callLater(self.lingerFor, opened.close)
+        self.lingering[opened.path] = opened
+        self.lingering.move_to_end(opened.path)
+        while len(self.lingering) > MAX_LINGERING:
+            next(iter(self.lingering.values())).close()
 
     def close(self):
         for opened in list(self.folders.values()):
             opened.close()
         self.hub.close()
+        self.pool.stop()
         return defer.succeed(None)
 
 
-@implementer(IAccount)
-class MaildirAccount:
-    delimiter = N.DELIMITER
-
-    def __init__(self, backend: MaildirBackend, username: str, home: Path):
-        self.backend, self.username, self.home = backend, username, home
-        self.newValidity = validityAllocator(home)
-
-    def _path(self, name: str, mustExist: bool = True) -> Path:
-        path = self.home / N.folderOf(name)
-        if mustExist and not self._isFolder(path):
-            raise NoSuchMailbox(name)
-        return path
-
-    def _isFolder(self, path: Path) -> bool:
-        # A symlink is never followed out of the Maildir: such a folder is not there.
-        if path == self.home:
-            return all(isRealDir(path / sub) for sub in ("cur", "new", "tmp"))
-        return isFolder(path)
-
-    def _names(self) -> list[str]:
-        names = ["INBOX"]
-        for entry in sorted(os.listdir(self.home)):
-            name = N.nameOf(entry)
-            if name is not None and self._isFolder(self.home / entry):
-                names.append(name)
-        return names
-
-    def listMailboxes(self):
-        return defer.maybeDeferred(lambda: [MailboxInfo(n) for n in self._names()])
-
-    def create(self, name: str):
-        return defer.maybeDeferred(self._create, name)
-
-    def _create(self, name: str) -> None:
-        if name.upper() == "INBOX" or self._isFolder(self._path(name, False)):
-            raise MailboxExists(name)
-        levels = N.checkName(name)
-        for i in range(1, len(levels) + 1):
-            self._createFolder(self._path(N.DELIMITER.join(levels[:i]), False))
-
-    def _createFolder(self, path: Path) -> None:
-        if self._isFolder(path):
-            return
-        for part in (path, path / "cur", path / "new", path / "tmp"):
-            if os.path.lexists(part) and not isRealDir(part):  # e.g. a symlink
-                raise IMAPError(f"Cannot create {path.name}: something else has that name",
-                                "CANNOT")
-        createFolder(path)
-
-    def delete(self, name: str):
-        return defer.maybeDeferred(self._delete, name)
-
-    def _delete(self, name: str) -> None:
-        if name.upper() == "INBOX":
-            raise IMAPError("INBOX cannot be deleted", "CANNOT")
-        path = self._path(name)
-        opened = self.backend.folders.get(path)
-        if opened is not None:
-            opened.close()
-        shutil.rmtree(path)
-
-    def rename(self, oldName: str, newName: str):
-        return defer.maybeDeferred(self._rename, oldName, newName)
-
-    def _rename(self, old: str, new: str) -> None:
-        source = self._path(old)
-        target = self._path(new, False)
-        if new.upper() == "INBOX" or os.path.lexists(target):
-            raise MailboxExists(new)
-        if (new + N.DELIMITER).startswith(old + N.DELIMITER):
-            raise IMAPError("Cannot move a mailbox into itself", "CANNOT")
-        if old.upper() == "INBOX":
-            self._renameInbox(source, target)
-            return
-        prefix, newPrefix = N.folderOf(old), N.folderOf(new)
-        for entry in os.listdir(self.home):
-            if entry == prefix or entry.startswith(prefix + "."):
-                path = self.home / entry
-                opened = self.backend.folders.get(path)
-                if opened is not None:
-                    opened.close()
-                os.rename(path, self.home / (newPrefix + entry[len(prefix):]))
-        levels = N.checkName(new)
-        for i in range(1, len(levels)):
-            self._createFolder(self._path(N.DELIMITER.join(levels[:i]), False))
-
-    def _renameInbox(self, source: Path, target: Path) -> None:
-        # RFC 3501 6.3.5: INBOX's messages move to the new mailbox; INBOX stays, empty.
-        self._createFolder(target)
-        for sub in ("new", "cur"):
-            for name in os.listdir(source / sub):
-                os.rename(source / sub / name, target / sub / name)
-        opened = self.backend.folders.get(source)
-        if opened is not None:
-            opened.rescan()
-
-    # --- subscriptions (Dovecot's "subscriptions" file, version 2) -----------------------
-    def _readSubscriptions(self) -> list[str]:
-        path = self.home / "subscriptions"
-        try:
-            data = readNoFollow(path)
-        except FileNotFoundError:
-            return []
-        if data is None:
-            log.warn("{path}: not a regular file (a symlink?); ignored", path=str(path))
-            return []
-        lines = data.decode("utf-8", "replace").splitlines()
-        if lines and lines[0].startswith("V\t"):
-            lines = lines[1:]
-            return [line.replace("\t", N.DELIMITER) for line in lines if line]
-        return [line for line in lines if line]
-
-    def _writeSubscriptions(self, names) -> None:
-        path = self.home / "subscriptions"
-        tmp = path.with_name(f".subscriptions.{os.getpid()}")
-        body = "".join(n.replace(N.DELIMITER, "\t") + "\n" for n in sorted(set(names)))
-        tmp.write_text("V\t2\n\n" + body, encoding="utf-8")
-        os.replace(tmp, path)
-
-    def subscribe(self, name: str):
-        def run():
-            names = self._readSubscriptions()
-            if name not in names:
-                self._writeSubscriptions(names + [name])
-        return defer.maybeDeferred(run)
-
-    def unsubscribe(self, name: str):
-        return defer.maybeDeferred(lambda: self._writeSubscriptions(
-            [n for n in self._readSubscriptions() if n != name]))
-
-    def subscriptions(self):
-        return defer.maybeDeferred(self._readSubscriptions)
-
-    def status(self, name: str):
-        return defer.maybeDeferred(self._status, name)
-
-    def _status(self, name: str) -> MailboxStatus:
-        path = self._path(name)
-        opened = self.backend.folders.get(path)
-        if opened is not None:
-            folder, recent = opened.folder, opened.tracker.recentCount
-        else:
-            folder = Folder(path, self.newValidity)
-            recent = len(folder.rescan().recent)
-        unseen = sum(1 for e in folder.byUid.values() if "\\Seen" not in e.flags)
-        return MailboxStatus(len(folder.byUid), recent, folder.uidlist.uidNext,
-                             folder.uidlist.uidValidity, unseen)
-
-    def open(self, name: str, readonly: bool):
-        def run():
-            opened = self.backend.openFolder(self._path(name), self.home)
-            return MaildirMailbox(name, opened, self, readonly)
-        return defer.maybeDeferred(run)
-
-    def logout(self) -> None:
-        pass
-
-
-@implementer(IMailbox)
-class MaildirMailbox:
-
-    def __init__(self, name: str, opened: OpenFolder, account: MaildirAccount, readonly: bool):
-        self.name, self.readonly, self._account = name, readonly, account
-        self._opened = opened
-        self._folder = opened.folder
-        self.tracker = opened.tracker
-        opened.handles += 1
-        self._closed = False
-
-    @property
-    def permanentFlags(self) -> tuple[str, ...]:
-        # A Maildir folder has 26 keyword letters; when all are used, no new keyword.
-        full = len(self._folder.keywords.known()) >= MAX_KEYWORDS
-        return SYSTEM_FLAGS if full else SYSTEM_FLAGS + ("\\*",)
-
-    @property
-    def uidValidity(self) -> int:
-        return self._folder.uidlist.uidValidity
-
-    @property
-    def uidNext(self) -> int:
-        return self._folder.uidlist.uidNext
-
-    def messages(self, uids):
-        # File reads and stats happen in a thread: a big mailbox must not stall every idler.
-        folder = self._folder
-        wanted = [(uid, folder.path / e.subdir / e.filename, e.size)
-                  for uid in uids if (e := folder.entry(uid)) is not None]
-
-        def assemble(found):
-            out = []
-            for uid, size, mtime in found:
-                e = folder.entry(uid)
-                if e is None:
-                    continue
-                if size is None or mtime is None:  # renamed meanwhile, or gone: look again
-                    size = folder.size(uid)
-                    if size is None:
-                        continue  # vanished between listing and reading: an expunge to come
-                    out.append(MessageInfo(uid, e.flags, folder.internalDate(uid), size))
-                    continue
-                e.size = size
-                out.append(MessageInfo(uid, e.flags,
-                                       datetime.fromtimestamp(mtime, timezone.utc), size))
-            return out
-        return threads.deferToThread(statPaths, wanted).addCallback(assemble)
-
-    def flags(self, uids):
-        entries = self._folder.byUid
-        return defer.succeed({uid: e.flags for uid in uids if (e := entries.get(uid)) is not None})
-
-    def body(self, uid: int):
-        e = self._folder.entry(uid)
-        if e is None:
-            return defer.succeed(None)
-
-        def got(data):
-            if data is None:
-                return self._folder.read(uid)  # renamed (flags) meanwhile: find it again
-            e.size = len(data)
-            return data
-        return threads.deferToThread(readPath, self._folder.path / e.subdir / e.filename
-                                     ).addCallback(got)
-
-    def append(self, message: bytes, flags, internaldate):
-        def run():
-            # Nobody to claim it: it stays \Recent (in new/) for the next session.
-            uid = self._folder.add(message, flags, internaldate,
-                                   recent=not self.tracker.hasWriter)
-            self._opened.publishKeywords()
-            self.tracker.publish(MessagesAdded((uid,)))
-            return uid
-        return defer.maybeDeferred(run)
-
-    def store(self, uids, flags, mode: str, origin=None):
-        def run():
-            wanted = self._folder.keywords.canonical(flags)
-            result, changed = {}, []
-            for uid in uids:
-                e = self._folder.entry(uid)
-                if e is None:
-                    continue
-                old = e.flags
-                new = self._folder.setFlags(uid, applyFlags(old, wanted, mode))
-                if new is None:
-                    continue
-                result[uid] = new
-                if new != old:
-                    changed.append((uid, new))
-            self._opened.publishKeywords()
-            if changed:
-                self.tracker.publish(FlagsChanged(tuple(changed)), origin)
-            return result
-        return defer.maybeDeferred(run)
-
-    def expunge(self, uids=None, origin=None):
-        def run():
-            candidates = self._folder.uids() if uids is None else sorted(uids)
-            doomed = [u for u in candidates
-                      if (e := self._folder.entry(u)) is not None and "\\Deleted" in e.flags]
-            gone = self._folder.remove(doomed)
-            if gone:
-                self.tracker.publish(MessagesExpunged(tuple(gone)), origin)
-            return gone
-        return defer.maybeDeferred(run)
-
-    def copy(self, uids, destination: str, move: bool = False, origin=None):
-        def run():
-            account = self._account
-            target = account._path(destination)
-            opened = account.backend.folders.get(target)
-            folder = opened.folder if opened is not None else Folder(target, account.newValidity)
-            # RFC 3501 6.4.7: copies are \Recent; they stay so (in new/) if nobody claims them.
-            recent = opened is None or not opened.tracker.hasWriter
-            pairs = []
-            for uid in sorted(uids):
-                e = self._folder.entry(uid)
-                data = self._folder.read(uid)
-                if e is None or data is None:
-                    continue
-                newUid = folder.add(data, e.flags, self._folder.internalDate(uid), recent)
-                pairs.append((uid, newUid))
-            if opened is not None and pairs:
-                opened.publishKeywords()
-                opened.tracker.publish(MessagesAdded(tuple(n for _, n in pairs)))
-            if move and pairs:
-                gone = self._folder.remove([u for u, _ in pairs])
-                if gone:
-                    self.tracker.publish(MessagesExpunged(tuple(gone)), origin)
-            if not folder.uidlist.uidValidity:
-                folder.uidlist.load()
-            return (folder.uidlist.uidValidity, pairs)
-        return defer.maybeDeferred(run)
-
-    def close(self) -> None:
-        if not self._closed:
-            self._closed = True
-            self._opened.release()
+def _ensureMaildir(root, username: str) -> None:
+    home = maildirOf(root, username)
+    if not (home / "cur").is_dir():
+        createMaildir(root, username)

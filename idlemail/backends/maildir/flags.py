@@ -42,6 +42,7 @@ class Keywords:
         # lines are written back as they were.
         self._unusable: dict[int, str] = {}
         self._stamp = None
+        self._flagsOf: dict[str, frozenset[str]] = {}  # info letters -> flags
 
     def load(self) -> None:
         try:
@@ -74,6 +75,7 @@ class Keywords:
                          "or a second spelling of another", path=str(self.path),
                          index=i, name=name)
         self.names, self._unusable = names, unusable
+        self._flagsOf = {}
 
     def known(self) -> list[str]:
         """The keywords of the folder, in letter order."""
@@ -103,6 +105,7 @@ class Keywords:
         if len(self.names) >= MAX_KEYWORDS:
             raise IMAPError("Too many keywords in this mailbox (Maildir allows 26)", "LIMIT")
         self.names.append(keyword)
+        self._flagsOf = {}
         self._save()
         return chr(ord("a") + len(self.names) - 1)
 
@@ -116,12 +119,19 @@ class Keywords:
         self._stamp = (st.st_mtime_ns, st.st_size, st.st_ino)
 
     def toFlags(self, info: str) -> frozenset[str]:
+        """The flags of a file's info letters (the same letters, the same set: kept),
+        by the table as last loaded."""
+        known = self._flagsOf.get(info)
+        if known is None:
+            known = self._flagsOf[info] = self._toFlags(info)
+        return known
+
+    def _toFlags(self, info: str) -> frozenset[str]:
         flags = set()
         for c in info:
             if c in _FLAG_OF:
                 flags.add(_FLAG_OF[c])
             elif "a" <= c <= "z":
-                self.load()
                 i = ord(c) - ord("a")
                 if i < len(self.names) and self.names[i]:
                     flags.add(self.names[i])

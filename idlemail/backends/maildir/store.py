@@ -1,387 +1,516 @@
 """
-One Maildir folder on disk, and the process's index of it: UID -> file.
+The jobs that change one Maildir folder on disk, and the lane's model they work on.
 
-Synchronous and small: every method touches a handful of files (a full rescan is a
-listing of new/ and cur/), and the backend calls them on the reactor thread. The index is
-what the folder looked like when last examined; L{Folder.rescan} and L{Folder.refresh}
-compare it with the disk and return what changed, by UID, for the tracker.
+Who touches what (the rule every method here keeps):
+
+- Changes to the folder (scans, deliveries, flag renames, unlinks, claims) are jobs of
+  the folder's L{Lane}: they run one at a time, in the order asked, in the backend's
+  disk threads. So UIDs are given in order, and a session's commands complete in order.
+  A delivery takes its place in that order once its message is written and fsynced in
+  tmp/ (any disk thread, in parallel), so that a flag change asked meanwhile need not
+  wait for another session's fsync: changes asked at once take effect in either order,
+  each between its request and its answer.
+- The lane's own model of the folder (L{OnDisk} records by UID and base, the
+  L{UidList}, the L{Keywords}) belongs to the lane: only its jobs read or write it,
+  one at a time. A job changes the disk and the model, and returns what changed.
+- The index (L{idlemail.backends.maildir.index.Index}, which a L{Folder} is) belongs
+  to the reactor thread: it is changed only by the C{_apply*} methods, which the lane
+  calls on the reactor with each job's result, in the order of the jobs.
+- The tracker is never touched here: each apply hands its L{Changes} to C{onChanges}
+  (the open folder's publisher), on the reactor thread.
 """
 
 from __future__ import annotations
 
 import os
-import socket
-import time
-from dataclasses import dataclass
-from datetime import datetime, timezone
+import threading
+from dataclasses import dataclass, field
 from pathlib import Path
 
+from twisted.internet import defer
 from twisted.logger import Logger
 
+from idlemail.backends.maildir import disk
 from idlemail.backends.maildir import flags as F
-from idlemail.backends.maildir.safe import readNoFollow
+from idlemail.backends.maildir.dotlock import DotLock, tryLocked
+from idlemail.backends.maildir.index import Changes, Entry, Index, build
+from idlemail.backends.maildir.lane import Lane, Later
+from idlemail.backends.maildir.pool import breathing
 from idlemail.backends.maildir.uidlist import UidList
+from idlemail.errors import IMAPError
+from idlemail.records import applyFlags
 
 log = Logger()
-_counter = 0
+DELETED = "\\Deleted"
 
 
-@dataclass
-class Entry:
+@dataclass(slots=True)
+class OnDisk:
+    """The lane's view of one message file (lane jobs only)."""
+    uid: int
     base: str
-    subdir: str  # "new" or "cur"
+    subdir: str
     filename: str
     flags: frozenset
-    size: int | None = None  # octets with CRLF line ends, once known
+
+    @property
+    def where(self) -> tuple:
+        return (self.base, self.subdir, self.filename)
 
     @property
     def info(self) -> str:
         return F.split(self.filename)[1]
 
 
-@dataclass
-class Changes:
-    added: list  # UIDs, ascending
-    expunged: list
-    flags: list  # (uid, frozenset)
-    recent: list  # those of added that were found in new/
-
-    def __bool__(self):
-        return bool(self.added or self.expunged or self.flags)
-
-
-def crlf(data: bytes) -> bytes:
-    if b"\n" not in data.replace(b"\r\n", b""):
-        return data
-    return data.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
+@dataclass(slots=True)
+class Delivery:
+    """One message to add: its bytes, or another folder's file to copy."""
+    flags: frozenset
+    recent: bool
+    data: bytes | None = None
+    stamp: float | None = None  # the internal date to give it, or None for now
+    source: Path | None = None  # the source folder of a copy
+    where: tuple | None = None  # (base, subdir, name) of the source file
+    done: defer.Deferred = field(default_factory=defer.Deferred)
+    result: object = None  # a disk.Delivered, an exception, or None (source gone)
+    stored: frozenset | None = None  # the flags as stored (the lane's reading)
 
 
-def readPath(path: Path) -> bytes | None:
+@dataclass(slots=True)
+class _Found:
+    """What a scan found: how the files differ from the lane's model."""
+    expunged: list  # UIDs
+    moved: list  # (uid, subdir, name, flags)
+    fresh: dict  # base -> (subdir, name) of files the model does not have
+    unnumbered: list = field(default_factory=list)  # of fresh, those without a UID
+    added: list = field(default_factory=list)  # Entry, ascending UID
+    mtimes: dict = field(default_factory=dict)
+    built: object = None  # a first scan: the whole index, made in the thread
+
+
+class Folder(Index):
     """
-    A message file with CRLF line ends, or None if it is gone (or became a symlink,
-    which is never followed). Safe in a thread.
-    """
-    try:
-        data = readNoFollow(path)
-    except FileNotFoundError:
-        return None
-    return None if data is None else crlf(data)
-
-
-def statPaths(items) -> list:
-    """For (uid, path, knownSize): (uid, size or None, mtime or None). Safe in a thread."""
-    out = []
-    for uid, path, size in items:
-        try:
-            mtime = os.lstat(path).st_mtime
-        except FileNotFoundError:
-            out.append((uid, None, None))
-            continue
-        if size is None:
-            data = readPath(path)
-            size = None if data is None else len(data)
-        out.append((uid, size, mtime))
-    return out
-
-
-def uniqueName() -> str:
-    """A Maildir file name: time, microseconds, pid and counter, host (maildir(5))."""
-    global _counter
-    _counter += 1
-    now = time.time()
-    host = socket.gethostname().replace("/", "\\057").replace(":", "\\072")
-    return f"{int(now)}.M{int((now % 1) * 1e6)}P{os.getpid()}Q{_counter}.{host}"
-
-
-def fsyncDir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _vsize(base: str) -> int | None:
-    for part in base.split(",")[1:]:
-        if part.startswith("W=") and part[2:].isdigit():
-            return int(part[2:])
-    return None
-
-
-class Folder:
-    """
-    @param newValidity: allocates this folder's UIDVALIDITY when it has none yet
-        (see L{UidList}).
+    @param newValidity: allocates this folder's UIDVALIDITY when it has none yet.
+    @ivar ownChanges: the watch's L{OwnChanges} (None when not watched by inotify):
+        lane jobs announce there the events their renames and unlinks will cause.
     """
 
-    def __init__(self, path: Path, newValidity=None):
-        self.path = path
+    def __init__(self, path: Path, pool, reactor, newValidity=None):
+        super().__init__(path, pool)
+        self.lane = Lane(pool, reactor)
+        self.ownChanges = None
+        # The lane's model: lane jobs only.
         self.uidlist = UidList(path) if newValidity is None else UidList(path, newValidity)
         self.keywords = F.Keywords(path)
-        self.byUid: dict[int, Entry] = {}
-        self.byBase: dict[str, int] = {}
+        self._files: dict[int, OnDisk] = {}
+        self._fileOf: dict[str, int] = {}
         self._symlinks: set[str] = set()  # message files skipped, warned about once
+        # Deliveries waiting for the next commit (any thread, under the guard).
+        self._deliveries: list[Delivery] = []
+        self._commitQueued = False
+        self._deliveriesGuard = threading.Lock()
+        # Bases to look at in the next refresh (any thread, under the guard).
+        self._bases: set[str] = set()
+        self._refreshQueued = self._rescanQueued = False
+        self._basesGuard = threading.Lock()
 
-    # --- scanning -------------------------------------------------------------------
-    def exists(self) -> bool:
-        return (self.path / "cur").is_dir()
+    @property
+    def busy(self) -> bool:
+        return self.lane.busy
 
-    def _listing(self) -> dict[str, tuple[str, str]]:
-        """base -> (subdir, filename) for every message file now on disk."""
-        found: dict[str, tuple[str, str]] = {}
-        for subdir in ("new", "cur"):
-            try:
-                entries = list(os.scandir(self.path / subdir))
-            except FileNotFoundError:
+    def _logged(self, failure, doing: str) -> None:
+        log.failure("{doing} {path} failed", failure, doing=doing, path=str(self.path))
+
+    # --- the lane's side ------------------------------------------------------------------
+    def _copies(self):
+        """What the reactor keeps a copy of (lane side)."""
+        return (tuple(self.keywords.known()), self.keywords.full(),
+                self.uidlist.uidValidity, self.uidlist.uidNext)
+
+    def _remember(self, f: OnDisk) -> None:
+        self._files[f.uid] = f
+        self._fileOf[f.base] = f.uid
+
+    def _forgetFile(self, uid: int) -> OnDisk | None:
+        f = self._files.pop(uid, None)
+        if f is not None:
+            del self._fileOf[f.base]
+        return f
+
+    # --- scanning -----------------------------------------------------------------------
+    def scan(self, after=None) -> defer.Deferred:
+        """
+        Compare the whole folder with the model (at open, for STATUS, and by the
+        poller), numbering new files; fires once applied. C{after()} then runs on the
+        reactor, before any later job is applied.
+        """
+        def apply(result):
+            changes = self._applyFound(result)
+            if after is not None:
+                after()
+            return changes
+        return self.lane.submit(self._scanJob(lambda: None), apply)
+
+    def rescan(self) -> None:
+        """A full scan unless one is already waiting (the poller's tick)."""
+        with self._basesGuard:
+            if self._rescanQueued:
+                return
+            self._rescanQueued = True
+
+        def started():
+            with self._basesGuard:
+                self._rescanQueued = False
+        self.lane.submit(self._scanJob(started), self._applyFound).addErrback(
+            self._logged, "Scanning")
+
+    def refresh(self, bases) -> None:
+        """Compare only these bases (from file events) with the model, soon; bases
+        reported until that job starts join it."""
+        with self._basesGuard:
+            self._bases.update(bases)
+            if self._refreshQueued:
+                return
+            self._refreshQueued = True
+
+        def started():
+            with self._basesGuard:
+                bases, self._bases, self._refreshQueued = self._bases, set(), False
+            return bases
+        self.lane.submit(self._scanJob(started), self._applyFound).addErrback(
+            self._logged, "Reading changes of")
+
+    def _scanJob(self, start):
+        """A lane job comparing the disk with the model: all of it, or the bases that
+        C{start()} gives (called once, in the lane, when the job starts)."""
+        lock = DotLock(self.uidlist.path)
+        scope: list = []
+
+        def work():
+            if not scope:
+                scope.append(start())
+            found = self._findThread(scope[0])
+            if found.unnumbered or self.uidlist.wantsRewrite():
+                numbered = tryLocked(lock, self._numberThread, found)
+                if isinstance(numbered, Later):
+                    return numbered
+            self._addedThread(found)
+            if not self._files:  # a first scan: the reactor takes the index as made
+                found.built = build(found.added)
+            for uid in found.expunged:
+                self._forgetFile(uid)
+            for uid, subdir, name, newFlags in found.moved:
+                f = self._files[uid]
+                f.subdir, f.filename, f.flags = subdir, name, newFlags
+            for e in breathing(found.added):
+                self._remember(OnDisk(e.uid, e.base, e.subdir, e.filename, e.flags))
+            return found, self._copies()
+        return work
+
+    def _findThread(self, bases) -> _Found:
+        self.keywords.load()
+        self.uidlist.load()
+        if bases is None:
+            onDisk = disk.listing(self.path, self._symlinks)
+            known = list(self._fileOf)
+        else:
+            onDisk = {}
+            for base in bases:
+                where = self._locateThread(base)
+                if where is not None:
+                    onDisk[base] = where
+            known = [b for b in bases if b in self._fileOf]
+        expunged = sorted(self._fileOf[b] for b in known if b not in onDisk)
+        moved, fresh = [], {}
+        for base, (subdir, name) in breathing(onDisk.items()):
+            uid = self._fileOf.get(base)
+            if uid is None:
+                fresh[base] = (subdir, name)
                 continue
-            for entry in entries:
-                name = entry.name
-                if name.startswith("."):
-                    continue
-                if entry.is_symlink():
-                    # It could point anywhere (another user's mail, /etc/shadow).
-                    if name not in self._symlinks:
-                        self._symlinks.add(name)
-                        log.warn("{path}: skipping a message file that is a symlink",
-                                 path=str(self.path / subdir / name))
-                    continue
-                base = F.split(name)[0]
-                found.setdefault(base, (subdir, name))
+            f = self._files[uid]
+            if f.subdir != subdir or f.filename != name:
+                moved.append((uid, subdir, name, self.keywords.toFlags(F.split(name)[1])))
+        self.uidlist.forget(self._files[u].base for u in expunged)
+        if bases is None:
+            self.uidlist.forget(b for b in self.uidlist.byBase if b not in onDisk)
+        found = _Found(expunged, moved, fresh)
+        found.unnumbered = [b for b in fresh if b not in self.uidlist.byBase]
         return found
 
-    def _mtime(self, subdir: str, name: str) -> float:
-        try:
-            return os.lstat(self.path / subdir / name).st_mtime
-        except FileNotFoundError:
-            return 0.0
-
-    def rescan(self) -> Changes:
-        """Compare the whole folder with the index (used at open and by the poller)."""
-        self.uidlist.load()  # UIDVALIDITY is known even when no file is new
-        return self._apply(self._listing(), full=True)
-
-    def refresh(self, bases) -> Changes:
-        """Compare only these bases (from file events) with the index."""
-        listing = {}
-        for base in bases:
-            where = self._locate(base)
-            if where is not None:
-                listing[base] = where
-        return self._apply(listing, full=False, only=set(bases))
-
-    def _locate(self, base: str):
-        uid = self.byBase.get(base)
+    def _locateThread(self, base: str):
+        uid = self._fileOf.get(base)
         if uid is not None:
-            e = self.byUid[uid]
-            if os.path.lexists(self.path / e.subdir / e.filename):
-                return (e.subdir, e.filename)
-        # Renamed (flags) or moved between new/ and cur/: look for it by its base.
-        for subdir in ("new", "cur"):
-            for candidate in (base, base + F.INFO):
-                if os.path.lexists(self.path / subdir / candidate):
-                    return (subdir, candidate)
+            f = self._files[uid]
+            if os.path.lexists(self.path / f.subdir / f.filename):
+                return (f.subdir, f.filename)
+        where = disk.locate(self.path, base)
+        if where is not None and os.path.islink(self.path / where[0] / where[1]):
+            disk.skipSymlink(self.path, *where, self._symlinks)  # it could point anywhere
+            return None
+        return where
+
+    def _numberThread(self, lock: DotLock, found: _Found) -> None:
+        """Holding the lock: give the unnumbered files UIDs, in delivery order."""
+        self.uidlist.load()  # another writer may have numbered some meanwhile
+        for base in found.unnumbered:
+            found.mtimes[base] = disk.mtimeOf(self.path, *found.fresh[base]) or 0.0
+        order = sorted((b for b in found.unnumbered if b not in self.uidlist.byBase),
+                       key=lambda b: (found.mtimes[b], b))
+        self.uidlist.record(lock, self.uidlist.assign(order), self._presentThread)
+
+    def _presentThread(self) -> set[str]:
+        # Two listings: a file being renamed may be missed by one readdir.
+        return set(disk.listing(self.path, self._symlinks)) | \
+            set(disk.listing(self.path, self._symlinks))
+
+    def _addedThread(self, found: _Found) -> None:
+        for base, (subdir, name) in breathing(found.fresh.items()):
+            uid = self.uidlist.byBase.get(base)
+            if uid is None or uid in self._files:
+                continue  # not numbered (next time), or never one UID for two files
+            found.added.append(Entry(uid, base, subdir, name,
+                                     self.keywords.toFlags(F.split(name)[1]),
+                                     disk.vsizeOf(base), found.mtimes.get(base)))
+        found.added.sort(key=lambda e: e.uid)
+
+    # --- delivering (APPEND, COPY, MOVE) --------------------------------------------------
+    def deliver(self, deliveries: list[Delivery]) -> list[defer.Deferred]:
+        """
+        Add messages. Each is first written and fsynced in tmp/ by any disk thread,
+        outside the lane (so the lane does not wait for it); then the lane renames
+        every message ready by the time its commit starts and numbers them, with one
+        uidlist write and one directory fsync for all. The messages of one call stay
+        together, in order (a COPY's). Each Deferred fires with the message's UID (None
+        if a copy's source is gone) once it is durable, after its L{Changes} were handed
+        to C{onChanges}.
+        """
+        d = self.pool.run(self._prepareThread, deliveries)
+        d.addCallbacks(lambda _: self._ready(deliveries), self._unanswered,
+                       errbackArgs=(deliveries,))
+        return [delivery.done for delivery in deliveries]
+
+    def _prepareThread(self, deliveries: list[Delivery]) -> None:
+        """Any disk thread: each message in tmp/, fsynced (or hard-linked there)."""
+        for delivery in deliveries:
             try:
-                for name in os.listdir(self.path / subdir):
-                    if name.startswith(base + F.INFO) or name == base:
-                        return (subdir, name)
-            except FileNotFoundError:
-                pass
-        return None
+                delivery.result = self._prepareOne(delivery)
+            except OSError as e:
+                delivery.result = e
 
-    def _apply(self, listing, full: bool, only=None) -> Changes:
-        changes = Changes([], [], [], [])
-        known = set(self.byBase) if full else (set(self.byBase) & only)
-        for base in sorted(known - set(listing), key=lambda b: self.byBase[b]):
-            uid = self.byBase.pop(base)
-            del self.byUid[uid]
-            changes.expunged.append(uid)
-        fresh = []
-        for base, (subdir, name) in listing.items():
-            uid = self.byBase.get(base)
-            if uid is None:
-                fresh.append(base)
-                continue
-            e = self.byUid[uid]
-            e.subdir = subdir
-            if e.filename != name:
-                e.filename = name
-                newFlags = self.keywords.toFlags(F.split(name)[1])
-                if newFlags != e.flags:
-                    e.flags = newFlags
-                    changes.flags.append((uid, newFlags))
-        if fresh or (full and changes.expunged) or not self.uidlist.path.exists():
-            self._assign(fresh, listing, changes, full)
-        changes.flags.sort()
-        return changes
+    def _prepareOne(self, delivery: Delivery) -> disk.Prepared | None:
+        if delivery.source is None:
+            return disk.writeTmp(self.path, disk.crlf(delivery.data), delivery.stamp)
+        linked = disk.linkTmp(self.path, delivery.source, *delivery.where)
+        if linked is not None:
+            return linked
+        data = disk.readMessage(delivery.source, *delivery.where)
+        if data is None:
+            return None  # the source is gone: an expunge to come
+        return disk.writeTmp(self.path, data,
+                             disk.mtimeOf(delivery.source, *delivery.where[1:]))
 
-    def _assign(self, fresh, listing, changes, full) -> None:
-        fresh.sort(key=lambda b: (self._mtime(*listing[b]), b))
+    def _unanswered(self, failure, deliveries: list[Delivery]) -> None:
+        """A bug, not a disk error: still answer every APPEND."""
+        self._logged(failure, "Delivering to")
+        for delivery in deliveries:
+            if not delivery.done.called:
+                delivery.done.errback(failure)
+
+    def _ready(self, deliveries: list[Delivery]) -> None:
+        with self._deliveriesGuard:
+            self._deliveries.extend(deliveries)
+            start, self._commitQueued = not self._commitQueued, True
+        if start:
+            taken: list[list[Delivery]] = []
+            self.lane.submit(self._commitJob(taken), self._applyDeliveries).addErrback(
+                lambda failure: self._unanswered(failure, taken[0] if taken else []))
+
+    def _commitJob(self, taken: list):
+        """The lane job that takes the deliveries ready when it starts (into C{taken}),
+        places them in new/ or cur/ and records their UIDs."""
+        lock = DotLock(self.uidlist.path)
+
+        def work():
+            first = not taken
+            if first:
+                with self._deliveriesGuard:
+                    batch, self._deliveries = self._deliveries, []
+                    self._commitQueued = False
+                taken.append(batch)
+            batch = taken[0]
+            try:
+                if first:
+                    self._placeThread(batch)
+                uids = tryLocked(lock, self._recordThread, batch)
+            except BaseException as e:
+                # Nothing acknowledged: take back what was written; every APPEND is NO.
+                self._unlinkWrittenThread(batch)
+                return batch, e, None
+            if isinstance(uids, Later):
+                return uids
+            for d in batch:
+                done = d.result
+                if isinstance(done, disk.Delivered):
+                    d.stored = self.keywords.toFlags(F.split(done.name)[1])
+                    if uids[done.base] not in self._files:
+                        self._remember(OnDisk(uids[done.base], done.base, done.subdir,
+                                              done.name, d.stored))
+            return batch, uids, self._copies()
+        return work
+
+    def _placeThread(self, batch: list[Delivery]) -> None:
+        """In the lane: the flag letters of each message (new keywords are registered
+        here), and its rename from tmp/ into new/ or cur/."""
+        for delivery in batch:
+            prepared = delivery.result
+            if not isinstance(prepared, disk.Prepared):
+                continue  # failed, or its source was gone
+            try:
+                info = self.keywords.toInfo(delivery.flags)
+                delivery.result = disk.place(self.path, prepared, info, delivery.recent,
+                                             self.ownChanges)
+            except (IMAPError, OSError) as e:
+                delivery.result = e
+                disk.unlinkTmp(self.path, prepared)
+
+    def _recordThread(self, lock: DotLock, batch: list[Delivery]) -> dict:
+        """
+        Holding the lock: number the batch and make it durable, one uidlist write and
+        one fsync per directory for all. (Either order of the two is safe, as nothing
+        is acknowledged before both: a line whose file was lost is a dead line, a file
+        whose line was lost is numbered again. The uidlist's fdatasync first usually
+        commits the renames with it, which leaves the directory fsync little to do.)
+        """
         self.uidlist.load()
-        needed = (self.uidlist.repaired or not self.uidlist.path.exists()
-                  or any(b not in self.uidlist.byBase for b in fresh)
-                  or (full and any(b not in listing for b in self.uidlist.byBase)))
-        if needed:
-            self.uidlist.lock()
-            try:
-                self.uidlist.load()  # another writer may have assigned some meanwhile
-                self.uidlist.assign([b for b in fresh if b not in self.uidlist.byBase])
-                if full:
-                    self.uidlist.forget([b for b in self.uidlist.byBase if b not in listing])
-                self.uidlist.repaired = False
-                self.uidlist.save()
-            except BaseException:
-                self.uidlist.unlock()
-                raise
-        added = []
-        for base in fresh:
-            uid = self.uidlist.byBase[base]
-            if uid in self.byUid:
-                continue  # never give one UID two files
-            subdir, name = listing[base]
-            self.byBase[base] = uid
-            self.byUid[uid] = Entry(base, subdir, name,
-                                    self.keywords.toFlags(F.split(name)[1]), _vsize(base))
-            added.append(uid)
-            if subdir == "new":
-                changes.recent.append(uid)
-        added.sort()
-        changes.added = added
-        changes.recent.sort()
+        written = [d.result for d in batch if isinstance(d.result, disk.Delivered)]
+        assigned = self.uidlist.assign([d.base for d in written])
+        self.uidlist.record(lock, assigned, self._presentThread)
+        for subdir in sorted({d.subdir for d in written}):
+            disk.fsyncDir(self.path / subdir)
+        return {d.base: self.uidlist.byBase[d.base] for d in written}
 
-    # --- reading --------------------------------------------------------------------
-    def uids(self) -> list[int]:
-        return sorted(self.byUid)
-
-    def entry(self, uid: int) -> Entry | None:
-        return self.byUid.get(uid)
-
-    def read(self, uid: int) -> bytes | None:
-        """The message with CRLF line ends, or None if its file is gone."""
-        e = self.byUid.get(uid)
-        if e is None:
-            return None
-        for _ in range(3):  # the file may be renamed (flags) while we look
-            try:
-                data = readNoFollow(self.path / e.subdir / e.filename)
-                if data is None:
-                    return None
-                data = crlf(data)
-                e.size = len(data)
-                return data
-            except FileNotFoundError:
-                where = self._locate(e.base)
-                if where is None:
-                    return None
-                e.subdir, e.filename = where
-        return None
-
-    def size(self, uid: int) -> int | None:
-        e = self.byUid.get(uid)
-        if e is None:
-            return None
-        if e.size is None:
-            data = self.read(uid)
-            return None if data is None else len(data)
-        return e.size
-
-    def internalDate(self, uid: int) -> datetime:
-        e = self.byUid[uid]
-        return datetime.fromtimestamp(self._mtime(e.subdir, e.filename) or time.time(),
-                                      timezone.utc)
-
-    # --- writing --------------------------------------------------------------------
-    def add(self, message: bytes, flags, internaldate: datetime | None,
-            recent: bool = False) -> int:
-        """
-        Deliver as maildir(5) says: tmp/, fsync, rename into cur/ (or new/ if it is
-        to stay \\Recent for the next session, as an MDA's delivery is), fsync the
-        directory.
-        """
-        data = crlf(message)
-        base = f"{uniqueName()},S={len(data)},W={len(data)}"
-        info = self.keywords.toInfo(flags)
-        subdir = "new" if recent else "cur"
-        tmp = self.path / "tmp" / base
-        with open(tmp, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        if internaldate is not None:
-            stamp = internaldate.timestamp()
-            os.utime(tmp, (stamp, stamp))
-        name = base + F.INFO + info if info or not recent else base
-        os.rename(tmp, self.path / subdir / name)
-        fsyncDir(self.path / subdir)
-        self.uidlist.lock()
+    def _unlinkWrittenThread(self, batch: list[Delivery]) -> None:
+        written = [d.result for d in batch if isinstance(d.result, disk.Delivered)]
         try:
-            self.uidlist.load()
-            [(_, uid)] = self.uidlist.assign([base])
-            self.uidlist.save()
-        except BaseException:
-            self.uidlist.unlock()
-            raise
-        self.byBase[base] = uid
-        self.byUid[uid] = Entry(base, subdir, name, self.keywords.toFlags(info), len(data))
-        return uid
+            disk.unlinkDelivered(self.path, written)
+            for d in batch:
+                if isinstance(d.result, disk.Prepared):
+                    disk.unlinkTmp(self.path, d.result)
+        except OSError:
+            log.failure("Cleaning up after a failed delivery to {path} failed",
+                        path=str(self.path))
 
-    def setFlags(self, uid: int, flags) -> frozenset | None:
-        """Rename the file to carry C{flags}; the new flag set, or None if it is gone."""
-        e = self.byUid.get(uid)
-        if e is None:
-            return None
-        info = self.keywords.toInfo(flags, keep=e.info)
-        name = e.base + F.INFO + info
-        if e.subdir == "cur" and e.filename == name:
-            return e.flags
-        for _ in range(3):
-            try:
-                os.rename(self.path / e.subdir / e.filename, self.path / "cur" / name)
-                break
-            except FileNotFoundError:
-                where = self._locate(e.base)
+    def _applyDeliveries(self, result) -> None:
+        batch, uids, copies = result
+        if copies is None:  # failed: uids is the exception
+            for delivery in batch:
+                delivery.done.errback(uids)
+            return
+        self._takeCopies(copies)
+        changes = Changes()
+        for delivery in batch:
+            done = delivery.result
+            if isinstance(done, disk.Delivered):
+                uid = uids[done.base]
+                if uid not in self.byUid and done.base not in self.byBase:
+                    self._insert(Entry(uid, done.base, done.subdir, done.name,
+                                       delivery.stored, done.size, done.mtime))
+                    changes.added.append(uid)
+        changes.added.sort()
+        self._publish(changes)
+        for delivery in batch:
+            done = delivery.result
+            if isinstance(done, BaseException):
+                delivery.done.errback(done)
+            else:
+                delivery.done.callback(None if done is None else uids[done.base])
+
+    # --- flags, expunges, claims ----------------------------------------------------------
+    def store(self, uids, flags, mode: str, origin=None) -> defer.Deferred:
+        """Rename files to carry the new flags; a dict uid -> flags of those that exist."""
+        uids = list(uids)
+        return self.lane.submit(lambda: self._storeThread(uids, flags, mode),
+                                lambda result: self._applyStore(result, origin))
+
+    def _storeThread(self, uids, flags, mode):
+        wanted = self.keywords.canonical(flags)
+        plans = []
+        for uid in uids:  # every letter first: a refusal (LIMIT) renames nothing
+            f = self._files.get(uid)
+            if f is not None:
+                info = self.keywords.toInfo(applyFlags(f.flags, wanted, mode), keep=f.info)
+                plans.append((f, info))
+        out = []
+        for f, info in plans:
+            name = f.base + F.INFO + info
+            if f.subdir != "cur" or f.filename != name:
+                where = disk.renameMessage(self.path, *f.where, "cur", name, self.ownChanges)
                 if where is None:
-                    return None
-                e.subdir, e.filename = where
-        else:
-            return None
-        e.subdir, e.filename = "cur", name
-        e.flags = self.keywords.toFlags(info)
-        return e.flags
+                    continue  # gone: an expunge to come
+                f.subdir, f.filename, f.flags = *where, self.keywords.toFlags(info)
+            out.append((f.uid, f.subdir, f.filename, f.flags))
+        return out, self._copies()
 
-    def remove(self, uids) -> list[int]:
-        gone = []
-        for uid in uids:
+    def _applyStore(self, result, origin) -> dict:
+        renamed, copies = result
+        self._takeCopies(copies)
+        stored, changes = {}, Changes()
+        for uid, subdir, name, newFlags in renamed:
             e = self.byUid.get(uid)
             if e is None:
                 continue
-            try:
-                os.unlink(self.path / e.subdir / e.filename)
-            except FileNotFoundError:
-                where = self._locate(e.base)
-                if where is not None:
-                    os.unlink(self.path / where[0] / where[1])
-            del self.byUid[uid]
-            del self.byBase[e.base]
-            gone.append(uid)
+            if self._move(e, subdir, name, newFlags):
+                changes.flags.append((uid, newFlags))
+            stored[uid] = newFlags
+        self._publish(changes, origin)
+        return stored
+
+    def remove(self, uids=None, onlyDeleted: bool = True, origin=None) -> defer.Deferred:
+        """Unlink messages (those flagged \\Deleted, among C{uids} if given); the UIDs
+        removed, ascending."""
+        uids = None if uids is None else sorted(uids)
+        return self.lane.submit(lambda: self._removeThread(uids, onlyDeleted),
+                                lambda gone: self._applyRemove(gone, origin))
+
+    def _removeThread(self, uids, onlyDeleted: bool) -> list[int]:
+        candidates = sorted(self._files) if uids is None else uids
+        doomed = [f for u in candidates if (f := self._files.get(u)) is not None
+                  and (DELETED in f.flags or not onlyDeleted)]
+        for f in doomed:
+            disk.unlinkMessage(self.path, *f.where, self.ownChanges)
+            self._forgetFile(f.uid)
+        self.uidlist.forget(f.base for f in doomed)
+        return [f.uid for f in doomed]
+
+    def _applyRemove(self, gone, origin) -> list[int]:
+        gone = [uid for uid in gone if self._drop(uid) is not None]
+        self._publish(Changes(expunged=gone), origin)
         return gone
 
-    def moveToCur(self, uids) -> None:
-        """Messages a session has seen leave new/ (what makes them not \\Recent elsewhere)."""
+    def claim(self, uids) -> None:
+        """Messages a session has seen as \\Recent leave new/ for cur/, as Dovecot
+        does, so that no other program counts them as recent again."""
+        if not any((e := self.byUid.get(u)) is not None and e.subdir == "new" for u in uids):
+            return  # delivered to cur/ already (a writer had the folder selected)
+        uids = list(uids)
+        self.lane.submit(lambda: self._claimThread(uids), self._applyClaim).addErrback(
+            self._logged, "Moving recent messages of")
+
+    def _claimThread(self, uids):
+        out = []
         for uid in uids:
-            e = self.byUid.get(uid)
-            if e is None or e.subdir != "cur" and e.subdir != "new":
+            f = self._files.get(uid)
+            if f is None or f.subdir != "new":
                 continue
-            if e.subdir == "new":
-                name = e.filename if F.INFO in e.filename else e.filename + F.INFO
-                try:
-                    os.rename(self.path / "new" / e.filename, self.path / "cur" / name)
-                    e.subdir, e.filename = "cur", name
-                except FileNotFoundError:
-                    pass
+            target = f.filename if F.INFO in f.filename else f.filename + F.INFO
+            where = disk.renameMessage(self.path, *f.where, "cur", target, self.ownChanges)
+            if where is not None:
+                f.subdir, f.filename = where
+                out.append((uid, *where))
+        return out
 
-
-def createFolder(path: Path, subfolder: bool = True) -> None:
-    for sub in ("cur", "new", "tmp"):
-        (path / sub).mkdir(parents=True, exist_ok=True)
-    if subfolder:
-        (path / "maildirfolder").touch()
+    def _applyClaim(self, moved) -> None:
+        for uid, subdir, name in moved:
+            e = self.byUid.get(uid)
+            if e is not None:
+                self._move(e, subdir, name, e.flags)

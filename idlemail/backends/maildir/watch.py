@@ -5,12 +5,16 @@ stat poll as the fallback when inotify is missing or its limits are exhausted.
 
 A file event names one file; the watcher collects the touched bases for the rest of the
 reactor turn (so that the two halves of a rename arrive together) and then asks the folder
-to compare just those bases: no rescan per event.
+to compare just those bases: no rescan per event. Events that this process's own changes
+cause (announced in L{OwnChanges} by the disk thread making them) are not news and are
+dropped, so that a delivery does not cost a second look at the folder.
 """
 
 from __future__ import annotations
 
 import os
+import threading
+from collections import Counter
 
 from twisted.internet import task
 from twisted.logger import Logger
@@ -31,8 +35,52 @@ if inotify is not None:
              | inotify.IN_CLOSE_WRITE)
 
 
+class OwnChanges:
+    """
+    The C{(subdir, name)} of events our own renames and unlinks in a folder's new/ and
+    cur/ are about to cause. Thread-safe: disk threads add, the reactor takes.
+    """
+
+    LIMIT = 100_000  # a bound, should events ever be lost (queue overflow)
+
+    def __init__(self):
+        self._names: Counter = Counter()
+        self._guard = threading.Lock()
+
+    def expect(self, *where) -> None:
+        with self._guard:
+            if len(self._names) > self.LIMIT:
+                self._names.clear()
+            self._names.update(where)
+
+    def cancel(self, *where) -> None:
+        with self._guard:
+            self._names.subtract(where)
+            self._names += Counter()  # drop what fell to zero
+
+    def take(self, where) -> bool:
+        """True (and forgotten) if the event at C{where} is one of ours."""
+        with self._guard:
+            if self._names[where] > 0:
+                self._names[where] -= 1
+                if not self._names[where]:
+                    del self._names[where]
+                return True
+            self._names.pop(where, None)
+            return False
+
+    def clear(self) -> None:
+        with self._guard:
+            self._names.clear()
+
+
 class FolderWatch:
-    """Calls C{onBases(set_of_bases)} or C{onRescan()} when files of a folder change."""
+    """
+    Calls C{onBases(set_of_bases)} or C{onRescan()} when files of a folder change.
+
+    @ivar own: the L{OwnChanges} to announce our changes in, or None when polling
+        (no events to drop).
+    """
 
     def __init__(self, hub: "WatchHub", path, onBases, onRescan):
         self.hub, self.path, self.onBases, self.onRescan = hub, path, onBases, onRescan
@@ -40,6 +88,7 @@ class FolderWatch:
         self.flushCall = None
         self.poller = None
         self.watched: list[FilePath] = []
+        self.own: OwnChanges | None = None
 
     def start(self) -> None:
         if self.hub.notifier() is not None:
@@ -48,6 +97,7 @@ class FolderWatch:
                     fp = FilePath(str(self.path / sub))
                     self.hub.notifier().watch(fp, _MASK, callbacks=[self._event])
                     self.watched.append(fp)
+                self.own = OwnChanges()
                 return
             except Exception as e:  # ENOSPC: max_user_watches reached
                 self.hub.warnOnce(f"cannot watch {self.path} with inotify ({e})")
@@ -66,6 +116,7 @@ class FolderWatch:
 
     def stop(self) -> None:
         self._unwatch()
+        self.own = None
         if self.poller is not None and self.poller.running:
             self.poller.stop()
         if self.flushCall is not None and self.flushCall.active():
@@ -73,6 +124,8 @@ class FolderWatch:
 
     def _event(self, _watch, filepath, mask) -> None:
         if inotify is not None and mask & inotify.IN_Q_OVERFLOW:
+            if self.own is not None:
+                self.own.clear()
             self.onRescan()
             return
         name = filepath.basename()
@@ -80,6 +133,12 @@ class FolderWatch:
             name = os.fsdecode(name)
         if name.startswith("."):
             return
+        if self.own is not None:
+            subdir = filepath.parent().basename()
+            if isinstance(subdir, bytes):
+                subdir = os.fsdecode(subdir)
+            if self.own.take((subdir, name)):
+                return
         self.pending.add(F.split(name)[0])
         if self.flushCall is None or not self.flushCall.active():
             self.flushCall = self.hub.reactor.callLater(0, self._flush)

@@ -36,3 +36,31 @@ def loggedWarnings():
     globalLogPublisher.addObserver(observe)
     yield seen
     globalLogPublisher.removeObserver(observe)
+
+
+@pytest.fixture
+def serve():
+    """Serve a backend on 127.0.0.1 (the port's number is returned); stopped after."""
+    from idlemail.testing import listenLocal
+    ports = []
+
+    def start(backend) -> int:
+        port, factory = listenLocal(backend)
+        ports.append((port, factory))
+        return port.getHost().port
+
+    yield start
+    for port, factory in ports:
+        for session in list(factory.sessions):
+            session.transport.abortConnection()
+        port.stopListening()
+
+
+def message(n: int, size: int = 0) -> bytes:
+    return (b"From: test@example.org\r\nSubject: message %d\r\n\r\n" % n
+            + b"x" * size + b"body\r\n")
+
+
+async def openInbox(backend, readonly=False, user="alice"):
+    account = await backend.login(user, f"{user}pw")
+    return await account.open("INBOX", readonly)

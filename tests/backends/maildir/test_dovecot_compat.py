@@ -88,3 +88,50 @@ async def test_dovecot_reads_what_idlemail_wrote(dovecot, tmp_path):
     assert [int(u) for u in found] == uids
     assert "\\Answered" in flags and "Later" in flags
     assert any(b"Archive" in line for line in mailboxes)
+
+
+def giveToDovecot(dovecot) -> None:
+    if os.getuid() == 0:
+        for path in [dovecot.mailRoot, *dovecot.mailRoot.rglob("*")]:
+            shutil.chown(path, dovecot.mailUid, dovecot.mailGid)
+
+
+def headerNext(uidlist) -> int:
+    return int(re.search(r" N(\d+)", uidlist.read_text().splitlines()[0]).group(1))
+
+
+@pytest_twisted.ensureDeferred
+async def test_dovecot_and_idlemail_take_turns_appending_to_one_uidlist(dovecot, tmp_path):
+    dovecot.stop()
+    writePasswd(tmp_path / "passwd", {"alice": "alicepw"})
+    uidlist = dovecot.maildir("alice") / "dovecot-uidlist"
+
+    async def idlemailAppends(n: int):
+        """UIDs of n APPENDs by a fresh idlemail, and the INBOX's UIDs after."""
+        backend = MaildirBackend(dovecot.mailRoot, tmp_path / "passwd")
+        try:
+            inbox = await (await backend.login("alice", "alicepw")).open("INBOX", False)
+            return [await inbox.append(b"Subject: idlemail %d\r\n\r\nx\r\n" % i, [], None)
+                    for i in range(n)], inbox.tracker.uids
+        finally:
+            await backend.close()
+    ours, _ = await idlemailAppends(3)
+    assert headerNext(uidlist) < ours[-1] + 1  # appended lines: the header's N is stale
+    giveToDovecot(dovecot)
+    dovecot.start()
+
+    def dovecotAppends(m):
+        m.select("INBOX")
+        seen = [int(u) for u in m.uid("SEARCH", "ALL")[1][0].split()]
+        nextUid = int(re.search(rb"UIDNEXT (\d+)", m.status("INBOX", "(UIDNEXT)")[1][0]).group(1))
+        given = []
+        for i in range(2):
+            typ, data = m.append("INBOX", None, None, b"Subject: dovecot %d\r\n\r\ny\r\n" % i)
+            given.append(int(re.search(rb"APPENDUID \d+ (\d+)", data[0]).group(1)))
+        return seen, nextUid, given
+    seen, nextUid, theirs = await threads.deferToThread(dovecotSession, dovecot, dovecotAppends)
+    dovecot.stop()
+    assert seen == ours and nextUid == ours[-1] + 1
+    assert theirs == [ours[-1] + 1, ours[-1] + 2]
+    again, everything = await idlemailAppends(1)
+    assert everything == ours + theirs + again and again == [theirs[-1] + 1]

@@ -29,7 +29,7 @@ def listing(path):
 @pytest_twisted.ensureDeferred
 async def test_a_message_file_that_is_a_symlink_is_skipped_with_a_warning(
         makeBackend, tmp_path, loggedWarnings):
-    backend = makeBackend()
+    backend = makeBackend(linger=0)  # closed when left: opened again, it is looked at whole
     account = await backend.login("alice", "alicepw")
     inbox = await account.open("INBOX", False)
     real = await inbox.append(b"Subject: mine\r\n\r\nmine\r\n", [], None)
@@ -58,7 +58,7 @@ async def test_a_message_replaced_by_a_symlink_is_never_read(makeBackend, tmp_pa
     os.unlink(path)
     os.symlink(secret, path)
     assert await inbox.body(uid) is None
-    inbox._opened.rescan()  # what the poller does: the link is not a message
+    await inbox._opened.rescan()  # what the poller does: the link is not a message
     assert inbox.tracker.uids == []
 
 

@@ -8,6 +8,7 @@ import pytest
 import pytest_twisted
 
 from idlemail.backends.maildir import names as N
+from idlemail.backends.maildir.dotlock import DotLock
 from idlemail.backends.maildir.uidlist import UidList
 from idlemail.errors import IMAPError
 
@@ -32,22 +33,85 @@ async def test_a_restart_keeps_every_uid_and_the_uidvalidity(makeBackend):
     assert await again.append(b"Subject: new\r\n\r\nx\r\n", [], None) == uids[-1] + 1
 
 
-def test_uidlist_reads_dovecot_lines_and_writes_version_3(tmp_path):
-    (tmp_path / "dovecot-uidlist").write_text(
-        "3 V1700000000 N9 G0123456789abcdef\n"
-        "3 :1700000000.M1P1.host,S=10,W=12\n"
-        "7 W1234 :1700000001.M2P1.host\n")
+DOVECOT_LIST = ("3 V1700000000 N9 G0123456789abcdef\n"
+                "3 :1700000000.M1P1.host,S=10,W=12\n"
+                "7 W1234 :1700000001.M2P1.host\n")
+
+
+def locked(uidlist):
+    lock = DotLock(uidlist.path)
+    assert lock.attempt()
+    return lock
+
+
+def test_uidlist_reads_dovecot_lines(tmp_path):
+    (tmp_path / "dovecot-uidlist").write_text(DOVECOT_LIST)
     u = UidList(tmp_path)
     assert u.load()
     assert (u.uidValidity, u.uidNext) == (1700000000, 9)
     assert u.byBase == {"1700000000.M1P1.host,S=10,W=12": 3, "1700000001.M2P1.host": 7}
-    u.lock()
-    u.assign(["new.base"])
-    u.save()
-    text = (tmp_path / "dovecot-uidlist").read_text()
-    assert text.splitlines()[0] == "3 V1700000000 N10 G0123456789abcdef"
-    assert "7 W1234 :1700000001.M2P1.host" in text and "9 :new.base" in text
+    assert u.extra == {7: "W1234"}
+
+
+def test_new_uids_are_appended_as_lines_as_dovecot_does(tmp_path):
+    path = tmp_path / "dovecot-uidlist"
+    path.write_text(DOVECOT_LIST)
+    inode = path.stat().st_ino
+    u = UidList(tmp_path)
+    u.load()
+    lock = locked(u)
+    u.record(lock, u.assign(["new.base", "newer.base"]))
+    lock.release()
+    # The header's N is stale now; the lines say which UID comes next.
+    assert path.read_text() == DOVECOT_LIST + "9 :new.base\n10 :newer.base\n"
+    assert path.stat().st_ino == inode
     assert not (tmp_path / "dovecot-uidlist.lock").exists()
+    again = UidList(tmp_path)
+    again.load()
+    assert (again.uidNext, again.byBase["newer.base"]) == (11, 10)
+
+
+def test_a_reader_picks_up_lines_appended_by_another_writer(tmp_path):
+    (tmp_path / "dovecot-uidlist").write_text(DOVECOT_LIST)
+    reader, writer = UidList(tmp_path), UidList(tmp_path)
+    reader.load()
+    writer.load()
+    lock = locked(writer)
+    writer.record(lock, writer.assign(["other.base"]))
+    lock.release()
+    reader.load()
+    assert reader.byBase["other.base"] == 9 and reader.uidNext == 10
+
+
+def test_a_list_of_mostly_dead_lines_is_compacted_through_the_lock_file(tmp_path):
+    path = tmp_path / "dovecot-uidlist"
+    lines = "".join(f"{n} :msg{n}\n" for n in range(1, 11))
+    path.write_text("3 V1700000000 N11 Gabc\n" + lines)
+    u = UidList(tmp_path)
+    u.load()
+    u.forget([f"msg{n}" for n in range(1, 8)])
+    assert u.wantsRewrite()
+    lock = locked(u)
+    u.record(lock, u.assign(["fresh"]), present=lambda: {"msg5", "msg8", "msg9", "msg10",
+                                                        "fresh"})
+    assert not lock.held  # the lock file became the list
+    # msg5 was believed gone but is still there: it keeps its line and its UID.
+    assert path.read_text() == ("3 V1700000000 N12 Gabc\n5 :msg5\n8 :msg8\n9 :msg9\n"
+                                "10 :msg10\n11 :fresh\n")
+    assert not (tmp_path / "dovecot-uidlist.lock").exists()
+
+
+def test_a_line_cut_short_by_a_dead_writer_is_rewritten_not_appended_to(tmp_path):
+    path = tmp_path / "dovecot-uidlist"
+    path.write_text(DOVECOT_LIST + "8 :half-writ")
+    u = UidList(tmp_path)
+    u.load()
+    assert "half-writ" not in u.byBase
+    lock = locked(u)
+    u.record(lock, u.assign(["next.base"]))
+    assert path.read_text().splitlines()[1:] == [
+        "3 :1700000000.M1P1.host,S=10,W=12", "7 W1234 :1700000001.M2P1.host",
+        "9 :next.base"]
 
 
 @pytest_twisted.ensureDeferred

@@ -1,0 +1,146 @@
+"""
+Group commit: APPENDs (and COPY targets) written in tmp/ while a folder's lane is busy share
+one directory fsync and one dovecot-uidlist write, and each is answered only once its own
+message is durable: file fsynced, renamed into cur/ or new/, directory fsynced, UID
+recorded.
+"""
+
+import os
+import threading
+
+import pytest
+import pytest_twisted
+from twisted.internet import defer
+
+from idlemail.errors import IMAPError
+from idlemail.testing.conformance import waitFor
+from tests.backends.maildir.conftest import message, openInbox
+
+
+@pytest.fixture
+def diskLog(monkeypatch):
+    """Every fsync and fdatasync, in order, as ("fsync", path) (still really done)."""
+    events = []
+    guard = threading.Lock()
+    realFsync, realFdatasync = os.fsync, os.fdatasync
+
+    def logged(kind, real):
+        def call(fd):
+            path = os.readlink(f"/proc/self/fd/{fd}")
+            result = real(fd)
+            with guard:
+                events.append((kind, path))
+            return result
+        return call
+    monkeypatch.setattr(os, "fsync", logged("fsync", realFsync))
+    monkeypatch.setattr(os, "fdatasync", logged("fdatasync", realFdatasync))
+    return events
+
+
+def fileOf(maildir, uid):
+    """The path of the message whose uidlist line gives C{uid}, as on disk now."""
+    for line in (maildir / "dovecot-uidlist").read_text().splitlines()[1:]:
+        number, _, base = line.partition(" :")
+        if int(number.split()[0]) == uid:
+            for sub in ("cur", "new"):
+                for name in os.listdir(maildir / sub):
+                    if name.split(":2,")[0] == base:
+                        return str(maildir / sub / name), base
+    return None, None
+
+
+@pytest_twisted.ensureDeferred
+async def test_appends_waiting_together_share_one_commit_and_each_is_durable_when_answered(
+        makeBackend, diskLog):
+    backend = makeBackend()
+    inbox = await openInbox(backend)
+    await inbox.append(message(0), [], None)  # the uidlist exists: later writes append
+    maildir = backend.root / "alice" / "Maildir"
+    acknowledged = []
+
+    def answered(uid):
+        # At the moment of the answer: the file and its line are there, and synced.
+        acknowledged.append((uid, *fileOf(maildir, uid), list(diskLog)))
+        return uid
+    release = await inbox._folder.lane.hold()  # the lane is busy: appends wait together
+    before = len(diskLog)
+    waiting = [inbox.append(message(n), ["\\Seen"], None).addCallback(answered)
+               for n in range(1, 11)]
+    await waitFor(lambda: len(inbox._folder._deliveries) == 10)  # written in tmp/
+    release()
+    uids = await defer.gatherResults(waiting)
+    assert sorted(uids) == list(range(min(uids), min(uids) + 10))
+    directories = {("fsync", str(maildir / sub)) for sub in ("cur", "new")}
+    commit = diskLog[before:]
+    assert [kind for kind, _ in commit].count("fdatasync") == 1  # one uidlist write
+    assert sum(event in directories for event in commit) == 1  # one directory fsync
+    for uid, path, base, seen in acknowledged:
+        assert path is not None, f"UID {uid} answered before its file and line were there"
+        mine = seen[before:]
+        assert ("fsync", str(maildir / "tmp" / base)) in mine  # the file, before its rename
+        assert any(event in directories for event in mine)
+        assert ("fdatasync", str(maildir / "dovecot-uidlist")) in mine
+    assert inbox.tracker.uids[-10:] == sorted(uids)
+
+
+@pytest_twisted.ensureDeferred
+async def test_copies_into_a_folder_share_its_commit_and_keep_their_date(makeBackend,
+                                                                          diskLog):
+    backend = makeBackend()
+    account = await backend.login("alice", "alicepw")
+    await account.create("Archive")
+    inbox = await account.open("INBOX", False)
+    from datetime import datetime, timezone
+    when = datetime(2020, 2, 3, 4, 5, 6, tzinfo=timezone.utc)
+    uids = [await inbox.append(message(n), ["$Label"], when) for n in range(5)]
+    archive = await account.open("Archive", False)
+    before = len(diskLog)
+    validity, pairs = await inbox.copy(uids, "Archive")
+    assert [src for src, _ in pairs] == uids
+    assert validity == archive.uidValidity
+    commit = diskLog[before:]
+    folder = backend.root / "alice" / "Maildir" / ".Archive"
+    assert commit.count(("fsync", str(folder / "new"))) == 1  # copies are \Recent: new/
+    assert [kind for kind, _ in commit].count("fdatasync") <= 1
+    infos = await archive.messages([new for _, new in pairs])
+    assert {i.internaldate for i in infos} == {when}
+    assert all(i.flags == {"$Label"} for i in infos)
+    assert [await archive.body(new) for _, new in pairs] == [message(n) for n in range(5)]
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_bad_keyword_fails_only_its_own_append_in_a_shared_commit(makeBackend):
+    backend = makeBackend()
+    inbox = await openInbox(backend)
+    release = await inbox._folder.lane.hold()
+    good = inbox.append(message(1), ["$Fine"], None)
+    bad = inbox.append(message(2), ["no(parens)"], None)
+    alsoGood = inbox.append(message(3), [], None)
+    await waitFor(lambda: len(inbox._folder._deliveries) == 3)  # one commit for the three
+    release()
+    uids = sorted([await good, await alsoGood])
+    with pytest.raises(IMAPError) as refused:
+        await bad
+    assert refused.value.status == "BAD"
+    assert uids[1] == uids[0] + 1 and inbox.tracker.uids == uids
+    assert os.listdir(backend.root / "alice" / "Maildir" / "tmp") == []  # nothing left
+
+
+@pytest_twisted.ensureDeferred
+async def test_appends_asked_together_each_get_a_uid_published_before_the_answer(
+        makeBackend):
+    # Changes asked at once may take effect in any order (none was answered before the
+    # others were asked), but each exactly once, and published before its answer.
+    inbox = await openInbox(makeBackend())
+    publishedAtAnswer = []
+
+    def answered(uid):
+        publishedAtAnswer.append(uid in inbox.tracker.uids)
+        return uid
+    uids = await defer.gatherResults([
+        inbox.append(message(n), [], None).addCallback(answered) for n in range(10)])
+    assert publishedAtAnswer == [True] * 10
+    assert sorted(uids) == inbox.tracker.uids and len(set(uids)) == 10
+    assert inbox.uidNext > max(uids)
+    await inbox.store(uids[:3], ["\\Deleted"], "+")
+    assert await inbox.expunge() == sorted(uids[:3])
