@@ -149,3 +149,32 @@ async def test_password_checks_go_on_when_servers_stop_in_any_order(tmp_path):
     assert await passwords.checkPassword("alice", "pw").addTimeout(10, reactor) is True
     second.stop()  # the last one: back to the reactor's pool, never a stopped one
     assert await passwords.checkPassword("alice", "pw").addTimeout(10, reactor) is True
+
+
+@pytest_twisted.ensureDeferred
+async def test_maildir_logins_are_remembered_until_the_passwd_file_changes(maildirServer,
+                                                                           monkeypatch):
+    checks = []
+    verify = passwd.verifyPassword
+
+    def counted(password, stored):
+        checks.append(password)
+        return verify(password, stored)
+    monkeypatch.setattr(passwd, "verifyPassword", counted)
+    maildirServer.factory.limits.maxUserIP = 0
+
+    def storm():
+        clients = [RawClient(maildirServer.host, maildirServer.port) for _ in range(10)]
+        for c in clients:
+            c.send(b"a LOGIN alice alicepw\r\n")
+        answers = [c.readUntilTagged(b"a")[-1] for c in clients]
+        for c in clients:
+            c.close()
+        return answers
+    answers = await inThread(storm)
+    assert all(a.startswith(b"a OK") for a in answers), answers
+    assert checks == ["alicepw"]  # one hash for the whole storm
+    maildirServer.backend.passwd.setPassword("alice", "newpw", "PLAIN")
+    after = await inThread(lambda: [login(maildirServer, b"alice", p)[-1][:4]
+                                    for p in (b"alicepw", b"newpw")])
+    assert after == [b"a NO", b"a OK"]  # the old password stopped working at once

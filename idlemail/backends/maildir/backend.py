@@ -30,7 +30,7 @@ from idlemail.backends.maildir.store import Changes, Folder
 from idlemail.backends.maildir.validity import nextUidValidity
 from idlemail.backends.maildir.watch import WatchHub
 from idlemail.events import FlagsChanged, KeywordsAdded, MessagesAdded, MessagesExpunged
-from idlemail.interfaces import IBackend
+from idlemail.interfaces import IBackend, ICachedLogin
 from idlemail.tracker import MailboxTracker
 
 log = Logger()
@@ -146,7 +146,7 @@ class OpenFolder:
             del self.backend.folders[self.path]
 
 
-@implementer(IBackend)
+@implementer(IBackend, ICachedLogin)
 class MaildirBackend:
     """
     @param ioThreads: the size of the disk thread pool (C{[server.maildir] io_threads}).
@@ -171,7 +171,6 @@ class MaildirBackend:
         self._homes: set[Path] = set()  # Maildirs known to exist
 
     def login(self, username: str, password: str):
-        from idlemail.backends.maildir.account import MaildirAccount
         if not username or "/" in username or username.startswith("."):
             return defer.fail(UnauthorizedLogin())
         d = self.passwd.checkPassword(username, password)
@@ -179,15 +178,25 @@ class MaildirBackend:
         def decide(ok):
             if not ok:
                 raise UnauthorizedLogin()
-            home = maildirOf(self.root, username)
-            if home in self._homes:
-                return MaildirAccount(self, username, home)
-
-            def made(_):
-                self._homes.add(home)
-                return MaildirAccount(self, username, home)
-            return self.pool.run(_ensureMaildir, self.root, username).addCallback(made)
+            return self.accountFor(username)
         return d.addCallback(decide)
+
+    # --- ICachedLogin: a reconnect storm costs one password check per user -------------
+    def credentialsVersion(self):
+        return self.passwd.version()
+
+    def accountFor(self, username: str):
+        from idlemail.backends.maildir.account import MaildirAccount
+        if self.passwd.lookup(username) is None:
+            return defer.fail(UnauthorizedLogin())
+        home = maildirOf(self.root, username)
+        if home in self._homes:
+            return defer.succeed(MaildirAccount(self, username, home))
+
+        def made(_):
+            self._homes.add(home)
+            return MaildirAccount(self, username, home)
+        return self.pool.run(_ensureMaildir, self.root, username).addCallback(made)
 
     def homeLock(self, home: Path) -> defer.DeferredLock:
         """Orders one user's mailbox-level changes (CREATE, DELETE, RENAME, ...)."""
