@@ -3,6 +3,10 @@ The in-memory backend: the reference implementation of L{idlemail.interfaces}.
 
 Everything lives in dicts and answers at once (already-fired Deferreds). It serves
 demos, tests, and the conformance suite's own check of itself.
+
+MODSEQs (RFC 7162): each mailbox counts its changes from 1; a change (one APPEND, STORE or
+EXPUNGE) takes the next number for every message it touches, and the expunged UIDs are
+kept with theirs (bounded, L{ExpungedUids}) for QRESYNC.
 """
 
 from __future__ import annotations
@@ -18,7 +22,17 @@ from zope.interface import implementer
 
 from idlemail.errors import IMAPError, MailboxExists, NoSuchMailbox
 from idlemail.events import FlagsChanged, KeywordsAdded, MessagesAdded, MessagesExpunged
-from idlemail.interfaces import IAccount, IBackend, IBodyStreams, ICachedLogin, IMailbox
+from idlemail.backends.vanished import ExpungedUids
+from idlemail.interfaces import (
+    IAccount,
+    IBackend,
+    IBodyStreams,
+    ICachedLogin,
+    ICondStoreBackend,
+    IMailbox,
+    IModSeqMailbox,
+    INotifyBackend,
+)
 from idlemail.records import (
     SYSTEM_FLAGS,
     KeywordSpellings,
@@ -45,6 +59,7 @@ class _Message:
     body: bytes
     flags: frozenset[str]
     internaldate: datetime
+    modseq: int = 0
 
 
 @dataclass
@@ -57,7 +72,16 @@ class _Store:
     uidNext: int = 1
     messages: dict[int, _Message] = field(default_factory=dict)
     keywords: KeywordSpellings = field(default_factory=KeywordSpellings)
-    tracker: MailboxTracker = field(default_factory=MailboxTracker)
+    # HIGHESTMODSEQ starts at 1 (RFC 7162: a mod-sequence is a positive number).
+    tracker: MailboxTracker = field(default_factory=lambda: MailboxTracker(highestModseq=1))
+    expunged: ExpungedUids = field(default_factory=ExpungedUids)
+
+    @property
+    def highestModseq(self) -> int:
+        return self.tracker.highestModseq
+
+    def nextModseq(self) -> int:
+        return self.tracker.highestModseq + 1
 
     def canonical(self, flags, register: bool = True) -> frozenset[str]:
         """C{flags} in this mailbox's spelling; new keywords are published first."""
@@ -70,9 +94,20 @@ class _Store:
         flags = self.canonical(flags)
         uid = self.uidNext
         self.uidNext += 1
-        self.messages[uid] = _Message(_crlf(body), flags, internaldate)
-        self.tracker.publish(MessagesAdded((uid,)))
+        modseq = self.nextModseq()
+        self.messages[uid] = _Message(_crlf(body), flags, internaldate, modseq)
+        self.tracker.publish(MessagesAdded((uid,), modseq))
         return uid
+
+    def remove(self, uids, origin=None) -> None:
+        """Expunge these (existing) UIDs, with one MODSEQ."""
+        if not uids:
+            return
+        modseq = self.nextModseq()
+        for uid in uids:
+            del self.messages[uid]
+        self.expunged.add(uids, modseq)
+        self.tracker.publish(MessagesExpunged(tuple(uids), modseq), origin)
 
 
 @dataclass
@@ -82,7 +117,7 @@ class _User:
     subscriptions: set[str] = field(default_factory=set)
 
 
-@implementer(IBackend, ICachedLogin)
+@implementer(IBackend, ICachedLogin, ICondStoreBackend, INotifyBackend)
 class MemoryBackend:
     """
     @param users: user name -> password.
@@ -181,9 +216,7 @@ class MemoryAccount:
             moved = _Store()
             for message in store.messages.values():
                 moved.add(message.body, message.flags, message.internaldate)
-            gone = tuple(store.messages)
-            store.messages.clear()
-            store.tracker.publish(MessagesExpunged(gone))
+            store.remove(sorted(store.messages))
             self._user.mailboxes[new] = moved
             return
         mailboxes = self._user.mailboxes
@@ -211,7 +244,7 @@ class MemoryAccount:
         store = self._store(name)
         unseen = sum(1 for m in store.messages.values() if "\\Seen" not in m.flags)
         return MailboxStatus(len(store.messages), store.tracker.recentCount,
-                             store.uidNext, store.uidValidity, unseen)
+                             store.uidNext, store.uidValidity, unseen, store.highestModseq)
 
     def open(self, name: str, readonly: bool):
         return defer.maybeDeferred(lambda: MemoryMailbox(name, self._store(name), self, readonly))
@@ -237,7 +270,7 @@ class _BodyReader:
         self._data, self._offset = b"", self.size
 
 
-@implementer(IMailbox, IBodyStreams)
+@implementer(IMailbox, IBodyStreams, IModSeqMailbox)
 class MemoryMailbox:
     permanentFlags = SYSTEM_FLAGS + ("\\*",)
 
@@ -279,29 +312,45 @@ class MemoryMailbox:
         return defer.succeed(self._store.add(message, flags, when))
 
     def store(self, uids, flags, mode: str, origin=None):
-        flags = self._store.canonical(flags, register=mode != "-")
-        result, changed = {}, []
+        return defer.succeed(self._change(uids, flags, mode, None, origin)[0])
+
+    def storeUnchangedSince(self, uids, flags, mode: str, unchangedSince: int, origin=None):
+        return defer.succeed(self._change(uids, flags, mode, unchangedSince, origin))
+
+    def _change(self, uids, flags, mode, unchangedSince, origin):
+        store = self._store
+        flags = store.canonical(flags, register=mode != "-")
+        result, changed, modified = {}, [], []
+        modseq = store.nextModseq()
         for uid in uids:
-            m = self._store.messages.get(uid)
+            m = store.messages.get(uid)
             if m is None:
+                continue
+            if unchangedSince is not None and m.modseq > unchangedSince:
+                modified.append(uid)  # RFC 7162 3.1.3: changed since; left alone
                 continue
             new = applyFlags(m.flags, flags, mode)
             if new != m.flags:
-                m.flags = new
+                m.flags, m.modseq = new, modseq
                 changed.append((uid, new))
             result[uid] = new
         if changed:
-            self.tracker.publish(FlagsChanged(tuple(changed)), origin)
-        return defer.succeed(result)
+            self.tracker.publish(FlagsChanged(tuple(changed), modseq), origin)
+        return result, modified
+
+    def modseqs(self, uids):
+        found = self._store.messages
+        return defer.succeed({uid: m.modseq for uid in uids
+                              if (m := found.get(uid)) is not None})
+
+    def expungedSince(self, modseq: int):
+        return defer.succeed(self._store.expunged.since(modseq))
 
     def expunge(self, uids=None, origin=None):
         messages = self._store.messages
         candidates = sorted(messages) if uids is None else sorted(set(uids) & set(messages))
         gone = [uid for uid in candidates if DELETED in messages[uid].flags]
-        for uid in gone:
-            del messages[uid]
-        if gone:
-            self.tracker.publish(MessagesExpunged(tuple(gone)), origin)
+        self._store.remove(gone, origin)
         return defer.succeed(gone)
 
     def copy(self, uids, destination: str, move: bool = False, origin=None):
@@ -315,9 +364,7 @@ class MemoryMailbox:
             if m is not None:
                 pairs.append((uid, target.add(m.body, m.flags, m.internaldate)))
         if move and pairs:
-            for uid, _ in pairs:
-                del self._store.messages[uid]
-            self.tracker.publish(MessagesExpunged(tuple(u for u, _ in pairs)), origin)
+            self._store.remove([u for u, _ in pairs], origin)
         return (target.uidValidity, pairs)
 
     def close(self) -> None:

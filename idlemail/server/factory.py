@@ -12,6 +12,7 @@ from twisted.internet import task
 from twisted.internet.protocol import ServerFactory
 from twisted.logger import Logger
 
+from idlemail.interfaces import ICondStoreBackend, INotifyBackend
 from idlemail.metrics import NO_METRICS
 from idlemail.server import sessionlog
 from idlemail.server.credentials import AuthThreads, CredentialsCache
@@ -26,6 +27,17 @@ _BASE_CAPABILITIES = (b"IMAP4rev1 LITERAL+ SASL-IR IDLE UIDPLUS MOVE UNSELECT ID
                       b"NAMESPACE CHILDREN ENABLE")
 #: Where LOGIN and AUTHENTICATE may be used without TLS ([server] plaintext_auth).
 PLAINTEXT_AUTH = ("loopback", "always", "never")
+
+
+def backendCapabilities(backend) -> bytes:
+    """What depends on the backend: CONDSTORE and QRESYNC (RFC 7162) where it keeps
+    MODSEQs, NOTIFY (RFC 5465) where watching a mailbox not selected is cheap."""
+    extra = b""
+    if ICondStoreBackend.providedBy(backend):
+        extra += b" CONDSTORE QRESYNC"
+    if INotifyBackend.providedBy(backend):
+        extra += b" NOTIFY"
+    return extra
 
 
 class IMAPServerFactory(ServerFactory):
@@ -76,8 +88,9 @@ class IMAPServerFactory(ServerFactory):
         self.sweepInterval = sweepInterval
         self._sweepers: list[task.LoopingCall] = []
         self._appendLimit = b" APPENDLIMIT=%d" % appendLimit
-        self._preAuth = _BASE_CAPABILITIES  # and what logging in needs, per session
-        self._postAuth = _BASE_CAPABILITIES + self._appendLimit
+        base = _BASE_CAPABILITIES + backendCapabilities(backend)
+        self._preAuth = base  # and what logging in needs, per session
+        self._postAuth = base + self._appendLimit
 
     def capabilities(self, session) -> bytes:
         if session.state != NOT_AUTHENTICATED:

@@ -12,11 +12,13 @@ from the process's cache of rendered structures when they can
 
 from __future__ import annotations
 
+from idlemail.errors import BadRequest
 from idlemail.interfaces import IBodyStreams, IPartialBodies
+from idlemail.server import condstore
 from idlemail.server.output import writeResponse
 from idlemail.server.registry import ONLY_SELECTED, command
 from idlemail.server.responses import flagsItem
-from idlemail.server.sequences import resolveUids
+from idlemail.server.sequences import mergedRanges, resolveUids
 from idlemail.server.slices import Slices
 from idlemail.wire.command import FetchAttribute
 from idlemail.wire.encode import dateTime as internalDate
@@ -78,13 +80,15 @@ def _literal(label: bytes, data) -> list:
     return [label + b" {%d}\r\n" % size, data]
 
 
-def _render(att: FetchAttribute, info, raw, structure, recent) -> list:
+def _render(att: FetchAttribute, info, raw, structure, recent, modseq) -> list:
     """One data item the server makes itself, as pieces for L{writeResponse}."""
     name = att.name
     if name == "FLAGS":
         return [flagsItem(info.flags, info.uid in recent)]
     if name == "UID":
         return [b"UID %d" % info.uid]
+    if name == "MODSEQ":
+        return [condstore.modseqItem(modseq)]
     if name == "INTERNALDATE":
         return [b"INTERNALDATE " + internalDate(info.internaldate)]
     if name == "RFC822.SIZE":
@@ -116,7 +120,7 @@ class _Plan:
         self.headerOnly = parts  # ENVELOPE from the header alone, if that is all to parse
 
 
-async def _message(session, mailbox, plan: _Plan, info, seq: int):
+async def _message(session, mailbox, plan: _Plan, info, seq: int, modseq: int = 0):
     """The pieces of one message's FETCH response, or None if it is gone."""
     cache, uid = session.factory.structures, info.uid
     key = (mailbox.uidValidity, uid)
@@ -162,7 +166,7 @@ async def _message(session, mailbox, plan: _Plan, info, seq: int):
         elif att in served:
             pieces.extend(_literal(_label(att), served[att]))
         else:
-            pieces.extend(_render(att, info, raw, structure, session.view.recent))
+            pieces.extend(_render(att, info, raw, structure, session.view.recent, modseq))
     pieces.append(b")\r\n")
     return pieces
 
@@ -173,15 +177,37 @@ def _close(streams) -> None:
             s.close()
 
 
+def _withItem(atts: list, name: str, first: bool = False) -> None:
+    if not any(a.name == name for a in atts):
+        atts.insert(0, FetchAttribute(name)) if first else atts.append(FetchAttribute(name))
+
+
 @command("FETCH", ONLY_SELECTED, expungesAfter=False)
 async def fetch(session, cmd):
-    view, mailbox = session.view, session.mailbox
-    uids = resolveUids(session, cmd.args.sequenceSet, cmd.uid)
+    view, mailbox, args = session.view, session.mailbox, cmd.args
+    atts = list(args.attributes)
+    changedSince = args.changedSince
+    if args.vanished and not (cmd.uid and session.qresync):
+        # RFC 7162 3.2.6: only UID FETCH, only once QRESYNC is enabled.
+        raise BadRequest("VANISHED needs UID FETCH and ENABLE QRESYNC")
+    if changedSince is not None or any(a.name == "MODSEQ" for a in atts):
+        condstore.enable(session)  # RFC 7162 3.1: these enable CONDSTORE
+        condstore.modseqMailbox(session)
+        _withItem(atts, "MODSEQ")  # RFC 7162 3.1.4: CHANGEDSINCE implies MODSEQ
+    uids = resolveUids(session, args.sequenceSet, cmd.uid)
+    if args.vanished:
+        ranges = mergedRanges(args.sequenceSet, mailbox.uidNext - 1)
+        gone = await condstore.vanishedSince(session, changedSince, ranges)
+        if gone:
+            session.untagged(b"VANISHED (EARLIER) " + gone.encode())
+    if changedSince is not None and uids:
+        # Before anything is read: only the messages changed since are looked at.
+        modseqs = await mailbox.modseqs(uids)
+        uids = [uid for uid in uids if modseqs.get(uid, 0) > changedSince]
     if not uids:
         return None
-    atts = list(cmd.args.attributes)
-    if cmd.uid and not any(a.name == "UID" for a in atts):
-        atts.insert(0, FetchAttribute("UID"))  # RFC 3501 6.4.8
+    if cmd.uid:
+        _withItem(atts, "UID", first=True)  # RFC 3501 6.4.8
     infos = await mailbox.messages(uids)
     if not view.readonly and any(_marksSeen(a) for a in atts):
         unseen = [i.uid for i in infos if _SEEN not in i.flags]
@@ -189,10 +215,14 @@ async def fetch(session, cmd):
             changed = await mailbox.store(unseen, [_SEEN], "+", origin=view)
             infos = [i.__class__(i.uid, changed.get(i.uid, i.flags), i.internaldate, i.size)
                      for i in infos]
-            if not any(a.name == "FLAGS" for a in atts):
-                # The change is told in this response, not again afterwards.
-                atts.append(FetchAttribute("FLAGS"))
+            # The change is told in this response, not again afterwards; with CONDSTORE
+            # on, as a flag change is told (RFC 7162 3.1: with UID and MODSEQ).
+            _withItem(atts, "FLAGS")
+            if session.condstore:
+                _withItem(atts, "UID", first=True)
+                _withItem(atts, "MODSEQ")
     missing = len(infos) < len(uids)
+    modseqs = await mailbox.modseqs(uids) if any(a.name == "MODSEQ" for a in atts) else {}
     session.announceKeywords()  # a FETCH may show a keyword new to this session
     plan = _Plan(atts, mailbox)
     slices = Slices(session)
@@ -200,7 +230,7 @@ async def fetch(session, cmd):
         seq = view.seqOf(info.uid)
         if seq is None:
             continue
-        pieces = await _message(session, mailbox, plan, info, seq)
+        pieces = await _message(session, mailbox, plan, info, seq, modseqs.get(info.uid, 0))
         if pieces is None:
             missing = True
             continue

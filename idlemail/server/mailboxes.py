@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from idlemail.errors import BadRequest, IMAPError, NoSuchMailbox
 from idlemail.records import RECENT
+from idlemail.server import condstore
 from idlemail.server.names import decodeName, encodeName, wireName
 from idlemail.server.patterns import patternMatcher
 from idlemail.wire.encode import string
@@ -147,6 +148,8 @@ async def lsub(session, cmd):
 @command("STATUS", AUTHED)
 async def status(session, cmd):
     name = _name(session, cmd.args.mailbox)
+    if "HIGHESTMODSEQ" in cmd.args.items:
+        condstore.enable(session)  # RFC 7162 3.1: STATUS (HIGHESTMODSEQ) enables it
     figures = await session.account.status(name)
     values = " ".join(f"{item} {getattr(figures, item.lower())}" for item in cmd.args.items)
     session.untagged(b"STATUS " + encodeName(name) + b" (" + values.encode() + b")")

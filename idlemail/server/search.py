@@ -15,6 +15,7 @@ from email.utils import parsedate_to_datetime
 
 from idlemail.errors import IMAPError
 from idlemail.interfaces import ISearchMailbox
+from idlemail.server import condstore
 from idlemail.server.registry import ONLY_SELECTED, command
 from idlemail.server.searchuids import resolveSearch
 from idlemail.server.sequences import NumberSet, mergedRanges
@@ -50,11 +51,13 @@ def _addressTexts(items):
 class _Message:
     """One message as SEARCH sees it; every text is made (decoded, case-folded) once."""
 
-    __slots__ = ("info", "seq", "recent", "structure", "_flags", "_fields", "_body",
-                 "_bodyJoined", "_text", "_textJoined", "_sent")
+    __slots__ = ("info", "seq", "recent", "structure", "modseq", "_flags", "_fields",
+                 "_body", "_bodyJoined", "_text", "_textJoined", "_sent")
 
-    def __init__(self, info, seq: int, recent: bool, structure: MessageStructure | None):
+    def __init__(self, info, seq: int, recent: bool, structure: MessageStructure | None,
+                 modseq: int = 0):
         self.info, self.seq, self.recent, self.structure = info, seq, recent, structure
+        self.modseq = modseq
         self._flags = self._body = self._bodyJoined = self._text = self._textJoined = None
         self._sent = None
         self._fields: dict[str, list[str]] = {}
@@ -151,6 +154,11 @@ def compileKey(key: SearchKey, largestSeq: int, largestUid: int):
         return lambda m: m.recent and "\\seen" not in m.flags()
     if op == "OLD":
         return lambda m: not m.recent
+    if op == "MODSEQ":
+        # RFC 7162 3.1.5: at least this MODSEQ. A message has one MODSEQ for all its
+        # flags here, so the entry name does not narrow it.
+        least = args[0]
+        return lambda m: m.modseq >= least
     if op == "LARGER":
         return lambda m: m.info.size > args[0]
     if op == "SMALLER":
@@ -194,7 +202,12 @@ async def search(session, cmd):
                         "BADCHARSET (" + " ".join(_CHARSETS) + ")")
     view, mailbox = session.view, session.mailbox
     inView = view.uidsInView()
-    if ISearchMailbox.providedBy(mailbox):  # the backend searches (e.g. upstream)
+    modseqs = None
+    if _uses(criteria, "MODSEQ"):
+        condstore.enable(session)  # RFC 7162 3.1: SEARCH MODSEQ enables CONDSTORE
+        condstore.modseqMailbox(session)
+        modseqs = await mailbox.modseqs(inView) if inView else {}
+    elif ISearchMailbox.providedBy(mailbox):  # the backend searches (e.g. upstream)
         uids = await mailbox.search(resolveSearch(criteria, view, inView), inView) \
             if inView else []
         found = uids if cmd.uid else [n for n in map(view.seqOf, uids) if n is not None]
@@ -204,7 +217,7 @@ async def search(session, cmd):
     matches = compileKey(criteria, len(inView), inView[-1] if inView else 0)
     body = _needsBody(criteria)
     slices = Slices(session)
-    found = []
+    found, highest = [], 0
     for info in infos:
         if slices.due():
             await slices.pause()
@@ -215,7 +228,15 @@ async def search(session, cmd):
                 continue
             structure = MessageStructure.parse(raw)
         seq = view.seqOf(info.uid)
-        if matches(_Message(info, seq, info.uid in view.recent, structure)):
+        modseq = modseqs.get(info.uid, 0) if modseqs is not None else 0
+        if matches(_Message(info, seq, info.uid in view.recent, structure, modseq)):
             found.append(info.uid if cmd.uid else seq)
-    session.untagged(b"SEARCH" + b"".join(b" %d" % n for n in found))
+            highest = max(highest, modseq)
+    # RFC 7162 3.1.5: with MODSEQ in the criteria, the highest MODSEQ of those found.
+    tail = b" (MODSEQ %d)" % highest if modseqs is not None and found else b""
+    session.untagged(b"SEARCH" + b"".join(b" %d" % n for n in found) + tail)
     return None
+
+
+def _uses(key: SearchKey, op: str) -> bool:
+    return key.op == op or any(isinstance(a, SearchKey) and _uses(a, op) for a in key.args)

@@ -74,7 +74,9 @@ class SearchKey:
     OR (two keys), NOT (one key), SEQ / UID (a L{SequenceSet}), FLAG (flag, wanted:
     bool), RECENT (wanted), NEW, OLD, HEADER (name, text), BODY (text), TEXT (text),
     BEFORE / ON / SINCE and SENTBEFORE / SENTON / SENTSINCE (a date), LARGER / SMALLER
-    (octets).
+    (octets), MODSEQ (the least MODSEQ, then the entry name and type of RFC 7162's
+    C{MODSEQ "/flags/\\seen" all 5} form, or None: every entry of a message has its one
+    MODSEQ here).
     """
 
     op: str
@@ -89,6 +91,29 @@ class MailboxArgs:
     sent (modified UTF-7, RFC 3501 5.1.3)."""
 
     mailbox: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class QresyncArgs:
+    """
+    SELECT's QRESYNC parameter (RFC 7162 3.2.5): what the client last knew of the
+    mailbox. C{knownUids} and C{seqMatch} (the known sequence numbers and their UIDs,
+    two L{SequenceSet}s) are None when not given.
+    """
+
+    uidValidity: int
+    modseq: int
+    knownUids: SequenceSet | None = None
+    seqMatch: tuple[SequenceSet, SequenceSet] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SelectArgs:
+    """SELECT and EXAMINE: the mailbox, and the CONDSTORE / QRESYNC parameters."""
+
+    mailbox: bytes
+    condstore: bool = False
+    qresync: QresyncArgs | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,8 +168,12 @@ class SearchArgs:
 
 @dataclass(frozen=True, slots=True)
 class FetchArgs:
+    """C{changedSince} and C{vanished}: the modifiers of RFC 7162 3.1.4 and 3.2.6."""
+
     sequenceSet: SequenceSet
     attributes: tuple[FetchAttribute, ...]
+    changedSince: int | None = None
+    vanished: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,6 +184,7 @@ class StoreArgs:
     mode: str
     silent: bool
     flags: tuple[str, ...]
+    unchangedSince: int | None = None  # RFC 7162 3.1.3
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,9 +207,33 @@ class EnableArgs:
     capabilities: tuple[str, ...]
 
 
-CommandArgs = (MailboxArgs | LoginArgs | AuthenticateArgs | RenameArgs | ListArgs
-               | StatusArgs | AppendArgs | SearchArgs | FetchArgs | StoreArgs | CopyArgs
-               | ExpungeArgs | EnableArgs | None)
+@dataclass(frozen=True, slots=True)
+class NotifyGroup:
+    """
+    One event group of NOTIFY SET (RFC 5465 3.1): C{filter} is SELECTED,
+    SELECTED-DELAYED, INBOXES, PERSONAL, SUBSCRIBED, SUBTREE or MAILBOXES (with
+    C{mailboxes}, as sent); C{events} the event names as spelled by the RFC (unknown
+    ones as sent), empty for NONE; C{fetch} MessageNew's fetch attributes.
+    """
+
+    filter: str
+    events: tuple[str, ...]
+    mailboxes: tuple[bytes, ...] = ()
+    fetch: tuple[FetchAttribute, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class NotifyArgs:
+    """NOTIFY NONE (no groups) or NOTIFY SET [STATUS] groups."""
+
+    groups: tuple[NotifyGroup, ...] = ()
+    status: bool = False
+    none: bool = False
+
+
+CommandArgs = (MailboxArgs | SelectArgs | LoginArgs | AuthenticateArgs | RenameArgs
+               | ListArgs | StatusArgs | AppendArgs | SearchArgs | FetchArgs | StoreArgs
+               | CopyArgs | ExpungeArgs | EnableArgs | NotifyArgs | None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -309,6 +363,18 @@ class _Reader:
             self.fail("Expected a mailbox pattern")
         return word
 
+    def modseq(self, what="a mod-sequence") -> int:
+        """A mod-sequence-value (RFC 7162 7): up to 63 bits, 0 allowed (valzer)."""
+        start = self.pos
+        while self.pos < len(self.data) and 0x30 <= self.data[self.pos] <= 0x39:
+            self.pos += 1
+        if start == self.pos or self.pos - start > 19:
+            self.fail(f"Expected {what}")
+        value = int(self.data[start:self.pos])
+        if value > MAX_MODSEQ:
+            self.fail(f"{what.capitalize()} out of range")
+        return value
+
     def sequenceSet(self) -> SequenceSet:
         ranges = []
         while True:
@@ -390,15 +456,17 @@ class _Reader:
 
 _NO_ARGS = {"CAPABILITY", "NOOP", "LOGOUT", "STARTTLS", "CHECK", "CLOSE", "EXPUNGE",
             "IDLE", "UNSELECT", "NAMESPACE"}
-_ONE_MAILBOX = {"SELECT", "EXAMINE", "CREATE", "DELETE", "SUBSCRIBE", "UNSUBSCRIBE"}
+_ONE_MAILBOX = {"CREATE", "DELETE", "SUBSCRIBE", "UNSUBSCRIBE"}
 _FETCH_MACROS = {
     "ALL": ("FLAGS", "INTERNALDATE", "RFC822.SIZE", "ENVELOPE"),
     "FAST": ("FLAGS", "INTERNALDATE", "RFC822.SIZE"),
     "FULL": ("FLAGS", "INTERNALDATE", "RFC822.SIZE", "ENVELOPE", "BODY"),
 }
 _SIMPLE_FETCH = {"FLAGS", "UID", "INTERNALDATE", "RFC822.SIZE", "ENVELOPE",
-                 "BODYSTRUCTURE", "RFC822", "RFC822.HEADER", "RFC822.TEXT"}
-_STATUS_ITEMS = {"MESSAGES", "RECENT", "UIDNEXT", "UIDVALIDITY", "UNSEEN"}
+                 "BODYSTRUCTURE", "RFC822", "RFC822.HEADER", "RFC822.TEXT", "MODSEQ"}
+_STATUS_ITEMS = {"MESSAGES", "RECENT", "UIDNEXT", "UIDVALIDITY", "UNSEEN", "HIGHESTMODSEQ"}
+#: RFC 7162 7: a mod-sequence-value is a positive 63-bit number.
+MAX_MODSEQ = 2 ** 63 - 1
 
 
 def parseTag(data: bytes) -> str:
@@ -441,6 +509,53 @@ def _noArgs(r: _Reader, uid: bool):
 def _oneMailbox(r: _Reader, uid: bool):
     r.sp()
     return MailboxArgs(r.astring("a mailbox name"))
+
+
+def _select(r: _Reader, uid: bool):
+    """SELECT and EXAMINE with RFC 4466 parameters: CONDSTORE, QRESYNC (RFC 7162)."""
+    r.sp()
+    mailbox = r.astring("a mailbox name")
+    if not r.maybe(b" "):
+        return SelectArgs(mailbox)
+    r.expect(b"(", "a list of select parameters")
+    condstore, qresync, first = False, None, True
+    while not r.maybe(b")"):
+        if not first:
+            r.sp()
+        first = False
+        name = r.atom(what="a select parameter").upper()
+        if name == "CONDSTORE" and not condstore:
+            condstore = True
+        elif name == "QRESYNC" and qresync is None:
+            r.sp()
+            qresync = _qresync(r)
+        else:
+            r.fail(f"Unknown or repeated select parameter {name}")
+    if first:
+        r.fail("Expected select parameters")
+    return SelectArgs(mailbox, condstore, qresync)
+
+
+def _qresync(r: _Reader) -> QresyncArgs:
+    # "(" uidvalidity SP mod-sequence-value [SP known-uids [SP seq-match-data]] ")"
+    r.expect(b"(", "QRESYNC parameters")
+    validity = r.number("a UIDVALIDITY")
+    if validity == 0:
+        r.fail("UIDVALIDITY is a positive number")
+    r.sp()
+    modseq = r.modseq()
+    known = match = None
+    if r.maybe(b" ") and r.peek() != 0x28:
+        known = r.sequenceSet()
+        r.maybe(b" ")
+    if r.peek() == 0x28:
+        r.pos += 1
+        seqs = r.sequenceSet()
+        r.sp()
+        match = (seqs, r.sequenceSet())
+        r.expect(b")")
+    r.expect(b")")
+    return QresyncArgs(validity, modseq, known, match)
 
 
 def _login(r: _Reader, uid: bool):
@@ -576,6 +691,18 @@ def _searchKey(r: _Reader, depth: int = 0) -> SearchKey:
     if word == "UID":
         r.sp()
         return SearchKey("UID", (r.sequenceSet(),))
+    if word == "MODSEQ":
+        # RFC 7162 3.1.5: MODSEQ [entry-name SP entry-type-req] SP mod-sequence-valzer
+        r.sp()
+        entry = kind = None
+        if r.peek() == 0x22:
+            entry = r.quoted().decode("utf-8", "replace")
+            r.sp()
+            kind = r.atom(what="an entry type").lower()
+            if kind not in ("priv", "shared", "all"):
+                r.fail(f"Unknown entry type {kind}")
+            r.sp()
+        return SearchKey("MODSEQ", (r.modseq(), entry, kind))
     if word == "NOT":
         r.sp()
         return SearchKey("NOT", (_searchKey(r, depth + 1),))
@@ -608,7 +735,25 @@ def _fetch(r: _Reader, uid: bool):
         else:
             r.pos = save
             atts = [_fetchAtt(r)]
-    return FetchArgs(seqs, tuple(atts))
+    changedSince, vanished = None, False
+    if r.maybe(b" "):
+        # RFC 4466 fetch-modifiers: CHANGEDSINCE (RFC 7162 3.1.4), VANISHED (3.2.6)
+        r.expect(b"(", "FETCH modifiers")
+        while True:
+            name = r.atom(what="a FETCH modifier").upper()
+            if name == "CHANGEDSINCE" and changedSince is None:
+                r.sp()
+                changedSince = r.modseq()
+            elif name == "VANISHED" and not vanished:
+                vanished = True
+            else:
+                r.fail(f"Unknown or repeated FETCH modifier {name}")
+            if r.maybe(b")"):
+                break
+            r.sp()
+        if vanished and changedSince is None:
+            r.fail("VANISHED needs CHANGEDSINCE")
+    return FetchArgs(seqs, tuple(atts), changedSince, vanished)
 
 
 def _fetchAtt(r: _Reader) -> FetchAttribute:
@@ -678,6 +823,17 @@ def _store(r: _Reader, uid: bool):
     r.sp()
     seqs = r.sequenceSet()
     r.sp()
+    unchangedSince = None
+    if r.peek() == 0x28:
+        # RFC 7162 3.1.3: STORE seq (UNCHANGEDSINCE n) flags
+        r.pos += 1
+        word = r.atom(what="a STORE modifier").upper()
+        if word != "UNCHANGEDSINCE":
+            r.fail(f"Unknown STORE modifier {word}")
+        r.sp()
+        unchangedSince = r.modseq()
+        r.expect(b")")
+        r.sp()
     mode = ""
     if r.peek() in (0x2B, 0x2D):
         mode = chr(r.peek())
@@ -692,7 +848,7 @@ def _store(r: _Reader, uid: bool):
         flags = [r.flag()]
         while r.maybe(b" "):
             flags.append(r.flag())
-    return StoreArgs(seqs, mode, item == "FLAGS.SILENT", tuple(flags))
+    return StoreArgs(seqs, mode, item == "FLAGS.SILENT", tuple(flags), unchangedSince)
 
 
 def _copy(r: _Reader, uid: bool):
@@ -733,9 +889,85 @@ def _enable(r: _Reader, uid: bool):
     return EnableArgs(tuple(caps))
 
 
+# --- NOTIFY (RFC 5465 8) ------------------------------------------------------------
+
+_NOTIFY_FILTERS = {"SELECTED", "SELECTED-DELAYED", "INBOXES", "PERSONAL", "SUBSCRIBED",
+                   "SUBTREE", "MAILBOXES"}
+#: The events of RFC 5465 5, spelled as the RFC does (they are matched without case).
+NOTIFY_EVENTS = ("MessageNew", "MessageExpunge", "FlagChange", "AnnotationChange",
+                 "MailboxName", "SubscriptionChange", "MailboxMetadataChange",
+                 "ServerMetadataChange")
+_EVENT_SPELLING = {e.upper(): e for e in NOTIFY_EVENTS}
+
+
+def _notify(r: _Reader, uid: bool):
+    r.sp()
+    word = r.atom(what="SET or NONE").upper()
+    if word == "NONE":
+        return NotifyArgs(none=True)
+    if word != "SET":
+        r.fail("Expected SET or NONE")
+    r.sp()
+    status = False
+    if r.peek() != 0x28:
+        if r.atom(what="STATUS or an event group").upper() != "STATUS":
+            r.fail("Expected STATUS or an event group")
+        status = True
+        r.sp()
+    groups = [_notifyGroup(r)]
+    while r.maybe(b" "):
+        groups.append(_notifyGroup(r))
+    return NotifyArgs(tuple(groups), status)
+
+
+def _notifyGroup(r: _Reader) -> NotifyGroup:
+    r.expect(b"(", "an event group")
+    kind = r.atom(what="a mailbox filter").upper()
+    if kind not in _NOTIFY_FILTERS:
+        r.fail(f"Unknown mailbox filter {kind}")
+    mailboxes: list[bytes] = []
+    if kind in ("SUBTREE", "MAILBOXES"):
+        r.sp()
+        if r.maybe(b"("):
+            while not r.maybe(b")"):
+                if mailboxes:
+                    r.sp()
+                mailboxes.append(r.astring("a mailbox name"))
+            if not mailboxes:
+                r.fail("Expected mailbox names")
+        else:
+            mailboxes.append(r.astring("a mailbox name"))
+    r.sp()
+    events: list[str] = []
+    fetch: list[FetchAttribute] = []
+    if r.maybe(b"("):
+        while not r.maybe(b")"):
+            if events:
+                r.sp()
+            name = r.atom(what="an event").upper()
+            events.append(_EVENT_SPELLING.get(name, name))
+            if events[-1] == "MessageNew" and r.data.startswith(b" (", r.pos):
+                if kind not in ("SELECTED", "SELECTED-DELAYED"):
+                    r.fail("MessageNew fetch attributes are for the selected mailbox only")
+                r.pos += 2
+                while not r.maybe(b")"):
+                    if fetch:
+                        r.sp()
+                    fetch.append(_fetchAtt(r))
+                if not fetch:
+                    r.fail("Expected fetch attributes")
+        if not events:
+            r.fail("Expected events")
+    elif r.atom(what="events or NONE").upper() != "NONE":
+        r.fail("Expected events or NONE")
+    r.expect(b")")
+    return NotifyGroup(kind, tuple(events), tuple(mailboxes), tuple(fetch))
+
+
 _GRAMMARS = {name: _noArgs for name in _NO_ARGS}
 _GRAMMARS.update({name: _oneMailbox for name in _ONE_MAILBOX})
 _GRAMMARS.update({
+    "SELECT": _select, "EXAMINE": _select, "NOTIFY": _notify,
     "LOGIN": _login, "AUTHENTICATE": _authenticate, "RENAME": _rename,
     "LIST": _list, "LSUB": _list, "STATUS": _status, "APPEND": _append,
     "SEARCH": _search, "FETCH": _fetch, "STORE": _store, "COPY": _copy, "MOVE": _copy,
