@@ -30,7 +30,7 @@ from idlemail.backends.maildir.store import Changes, Folder
 from idlemail.backends.maildir.validity import nextUidValidity
 from idlemail.backends.maildir.watch import WatchHub
 from idlemail.events import FlagsChanged, KeywordsAdded, MessagesAdded, MessagesExpunged
-from idlemail.interfaces import IBackend, ICachedLogin
+from idlemail.interfaces import IBackend, ICachedLogin, ICondStoreBackend, INotifyBackend
 from idlemail.tracker import MailboxTracker
 
 log = Logger()
@@ -91,7 +91,8 @@ class OpenFolder:
         # What is in new/ is \Recent; a read-write session that claims it moves it to
         # cur/, as Dovecot does, so that no other program counts it as recent again.
         recent = [e.uid for e in folder.byUid.values() if e.subdir == "new"]
-        self.tracker = MailboxTracker(folder.uids(), recent, folder.keywordNames)
+        self.tracker = MailboxTracker(folder.uids(), recent, folder.keywordNames,
+                                      folder.highestModseq)
         self.tracker.onClaim = folder.claim
         waiting, self._waiting = self._waiting, []
         for d in waiting:
@@ -115,12 +116,15 @@ class OpenFolder:
         if self.tracker is None:
             return  # the first scan: the tracker starts from the index
         self.publishKeywords()
-        if changes.expunged:
-            self.tracker.publish(MessagesExpunged(tuple(changes.expunged)), origin)
-        if changes.added:
-            self.tracker.publish(MessagesAdded(tuple(changes.added)), origin)
-        if changes.flags:
-            self.tracker.publish(FlagsChanged(tuple(changes.flags)), origin)
+        # One event per MODSEQ: a scan may find changes other processes made, each
+        # with its own.
+        modseqs = changes.modseqs
+        for uids, modseq in _byModseq(changes.expunged, modseqs):
+            self.tracker.publish(MessagesExpunged(tuple(uids), modseq), origin)
+        for uids, modseq in _byModseq(changes.added, modseqs):
+            self.tracker.publish(MessagesAdded(tuple(uids), modseq), origin)
+        for pairs, modseq in _byModseq(changes.flags, modseqs, key=lambda p: p[0]):
+            self.tracker.publish(FlagsChanged(tuple(pairs), modseq), origin)
 
     def rescan(self) -> defer.Deferred:
         """Compare the whole folder with the index now; fires once applied."""
@@ -146,7 +150,15 @@ class OpenFolder:
             del self.backend.folders[self.path]
 
 
-@implementer(IBackend, ICachedLogin)
+def _byModseq(items, modseqs: dict, key=lambda uid: uid):
+    """C{items} (ascending) in groups of one MODSEQ, lowest MODSEQ first."""
+    groups: dict[int, list] = {}
+    for item in items:
+        groups.setdefault(modseqs.get(key(item), 0), []).append(item)
+    return [(groups[m], m) for m in sorted(groups)]
+
+
+@implementer(IBackend, ICachedLogin, ICondStoreBackend, INotifyBackend)
 class MaildirBackend:
     """
     @param ioThreads: the size of the disk thread pool (C{[server.maildir] io_threads}).
