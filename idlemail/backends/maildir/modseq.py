@@ -140,7 +140,7 @@ class ModseqLog:
             elif self._identity is not None:
                 self.repaired = True  # deleted under us: written whole again
             self._identity = None
-            self._checkValidity(uidValidity)
+            self.checkValidity(uidValidity)
             return
         identity = (st.st_dev, st.st_ino)
         if identity != self._identity or st.st_size < self._offset:
@@ -151,7 +151,7 @@ class ModseqLog:
                 data = f.read()
             self._parse(data, self._offset, files)
         self._identity = identity
-        self._checkValidity(uidValidity)
+        self.checkValidity(uidValidity)
 
     def _readWhole(self, files: dict, hadMessages: bool) -> None:
         try:
@@ -228,7 +228,7 @@ class ModseqLog:
         self.expunged = ExpungedUids(self.expunged.limit, self.highest)
         self.repaired = self._forgetAll = True
 
-    def _checkValidity(self, uidValidity: int) -> None:
+    def checkValidity(self, uidValidity: int) -> None:
         if uidValidity and self.uidValidity != uidValidity:
             if self.uidValidity:  # the UIDs are other messages now
                 log.warn("{path}: for UIDVALIDITY {old}, the folder's is {new}; its "

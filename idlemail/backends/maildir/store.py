@@ -164,9 +164,12 @@ class Folder(Index):
             self._modseqLock.release()
 
     def _loadModseqsThread(self) -> None:
-        mlog = self.modseqs
         self.uidlist.load()  # whether the folder had messages: see modseq.py's recovery
-        mlog.load(self._files, self.uidlist.uidValidity, self.uidlist.uidNext > 1)
+        self.modseqs.load(self._files, self.uidlist.uidValidity, self.uidlist.uidNext > 1)
+        self._renumberThread()
+
+    def _renumberThread(self) -> None:
+        mlog = self.modseqs
         if mlog.takeReseed() and self._files:
             # The records are gone: every message known gets a new MODSEQ, and is told.
             modseq = mlog.fresh()
@@ -185,6 +188,8 @@ class Folder(Index):
         program did, or this process before a crash).
         """
         mlog = self.modseqs
+        mlog.checkValidity(self.uidlist.uidValidity)  # numbering may have made a new one
+        self._renumberThread()
         for uid, subdir, name, newFlags in found.moved:
             f, letters = self._files[uid], lettersOf(name)
             if f.logged != letters:
