@@ -11,6 +11,7 @@ from idlemail.server import (  # noqa: F401  imported for their registrations
     idle,
     mailboxes,
     messages,
+    notify,
     search,
     selection,
     session_commands,

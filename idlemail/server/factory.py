@@ -16,6 +16,7 @@ from idlemail.interfaces import ICondStoreBackend, INotifyBackend
 from idlemail.metrics import NO_METRICS
 from idlemail.server import sessionlog
 from idlemail.server.credentials import AuthThreads, CredentialsCache
+from idlemail.server.notify import WatchRegistry
 from idlemail.server.limits import DEFAULT_TRUSTED, Limits, isLoopback
 from idlemail.server.protocol import IMAPServerProtocol
 from idlemail.server.registry import NOT_AUTHENTICATED
@@ -55,7 +56,8 @@ class IMAPServerFactory(ServerFactory):
                  maxConnectionsPerIP: int = 100, maxUserIPConnections: int = 10,
                  preloginTimeout: float = 60.0, authThreads: int = 2,
                  authCacheTTL: float = 3600.0, authFailureDelay: float = 2.0,
-                 authFailureDelayMax: float = 15.0, maxAuthFailures: int = 3):
+                 authFailureDelayMax: float = 15.0, maxAuthFailures: int = 3,
+                 notifyMaxMailboxes: int = 100):
         if reactor is None:
             from twisted.internet import reactor
         if plaintextAuth not in PLAINTEXT_AUTH:
@@ -80,6 +82,9 @@ class IMAPServerFactory(ServerFactory):
         self.authThreads = AuthThreads(authThreads)
         self.credentials = CredentialsCache(backend, reactor, authCacheTTL)
         self.structures = StructureCache()
+        # NOTIFY (RFC 5465): the mailboxes watched for sessions, and how many one may watch.
+        self.notifyWatches = WatchRegistry()
+        self.notifyMaxMailboxes = notifyMaxMailboxes
         self.refusals = sessionlog.RefusalLog(reactor)
         self.sessions: set[IMAPServerProtocol] = set()
         self.prelogin: set[IMAPServerProtocol] = set()  # not logged in yet

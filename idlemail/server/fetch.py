@@ -222,21 +222,35 @@ async def fetch(session, cmd):
                 _withItem(atts, "UID", first=True)
                 _withItem(atts, "MODSEQ")
     missing = len(infos) < len(uids)
+    if not await writeMessages(session, atts, infos):
+        missing = True
+    if missing:
+        return ("EXPUNGEISSUED", "Some of the requested messages were expunged")
+    return None
+
+
+async def writeMessages(session, atts, infos) -> bool:
+    """
+    The FETCH responses of C{atts} for the messages C{infos} (L{MessageInfo}, ascending)
+    of the selected mailbox, each written before the next is read; False if some of
+    them were gone meanwhile. (The FETCH command, and NOTIFY's MessageNew, RFC 5465 5.2.)
+    """
+    view, mailbox = session.view, session.mailbox
+    uids = [i.uid for i in infos]
     modseqs = await mailbox.modseqs(uids) if any(a.name == "MODSEQ" for a in atts) else {}
     session.announceKeywords()  # a FETCH may show a keyword new to this session
     plan = _Plan(atts, mailbox)
     slices = Slices(session)
+    complete = True
     for info in infos:
         seq = view.seqOf(info.uid)
         if seq is None:
             continue
         pieces = await _message(session, mailbox, plan, info, seq, modseqs.get(info.uid, 0))
         if pieces is None:
-            missing = True
+            complete = False
             continue
         await writeResponse(session, pieces)
         if slices.due():
             await slices.pause()
-    if missing:
-        return ("EXPUNGEISSUED", "Some of the requested messages were expunged")
-    return None
+    return complete

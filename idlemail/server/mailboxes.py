@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from idlemail.errors import BadRequest, IMAPError, NoSuchMailbox
 from idlemail.records import RECENT
-from idlemail.server import condstore
+from idlemail.server import condstore, notify
 from idlemail.server.names import decodeName, encodeName, wireName
 from idlemail.server.patterns import patternMatcher
 from idlemail.wire.encode import string
@@ -28,6 +28,7 @@ async def create(session, cmd):
     if name == "INBOX":
         raise IMAPError("INBOX always exists", "ALREADYEXISTS")
     await session.account.create(name)
+    notify.announce(session, "MailboxName", name)
 
 
 @command("DELETE", AUTHED)
@@ -38,6 +39,7 @@ async def delete(session, cmd):
     if session.mailbox is not None and session.mailbox.name == name:
         session.deselect()
     await session.account.delete(name)
+    notify.announce(session, "MailboxName", name, flag=True)
 
 
 @command("RENAME", AUTHED)
@@ -46,16 +48,21 @@ async def rename(session, cmd):
     if new == "INBOX":
         raise IMAPError("Cannot rename to INBOX", "ALREADYEXISTS")
     await session.account.rename(old, new)
+    notify.announce(session, "MailboxName", new, oldName=old)
 
 
 @command("SUBSCRIBE", AUTHED)
 async def subscribe(session, cmd):
-    await session.account.subscribe(_name(session, cmd.args.mailbox))
+    name = _name(session, cmd.args.mailbox)
+    await session.account.subscribe(name)
+    notify.announce(session, "SubscriptionChange", name, flag=True)
 
 
 @command("UNSUBSCRIBE", AUTHED)
 async def unsubscribe(session, cmd):
-    await session.account.unsubscribe(_name(session, cmd.args.mailbox))
+    name = _name(session, cmd.args.mailbox)
+    await session.account.unsubscribe(name)
+    notify.announce(session, "SubscriptionChange", name)
 
 
 def _parents(name: str, delimiter: str):

@@ -396,7 +396,22 @@ class IMAPServerProtocol(LineReceiver):
 
     def _commandDone(self, _) -> None:
         self._busy = False
+        self.runPush()
         self._runQueue()
+
+    def runPush(self) -> None:
+        """
+        Run NOTIFY's MessageNew FETCH (RFC 5465 5.2) now if no command is running, as if
+        it were one: a command read meanwhile waits for it, and it never writes into
+        another command's responses.
+        """
+        if self._busy or self.notify is None or not self.notify.fetchDue() \
+                or self.state == LOGOUT:
+            return
+        self._busy = True
+        d = defer.ensureDeferred(self.notify.fetchNew())
+        d.addErrback(self._crashed)
+        d.addBoth(self._commandDone)
 
     def _crashed(self, failure) -> None:
         # _execute answers every failure itself; this is the last net, and the
@@ -540,7 +555,9 @@ class IMAPServerProtocol(LineReceiver):
         lines, expunged = self._collectUpdates(expunges, ownFlags)
         if expunged and self.qresync and self.state != LOGOUT:
             lines.append(b"* OK [HIGHESTMODSEQ %d] Highest\r\n" % self.view.toldModseq())
-        return self._writeUpdates(lines)
+        sent = self._writeUpdates(lines)
+        self.runPush()  # NOTIFY's FETCH of new messages, after their EXISTS
+        return sent
 
     def _collectUpdates(self, expunges: bool, ownFlags: bool) -> tuple[list[bytes], bool]:
         """The lines telling what the session may be told now, and whether they include

@@ -944,8 +944,8 @@ def _notifyGroup(r: _Reader) -> NotifyGroup:
         while not r.maybe(b")"):
             if events:
                 r.sp()
-            name = r.atom(what="an event").upper()
-            events.append(_EVENT_SPELLING.get(name, name))
+            name = r.atom(what="an event")
+            events.append(_EVENT_SPELLING.get(name.upper(), name))
             if events[-1] == "MessageNew" and r.data.startswith(b" (", r.pos):
                 if kind not in ("SELECTED", "SELECTED-DELAYED"):
                     r.fail("MessageNew fetch attributes are for the selected mailbox only")
