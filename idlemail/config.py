@@ -51,6 +51,7 @@ class ServerConfig:
     preloginTimeout: float = 60.0
     authThreads: int = 2
     authCacheTTL: float = 3600.0
+    notifyMaxMailboxes: int = 100  # NOTIFY (RFC 5465): mailboxes one session may watch
 
 
 @dataclass(frozen=True)
@@ -100,7 +101,8 @@ def parseServer(data: dict, path: str) -> ServerConfig:
                           plaintext, trusted, _count(t, "max_connections_per_ip", 100),
                           _count(t, "max_userip_connections", 10),
                           t.duration("prelogin_timeout", 60.0), _count(t, "auth_threads", 2, 1),
-                          t.duration("auth_cache_ttl", 3600.0))
+                          t.duration("auth_cache_ttl", 3600.0),
+                          _count(t, "notify_max_mailboxes", 100))
     t.rejectUnknown(allowed={backend})
     return config
 
@@ -207,7 +209,8 @@ def effectiveConfig(config: Config) -> dict:
                       max_connections_per_ip=s.maxConnectionsPerIP,
                       max_userip_connections=s.maxUserIPConnections,
                       prelogin_timeout=formatDuration(s.preloginTimeout),
-                      auth_threads=s.authThreads, auth_cache_ttl=formatDuration(s.authCacheTTL))
+                      auth_threads=s.authThreads, auth_cache_ttl=formatDuration(s.authCacheTTL),
+                      notify_max_mailboxes=s.notifyMaxMailboxes)
         section = effectiveSection(s.backend, s.backendSection, config.path)
         if isinstance(section.get("users"), dict):  # the memory backend's passwords
             section = {**section, "users": dict.fromkeys(section["users"], HIDDEN)}

@@ -12,7 +12,8 @@ from idlemail.tap import buildService
 
 KEYS = {"plaintext_auth": "never", "trusted_networks": ["10.0.0.0/8"],
         "max_connections_per_ip": 20, "max_userip_connections": 50,
-        "prelogin_timeout": "30s", "auth_threads": 4, "auth_cache_ttl": "10m"}
+        "prelogin_timeout": "30s", "auth_threads": 4, "auth_cache_ttl": "10m",
+        "notify_max_mailboxes": 7}
 
 
 def serverConfig(**keys):
@@ -37,6 +38,7 @@ def test_the_keys_reach_the_server_factory():
     assert (factory.limits.maxPerIP, factory.limits.maxUserIP) == (20, 50)
     assert factory.preloginTimeout == 30.0 and factory.authThreads.size == 4
     assert factory.credentials.ttl == 600.0
+    assert factory.notifyMaxMailboxes == 7
 
 
 @pytest.mark.parametrize("key,value,message", [
@@ -44,6 +46,7 @@ def test_the_keys_reach_the_server_factory():
     ("trusted_networks", ["10.0.0.300/8"], "server.trusted_networks: '10.0.0.300/8' is not a"),
     ("max_userip_connections", -1, "server.max_userip_connections: must be at least 0"),
     ("auth_threads", 0, "server.auth_threads: must be at least 1"),
+    ("notify_max_mailboxes", "many", "server.notify_max_mailboxes: expected an int"),
     ("prelogin_timeout", "soon", "server.prelogin_timeout: 'soon' is not a duration"),
 ])
 def test_a_bad_value_is_one_line_naming_the_key(key, value, message):
