@@ -208,6 +208,8 @@ async def fetch(session, cmd):
         return None
     if cmd.uid:
         _withItem(atts, "UID", first=True)  # RFC 3501 6.4.8
+    if session.condstore and any(a.name == "FLAGS" for a in atts):
+        _withItem(atts, "MODSEQ")  # with CONDSTORE on, flags are told with their MODSEQ
     infos = await mailbox.messages(uids)
     if not view.readonly and any(_marksSeen(a) for a in atts):
         unseen = [i.uid for i in infos if _SEEN not in i.flags]

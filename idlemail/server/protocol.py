@@ -525,11 +525,11 @@ class IMAPServerProtocol(LineReceiver):
             if expunged and self.qresync:
                 # RFC 7162 3.2.10: say how far the expunges took HIGHESTMODSEQ, in the
                 # tagged OK where it has room (as RFC 7162's EXPUNGE example does).
-                highest = b"OK [HIGHESTMODSEQ %d]" % self.view.toldModseq()
+                highest = f"HIGHESTMODSEQ {self.view.toldModseq()}"
                 if status == "OK" and code is None:
-                    code = highest.decode()[4:-1]
+                    code = highest
                 else:
-                    lines.append(b"* " + highest + b" Highest\r\n")
+                    lines.append(b"* OK [" + highest.encode() + b"] Highest\r\n")
             self._writeUpdates(lines)
         if self.notify is not None:
             self.notify.flush()

@@ -190,14 +190,17 @@ async def test_enable_condstore_while_selected_says_highestmodseq(anyServer):
         enabled = c.command(b"e", b"ENABLE CONDSTORE")
         again = c.command(b"e", b"ENABLE CONDSTORE")
         stored = c.command(b"a", b"STORE 1 -FLAGS (\\Seen)")
-        return plain, enabled, again, stored
-    plain, enabled, again, stored = await run(anyServer, script)
+        return plain, enabled, again, stored, c.command(b"f", b"FETCH 1 (FLAGS)")
+    plain, enabled, again, stored, fetched = await run(anyServer, script)
     assert ok(plain) == [b"* 1 FETCH (FLAGS (\\Recent \\Seen))"]  # not enabled: as before
     lines = ok(enabled, b"e")
     assert lines[0] == b"* ENABLED CONDSTORE" and highest(lines) > 0
     assert ok(again, b"e") == [b"* ENABLED"]  # on already: nothing newly enabled
     [line] = ok(stored)
     assert re.fullmatch(rb"\* 1 FETCH \(FLAGS \(\\Recent\) UID 1 MODSEQ \(\d+\)\)", line), line
+    # Once enabled, flags are told with their MODSEQ, asked for or not.
+    [line] = ok(fetched, b"f")
+    assert re.fullmatch(rb"\* 1 FETCH \(FLAGS \(\\Recent\) MODSEQ \(\d+\)\)", line), line
 
 
 @pytest_twisted.ensureDeferred
