@@ -156,9 +156,10 @@ class NotifySet:
         self.immediateExpunges = self.selectedCounts and selected.filter == "SELECTED"
         self.fetch = tuple(selected.fetch) if selected is not None else ()
         self.groups = []  # (matcher, events) of the other filters, in order
-        self.watches: dict[str, tuple[MailboxWatch, int]] = {}
-        self.pending: dict[MailboxWatch, int] = {}  # changed since told: the kinds
-        self.held: list[bytes] = []  # LIST responses not sent yet
+        # (Made when first needed: a NOTIFY session should cost about what an idler does.)
+        self.watches: dict[str, MailboxWatch] = {}  # (the events: watch.sessions[self])
+        self.pending: dict[MailboxWatch, int] | None = None  # changed since told: kinds
+        self.held: list[bytes] | None = None  # LIST responses not sent yet
         self.newFrom = None  # MessageNew FETCH to run: the UID after which they are new
         self._fetchView = None
 
@@ -171,6 +172,8 @@ class NotifySet:
 
     # --- being told ---------------------------------------------------------------------
     def changed(self, watch: MailboxWatch, kind: int) -> None:
+        if self.pending is None:
+            self.pending = {}
         self.pending[watch] = self.pending.get(watch, 0) | kind
         self.wake()
 
@@ -179,6 +182,8 @@ class NotifySet:
             self.flush()
 
     def hold(self, line: bytes) -> None:
+        if self.held is None:
+            self.held = []
         if len(self.held) >= MAX_HELD_LINES:
             self.overflow()
             return
@@ -198,9 +203,9 @@ class NotifySet:
         session = self.session
         if session._outputFull or session.notify is not self:
             return  # the client is behind: it is told once it has read (caughtUp)
-        lines, self.held = self.held, []
+        lines, self.held = self.held or [], None
         selected = session.mailbox.name if session.mailbox is not None else None
-        for watch, kinds in list(self.pending.items()):
+        for watch, kinds in list((self.pending or {}).items()):
             if watch.name == selected:
                 del self.pending[watch]
                 continue
@@ -240,7 +245,7 @@ class NotifySet:
 
     def _modseqs(self, watch: MailboxWatch) -> bool:
         # RFC 5465 3.1: with FlagChange, and CONDSTORE offered; or CONDSTORE enabled.
-        wanted = self.watches.get(watch.name, (None, 0))[1]
+        wanted = watch.sessions.get(self, 0)
         return self.session.condstore or (bool(wanted & FLAGS) and
                                           condstore.offered(self.session))
 
@@ -272,8 +277,9 @@ class NotifySet:
         for gone in ((name,) if deleted else ()) + ((oldName,) if oldName else ()):
             watched = self.watches.pop(gone, None)
             if watched is not None:
-                self.pending.pop(watched[0], None)
-                registry.unwatch(watched[0], self)
+                if self.pending:
+                    self.pending.pop(watched, None)
+                registry.unwatch(watched, self)
         if not deleted:
             defer.ensureDeferred(self.watch(name)).addErrback(
                 lambda f: log.failure("Watching {name} for NOTIFY failed", f, name=name))
@@ -291,14 +297,14 @@ class NotifySet:
                 factory.notifyWatches.unwatch(watch, self)
             return
         watch.sessions[self] = mask
-        self.watches[name] = (watch, mask)
+        self.watches[name] = watch
 
     def stop(self) -> None:
         registry = self.session.factory.notifyWatches
-        for watch, _ in self.watches.values():
+        for watch in self.watches.values():
             registry.unwatch(watch, self)
         self.watches.clear()
-        self.pending.clear()
+        self.pending = self.held = None
         users = registry.byUser.get(self.session.user)
         if users is not None:
             users.discard(self)
@@ -365,7 +371,7 @@ async def notify(session, cmd):
     if args.status:
         # RFC 5465 3.1: STATUS of every mailbox watched for message events, before the OK.
         selected = session.mailbox.name if session.mailbox is not None else None
-        for name, (watch, mask) in new.watches.items():
+        for name, watch in new.watches.items():
             if name != selected:
                 status = await account.status(name)
                 session.untagged(new._statusLine(watch, status, NEW | EXPUNGE))
