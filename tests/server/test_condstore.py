@@ -10,16 +10,9 @@ import re
 import pytest_twisted
 
 from tests.server.clients import RawClient, inThread, ok, run
+from tests.server.test_flags import loggedIn
 
 MESSAGE = b"From: a@example.org\r\nSubject: modseq\r\n\r\nbody\r\n"
-
-
-def loggedIn(server, select=b"INBOX"):
-    c = RawClient(server.host, server.port)
-    c.login()
-    if select:
-        c.command(b"s", b"SELECT " + select)
-    return c
 
 
 def highest(lines) -> int:

@@ -51,7 +51,9 @@ from pathlib import Path
 from twisted.logger import Logger
 
 from idlemail.backends.maildir import flags as F
+from idlemail.backends.maildir.disk import fsyncDir
 from idlemail.backends.maildir.pool import breathing
+from idlemail.backends.maildir.safe import appendSynced, writeAll
 from idlemail.backends.vanished import DEFAULT_LIMIT, ExpungedUids
 from idlemail.bus.envelope import parseUidSet, uidSet
 
@@ -276,15 +278,7 @@ class ModseqLog:
                 return
             text = self._records(self._new, self._newGone)
             data = text.encode("ascii")
-            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_NOFOLLOW)
-            try:
-                view = memoryview(data)
-                while view:
-                    view = view[os.write(fd, view):]
-                os.fdatasync(fd)
-                st = os.fstat(fd)
-            finally:
-                os.close(fd)
+            st = appendSynced(self.path, data)
             self.lines += text.count("\n")
             if (st.st_dev, st.st_ino) == self._identity and \
                     st.st_size == self._offset + len(data):
@@ -320,18 +314,12 @@ class ModseqLog:
         tmp = self.path.with_name(f".{FILENAME}.{os.getpid()}")
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
         try:
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view):]
+            writeAll(fd, data)
             os.fsync(fd)
         finally:
             os.close(fd)
         os.rename(tmp, self.path)
-        dirfd = os.open(self.path.parent, os.O_RDONLY | os.O_DIRECTORY)
-        try:
-            os.fsync(dirfd)
-        finally:
-            os.close(dirfd)
+        fsyncDir(self.path.parent)
         st = os.lstat(self.path)
         self._identity, self._offset = (st.st_dev, st.st_ino), len(data)
         self.lines, self.repaired = body.count("\n"), False

@@ -11,16 +11,12 @@ import signal
 import threading
 import time
 
-from tests.backends.maildir.conftest import writePasswd
-from tests.test_plugin import freePort, twistd, waitForPort
+from tests.backends.maildir.test_crash import maildirServer, serve
+from tests.test_plugin import waitForPort
 
 MESSAGES = 40
 CLIENTS = 4
 _TOLD = re.compile(rb"UID (\d+) MODSEQ \((\d+)\)")
-
-
-def serve(tmp_path):
-    return twistd(tmp_path, "--config", "c.toml")
 
 
 def connect(port) -> imaplib.IMAP4:
@@ -36,17 +32,8 @@ def highestOf(m) -> int:
 
 
 def test_kill_9_mid_store_burst_no_modseq_goes_backwards(tmp_path):
-    port = freePort()
-    writePasswd(tmp_path / "passwd", {"alice": "alicepw"})
-    (tmp_path / "c.toml").write_text(f"""
-[server]
-listen = ["tcp:{port}:interface=127.0.0.1"]
-backend = "maildir"
-[server.maildir]
-root = "mail"
-passwd_file = "passwd"
-""")
-    proc = serve(tmp_path)
+    port = maildirServer(tmp_path)
+    proc = serve(tmp_path, port)
     told: dict[int, int] = {}  # uid -> the highest MODSEQ a client was told for it
     guard = threading.Lock()
     stopAt = time.monotonic() + 30
@@ -90,7 +77,7 @@ passwd_file = "passwd"
             proc.kill()
             proc.wait(timeout=10)
     assert len(told) == MESSAGES
-    proc = serve(tmp_path)
+    proc = serve(tmp_path, port)
     try:
         waitForPort(port, proc)
         m = connect(port)
