@@ -16,6 +16,8 @@ from idlemail.server import (  # noqa: F401  imported for their registrations
     search,
     selection,
     session_commands,
+    sort,
+    thread,
 )
 from idlemail.server.registry import HANDLERS, Handler
 

@@ -26,7 +26,8 @@ from idlemail.server.structures import StructureCache
 MIN_AUTOLOGOUT = 30 * 60.0
 _BASE_CAPABILITIES = (b"IMAP4rev1 LITERAL+ SASL-IR IDLE UIDPLUS MOVE UNSELECT ID "
                       b"NAMESPACE CHILDREN ENABLE LIST-EXTENDED LIST-STATUS SPECIAL-USE "
-                      b"MULTIAPPEND CATENATE ESEARCH SEARCHRES")
+                      b"MULTIAPPEND CATENATE ESEARCH SEARCHRES SORT SORT=DISPLAY ESORT "
+                      b"THREAD=ORDEREDSUBJECT THREAD=REFERENCES")
 #: Where LOGIN and AUTHENTICATE may be used without TLS ([server] plaintext_auth).
 PLAINTEXT_AUTH = ("loopback", "always", "never")
 
