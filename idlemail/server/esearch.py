@@ -16,20 +16,6 @@ def _numbers(session, cmd, uids) -> list[int]:
     return [n for n in map(view.seqOf, uids) if n is not None]
 
 
-def _ordered(numbers) -> str:
-    """Numbers in the order given, ascending runs as C{lo:hi} (RFC 5267 3: ALL keeps the
-    sort order, so only runs that ascend may be joined)."""
-    out: list[str] = []
-    i = 0
-    while i < len(numbers):
-        j = i
-        while j + 1 < len(numbers) and numbers[j + 1] == numbers[j] + 1:
-            j += 1
-        out.append(str(numbers[i]) if i == j else f"{numbers[i]}:{numbers[j]}")
-        i = j + 1
-    return ",".join(out)
-
-
 def _esearch(session, cmd, numbers, options, sorted_: bool) -> None:
     """C{* ESEARCH (TAG "t") [UID] ...}: MIN, MAX, COUNT, ALL as asked; MIN, MAX and ALL
     are left out when nothing matched (RFC 4731 3.1)."""
@@ -46,17 +32,24 @@ def _esearch(session, cmd, numbers, options, sorted_: bool) -> None:
     if "COUNT" in options:
         line += b" COUNT %d" % len(numbers)
     if numbers and "ALL" in options:
-        text = _ordered(numbers) if sorted_ else compactSet(sorted(numbers))
-        line += b" ALL " + text.encode()
+        # SORT's keep the sort order (RFC 5267 3): only runs that ascend are joined.
+        line += b" ALL " + compactSet(numbers if sorted_ else sorted(numbers)).encode()
     session.untagged(line)
+
+
+def _plain(session, cmd, name: bytes, numbers) -> bool:
+    """C{* SEARCH n ...} or C{* SORT n ...} when no result option was asked for."""
+    if cmd.args.returns is not None:
+        return False
+    session.untagged(name + b"".join(b" %d" % n for n in numbers))
+    return True
 
 
 def answerSearch(session, cmd, uids) -> None:
     """Answer a SEARCH that found C{uids} (ascending), saving the result if asked."""
     returns = cmd.args.returns
     numbers = _numbers(session, cmd, uids)
-    if returns is None:
-        session.untagged(b"SEARCH" + b"".join(b" %d" % n for n in numbers))
+    if _plain(session, cmd, b"SEARCH", numbers):
         return
     options = [o for o in returns if o != "SAVE"] if returns else ["ALL"]
     if "SAVE" in returns:
@@ -68,12 +61,9 @@ def answerSearch(session, cmd, uids) -> None:
 
 def answerSort(session, cmd, uids) -> None:
     """Answer a SORT whose result is C{uids} in sort order: C{* SORT}, or ESORT's ESEARCH."""
-    returns = cmd.args.returns
     numbers = _numbers(session, cmd, uids)
-    if returns is None:
-        session.untagged(b"SORT" + b"".join(b" %d" % n for n in numbers))
-        return
-    _esearch(session, cmd, numbers, returns or ["ALL"], sorted_=True)
+    if not _plain(session, cmd, b"SORT", numbers):
+        _esearch(session, cmd, numbers, cmd.args.returns or ["ALL"], sorted_=True)
 
 
 def saveResult(session, uids, options) -> None:

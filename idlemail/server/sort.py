@@ -45,11 +45,16 @@ def sortUids(uids, criteria, fields, infos) -> list[int]:
     return ordered
 
 
-@command("SORT", ONLY_SELECTED, expungesAfter=False)
-async def sort(session, cmd):
-    args = cmd.args
+async def searchedFields(session, args):
+    """The UIDs SORT's or THREAD's search keys find, with their header fields and infos."""
     uids = await searchUids(session, args.charset, args.search)
     fields = await sortFields(session, uids)
     infos = {i.uid: i for i in await session.mailbox.messages(uids)} if uids else {}
-    answerSort(session, cmd, sortUids(uids, args.criteria, fields, infos))
+    return uids, fields, infos
+
+
+@command("SORT", ONLY_SELECTED, expungesAfter=False)
+async def sort(session, cmd):
+    uids, fields, infos = await searchedFields(session, cmd.args)
+    answerSort(session, cmd, sortUids(uids, cmd.args.criteria, fields, infos))
     return None

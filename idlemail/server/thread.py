@@ -7,19 +7,15 @@ would find. Header fields come from the structure cache or are read in slices
 from __future__ import annotations
 
 from idlemail.server.registry import ONLY_SELECTED, command
-from idlemail.server.search import searchUids
 from idlemail.server.slices import Slices
-from idlemail.server.sort import sentTime
-from idlemail.server.sortfields import sortFields
+from idlemail.server.sort import searchedFields, sentTime
 from idlemail.server.threadtree import ReferencesThreader, orderedSubject, threadList
 
 
 @command("THREAD", ONLY_SELECTED, expungesAfter=False)
 async def thread(session, cmd):
     args = cmd.args
-    uids = await searchUids(session, args.charset, args.search)
-    fields = await sortFields(session, uids)
-    infos = {i.uid: i for i in await session.mailbox.messages(uids)} if uids else {}
+    uids, fields, infos = await searchedFields(session, args)
     view = session.view
     messages = []
     for uid in uids:

@@ -58,7 +58,7 @@ def listCommand(r: Reader, uid: bool) -> ListArgs:
     selection: set[str] = set()
     if r.peek() == 0x28:
         extended = True
-        selection = _options(r, SELECTION_OPTIONS, "selection option")
+        selection = set(r.atomList(SELECTION_OPTIONS, "selection option"))
         r.sp()
         if "RECURSIVEMATCH" in selection and not selection & {"SUBSCRIBED", "SPECIAL-USE"}:
             # RFC 5258 3.1: it only modifies another option.
@@ -90,19 +90,6 @@ def lsubCommand(r: Reader, uid: bool) -> ListArgs:
     return ListArgs(reference, (r.listMailbox(),))
 
 
-def _options(r: Reader, known, what: str) -> set[str]:
-    r.expect(b"(", f"a list of {what}s")
-    out: set[str] = set()
-    while not r.maybe(b")"):
-        if out:
-            r.sp()
-        word = r.atom(what=f"a {what}").upper()
-        if word not in known:
-            r.fail(f"Unknown {what} {word}")  # RFC 5258 3: a BAD, not ignored
-        out.add(word)
-    return out
-
-
 def _returnOptions(r: Reader) -> tuple[set[str], tuple[str, ...]]:
     r.expect(b"(", "a list of return options")
     out: set[str] = set()
@@ -121,15 +108,7 @@ def _returnOptions(r: Reader) -> tuple[set[str], tuple[str, ...]]:
 
 
 def statusItems(r: Reader) -> tuple[str, ...]:
-    r.expect(b"(", "a list of status items")
-    items: list[str] = []
-    while not r.maybe(b")"):
-        if items:
-            r.sp()
-        item = r.atom(what="a status item").upper()
-        if item not in STATUS_ITEMS:
-            r.fail(f"Unknown status item {item}")
-        items.append(item)
+    items = r.atomList(STATUS_ITEMS, "status item")
     if not items:
         r.fail("Expected status items")
     return tuple(items)

@@ -193,6 +193,23 @@ class Reader:
             self.fail("Sequence numbers start at 1")
         return n
 
+    def atomList(self, known, what: str) -> list[str]:
+        """C{(WORD WORD ...)}: upper-case, each one of C{known} (else a parse error, which
+        the extensions' RFCs make a BAD), a repeated one once."""
+        self.expect(b"(", f"a list of {what}s")
+        words: list[str] = []
+        first = True
+        while not self.maybe(b")"):
+            if not first:
+                self.sp()
+            first = False
+            word = self.atom(what=f"a {what}").upper()
+            if word not in known:
+                self.fail(f"Unknown {what} {word}")
+            if word not in words:
+                words.append(word)
+        return words
+
     def flagList(self) -> list[str]:
         self.expect(b"(", "a flag list")
         flags = []

@@ -122,16 +122,7 @@ def _charset(r: Reader) -> str:
 def _returnOptions(r: Reader, known) -> tuple[str, ...] | None:
     if not r.maybe(b"RETURN "):
         return None
-    r.expect(b"(", "a list of result options")
-    options: list[str] = []
-    while not r.maybe(b")"):
-        if options:
-            r.sp()
-        option = r.atom(what="a result option").upper()
-        if option not in known:
-            r.fail(f"Unknown result option {option}")
-        if option not in options:
-            options.append(option)
+    options = r.atomList(known, "result option")
     r.sp()
     return tuple(options)
 

@@ -8,7 +8,7 @@ import base64
 import imapclient
 import pytest_twisted
 
-from tests.server.clients import inThread, ok, run
+from tests.server.clients import commands, inThread, ok, run
 
 FIRST = (b"Date: Mon, 7 Feb 1994 21:52:25 -0800 (PST)\r\nFrom: Fred Foobar "
          b"<foobar@Blurdybloop.example.COM>\r\nSubject: afternoon meeting\r\n"
@@ -81,15 +81,12 @@ async def test_multiappend_literals_together_obey_the_append_limit(serve):
 @pytest_twisted.ensureDeferred
 async def test_imapclient_multiappend(anyServer):
     def go():
-        client = imapclient.IMAPClient(anyServer.host, port=anyServer.port, ssl=False,
-                                       timeout=10)
-        try:
+        with imapclient.IMAPClient(anyServer.host, port=anyServer.port, ssl=False,
+                                   timeout=10) as client:
             client.login("alice", "alicepw")
             answer = client.multiappend("INBOX", [FIRST, {"msg": SECOND, "flags": [b"\\Seen"]}])
             client.select_folder("INBOX")
             return answer, client.search(["SEEN"]), client.search(["ALL"])
-        finally:
-            client.logout()
     answer, seen, every = await inThread(go)
     assert b"APPENDUID" in answer[1][0] and seen == [2] and every == [1, 2]
 
@@ -122,14 +119,14 @@ async def test_binary_fetch_undoes_transfer_encodings(anyServer):
     def script(c):
         anyServer.deliver(BINARY_MESSAGE)
         ok(c.command(b"s", b"SELECT INBOX"), b"s")
-        return [c.command(b"f%d" % i, line) for i, line in enumerate((
+        return commands(c, (
             b"FETCH 1 (BINARY.PEEK[1] BINARY.SIZE[1])",
             b"FETCH 1 (BINARY.PEEK[2] BINARY.SIZE[2] FLAGS)",
             b"FETCH 1 (BINARY.PEEK[2]<250.10>)",
             b"FETCH 1 (BINARY[1])",
             b"FETCH 1 (BINARY.PEEK[3])",
             b"FETCH 1 (BINARY.PEEK[1.HEADER])",
-        ))]
+        ))
     text, payload, partial, seen, unknown, bad = await run(anyServer, script)
     # The line break before a boundary belongs to the boundary (RFC 2046 5.1.1).
     assert literalOf(text, b"BINARY[1]") == "café = ok".encode()
@@ -139,8 +136,8 @@ async def test_binary_fetch_undoes_transfer_encodings(anyServer):
     assert b"BINARY.SIZE[2] 512" in b"".join(payload) and b"\\Seen" not in b"".join(payload)
     assert literalOf(partial, b"BINARY[2]<250>") == PAYLOAD[250:260]
     assert b"\\Seen" in b"".join(seen)  # BINARY without .PEEK sets \Seen, as BODY does
-    assert unknown[-1].startswith(b"f4 NO [UNKNOWN-CTE]")
-    assert bad[-1].startswith(b"f5 BAD")
+    assert unknown[-1].startswith(b"A4 NO [UNKNOWN-CTE]")
+    assert bad[-1].startswith(b"A5 BAD")
 
 
 @pytest_twisted.ensureDeferred
@@ -205,3 +202,27 @@ async def test_catenate_refuses_urls_it_cannot_use(anyServer):
             b"/INBOX/;UID=1/;SECTION=9", b"http://example.org/x",
             b"/INBOX/;UID=1/;URLAUTH=anonymous"))]
     assert figures == b'* STATUS "INBOX" (MESSAGES 1)'
+
+
+@pytest_twisted.ensureDeferred
+async def test_multiappend_takes_back_what_it_stored_when_a_later_message_fails(server,
+                                                                               monkeypatch):
+    # A store that fails half-way (a full disk, say), made to happen by the second append.
+    from idlemail.backends.memory import MemoryMailbox
+    from idlemail.errors import IMAPError
+    real, calls = MemoryMailbox.append, []
+
+    def failing(self, message, flags, date):
+        calls.append(1)
+        if len(calls) == 2:
+            raise IMAPError("No space left on device")
+        return real(self, message, flags, date)
+    monkeypatch.setattr(MemoryMailbox, "append", failing)
+
+    def script(c):
+        answer = c.command(b"a", b"APPEND INBOX {%d+}\r\n%s {%d+}\r\n%s"
+                           % (len(FIRST), FIRST, len(SECOND), SECOND))
+        return answer, status(c)
+    answer, figures = await run(server, script)
+    assert answer[-1] == b"a NO No space left on device"
+    assert figures == b'* STATUS "INBOX" (MESSAGES 0)' and len(calls) == 2

@@ -8,7 +8,7 @@ import pytest_twisted
 
 from idlemail.testing import DEFAULT_USERS, memoryBackend
 from tests.backends.remote.conftest import Upstream, startProxy, stopProxy
-from tests.server.clients import ok, run
+from tests.server.clients import commands, untagged, ok, run
 from tests.server.test_append_extensions import BINARY_MESSAGE, FIRST, SECOND, literalOf
 from tests.server.test_sort_thread import THREADED
 
@@ -31,15 +31,15 @@ async def test_search_sort_and_thread_through_the_remote_backend(proxied):
 
     def script(c):
         ok(c.command(b"s", b"SELECT INBOX"), b"s")
-        return [c.command(b"A%d" % i, line) for i, line in enumerate((
+        return commands(c, (
             b"SEARCH RETURN (MIN MAX COUNT SAVE) SUBJECT hello",
             b"UID FETCH $ (UID)",
             b"SORT (REVERSE DATE) UTF-8 $",
             b"THREAD REFERENCES UTF-8 ALL",
             b"SORT RETURN (ALL) (SUBJECT) UTF-8 NOT $",
-        ))]
+        ))
     answers = await run(proxy, script)
-    assert [ok(a, b"A%d" % i) for i, a in enumerate(answers)] == [
+    assert untagged(answers) == [
         [b'* ESEARCH (TAG "A0") MIN 1 MAX 8 COUNT 4'],
         [b"* 1 FETCH (UID 1)", b"* 2 FETCH (UID 2)", b"* 3 FETCH (UID 3)",
          b"* 8 FETCH (UID 8)"],  # with COUNT, SAVE keeps every match (RFC 5182 2.4)

@@ -190,15 +190,13 @@ async def test_imapclient_finds_a_configured_sent_folder_by_its_attribute(serve)
     served = serve(specialUse={"Outbox": "\\Sent", "Papierkorb": "\\Trash"})
 
     def go():
-        client = imapclient.IMAPClient(served.host, port=served.port, ssl=False, timeout=10)
-        try:
+        with imapclient.IMAPClient(served.host, port=served.port, ssl=False,
+                                   timeout=10) as client:
             client.login("alice", "alicepw")
             for name in ("Outbox", "Papierkorb", "Sent Items"):
                 client.create_folder(name)
             return (client.capabilities(), client.find_special_folder(imapclient.imapclient.SENT),
                     client.find_special_folder(imapclient.imapclient.TRASH))
-        finally:
-            client.logout()
     caps, sent, trash = await inThread(go)
     assert b"SPECIAL-USE" in caps and b"LIST-STATUS" in caps and b"LIST-EXTENDED" in caps
     assert (sent, trash) == ("Outbox", "Papierkorb")

@@ -10,7 +10,7 @@ import pytest_twisted
 
 from idlemail.server.structures import StructureCache
 from idlemail.wire.message import MessageStructure
-from tests.server.clients import RawClient, inThread, ok, run, servedWhileBusy
+from tests.server.clients import commands, untagged, RawClient, inThread, ok, run, servedWhileBusy
 
 
 def mail(subject, date=None, sender=b"x <x@example.org>", to=b"t@example.org", cc=None,
@@ -51,7 +51,7 @@ async def test_sort_by_each_key(anyServer):
     # (7 Jan) stands in.
     def script(c):
         append(c, SORTED, arrivals=[5, 3, 1, 4, 7])
-        return [c.command(b"A%d" % i, line) for i, line in enumerate((
+        return commands(c, (
             b"SORT (SUBJECT) UTF-8 ALL",
             b"SORT (SUBJECT REVERSE DATE) UTF-8 ALL",
             b"SORT (DATE) US-ASCII ALL",
@@ -64,9 +64,9 @@ async def test_sort_by_each_key(anyServer):
             b"SORT (DISPLAYTO) UTF-8 ALL",
             b'SORT (SUBJECT) US-ASCII TEXT "not in mailbox"',
             b"SORT (SUBJECT) UTF-8 SINCE 1-Jan-2024 NOT 1",
-        ))]
+        ))
     answers = await run(anyServer, script)
-    assert [ok(a, b"A%d" % i) for i, a in enumerate(answers)] == [
+    assert untagged(answers) == [
         [b"* SORT 2 4 1 3 5"],
         [b"* SORT 4 2 1 3 5"],
         [b"* SORT 3 2 1 4 5"],
@@ -88,7 +88,7 @@ async def test_uid_sort_esort_and_refusals(anyServer):
         append(c, SORTED, arrivals=[5, 3, 1, 4, 7])
         ok(c.command(b"d", b"STORE 1 +FLAGS.SILENT (\\Deleted)"), b"d")
         ok(c.command(b"e", b"EXPUNGE"), b"e")
-        return [c.command(b"A%d" % i, line) for i, line in enumerate((
+        return commands(c, (
             b"UID SORT (DATE) UTF-8 ALL",
             b"SORT (DATE) UTF-8 ALL",
             b"SORT RETURN (MIN MAX COUNT ALL) (DATE) UTF-8 ALL",
@@ -98,9 +98,9 @@ async def test_uid_sort_esort_and_refusals(anyServer):
             b"SORT (COLOUR) UTF-8 ALL",
             b"SORT () UTF-8 ALL",
             b"SORT (DATE) ALL",
-        ))]
+        ))
     answers = await run(anyServer, script)
-    assert [ok(a, b"A%d" % i) for i, a in enumerate(answers[:5])] == [
+    assert untagged(answers[:5]) == [
         [b"* SORT 3 2 4 5"],
         [b"* SORT 2 1 3 4"],
         [b'* ESEARCH (TAG "A2") MIN 2 MAX 4 COUNT 4 ALL 2,1,3:4'],
@@ -132,16 +132,16 @@ THREADED = [
 async def test_thread_references_and_orderedsubject(anyServer):
     def script(c):
         append(c, THREADED)
-        return [c.command(b"A%d" % i, line) for i, line in enumerate((
+        return commands(c, (
             b"THREAD REFERENCES UTF-8 ALL",
             b"THREAD ORDEREDSUBJECT UTF-8 ALL",
             b"UID THREAD REFERENCES US-ASCII NOT 2",
             b'THREAD ORDEREDSUBJECT US-ASCII TEXT "gewp"',
             b"THREAD REFS UTF-8 ALL",
             b"THREAD REFERENCES KOI8-R ALL",
-        ))]
+        ))
     answers = await run(anyServer, script)
-    assert [ok(a, b"A%d" % i) for i, a in enumerate(answers[:4])] == [
+    assert untagged(answers[:4]) == [
         [b"* THREAD ((1 2 3)(8))(4 7)((5)(6))"],
         [b"* THREAD (1 (2)(3)(8))(4 7)(5)(6)"],
         [b"* THREAD ((1 3)(8))(4 7)((5)(6))"],
@@ -154,17 +154,14 @@ async def test_thread_references_and_orderedsubject(anyServer):
 @pytest_twisted.ensureDeferred
 async def test_imapclient_sorts_and_threads(anyServer):
     def go():
-        client = imapclient.IMAPClient(anyServer.host, port=anyServer.port, ssl=False,
-                                       timeout=10)
-        try:
+        with imapclient.IMAPClient(anyServer.host, port=anyServer.port, ssl=False,
+                                   timeout=10) as client:
             client.login("alice", "alicepw")
             for message in THREADED:
                 client.append("INBOX", message)
             client.select_folder("INBOX")
             return (client.sort(["REVERSE DATE"]), client.sort("SUBJECT", "UNSEEN"),
                     client.thread("REFERENCES"))
-        finally:
-            client.logout()
     byDate, bySubject, threads = await inThread(go)
     assert byDate == [8, 7, 6, 5, 4, 3, 2, 1]
     assert bySubject == [1, 2, 3, 8, 4, 7, 5, 6]
