@@ -18,7 +18,14 @@ from zope.interface import implementer
 
 from idlemail.errors import IMAPError, MailboxExists, NoSuchMailbox
 from idlemail.events import FlagsChanged, KeywordsAdded, MessagesAdded, MessagesExpunged
-from idlemail.interfaces import IAccount, IBackend, IBodyStreams, ICachedLogin, IMailbox
+from idlemail.interfaces import (
+    IAccount,
+    IBackend,
+    IBodyStreams,
+    ICachedLogin,
+    IMailbox,
+    ISpecialUseAccount,
+)
 from idlemail.records import (
     SYSTEM_FLAGS,
     KeywordSpellings,
@@ -30,6 +37,8 @@ from idlemail.records import (
 from idlemail.tracker import MailboxTracker
 
 _validities = itertools.count(int(time.time()))
+#: RFC 6154 2: \All and \Flagged are views, never a mailbox one creates.
+_CREATABLE_USES = ("\\Archive", "\\Drafts", "\\Junk", "\\Sent", "\\Trash")
 DELETED = "\\Deleted"
 
 
@@ -80,6 +89,7 @@ class _User:
     password: str
     mailboxes: dict[str, _Store] = field(default_factory=lambda: {"INBOX": _Store()})
     subscriptions: set[str] = field(default_factory=set)
+    specialUse: dict[str, tuple[str, ...]] = field(default_factory=dict)  # RFC 6154
 
 
 @implementer(IBackend, ICachedLogin)
@@ -130,7 +140,7 @@ class MemoryBackend:
             message, flags, datetime.now(timezone.utc))
 
 
-@implementer(IAccount)
+@implementer(IAccount, ISpecialUseAccount)
 class MemoryAccount:
     delimiter = "/"
 
@@ -145,7 +155,9 @@ class MemoryAccount:
         return store
 
     def listMailboxes(self):
-        return defer.succeed([MailboxInfo(name) for name in sorted(self._user.mailboxes)])
+        uses = self._user.specialUse
+        return defer.succeed([MailboxInfo(name, uses.get(name, ()))
+                              for name in sorted(self._user.mailboxes)])
 
     def create(self, name: str):
         return defer.maybeDeferred(self._create, name)
@@ -160,12 +172,21 @@ class MemoryAccount:
             self._user.mailboxes.setdefault(self.delimiter.join(parts[:i]), _Store())
         self._user.mailboxes[name] = _Store()
 
+    def createSpecialUse(self, name: str, uses):
+        def create():
+            if any(use not in _CREATABLE_USES for use in uses):
+                raise IMAPError("Cannot create a mailbox with that special use", "USEATTR")
+            self._create(name)
+            self._user.specialUse[name] = tuple(uses)
+        return defer.maybeDeferred(create)
+
     def delete(self, name: str):
         return defer.maybeDeferred(self._delete, name)
 
     def _delete(self, name: str) -> None:
         self._store(name)
         del self._user.mailboxes[name]
+        self._user.specialUse.pop(name, None)
 
     def rename(self, oldName: str, newName: str):
         return defer.maybeDeferred(self._rename, oldName, newName)
@@ -186,9 +207,11 @@ class MemoryAccount:
             store.tracker.publish(MessagesExpunged(gone))
             self._user.mailboxes[new] = moved
             return
-        mailboxes = self._user.mailboxes
+        mailboxes, uses = self._user.mailboxes, self._user.specialUse
         for name in [n for n in mailboxes if n == old or n.startswith(old + self.delimiter)]:
             mailboxes[new + name[len(old):]] = mailboxes.pop(name)
+            if name in uses:
+                uses[new + name[len(old):]] = uses.pop(name)
         parts = new.split(self.delimiter)
         for i in range(1, len(parts)):
             mailboxes.setdefault(self.delimiter.join(parts[:i]), _Store())
