@@ -53,6 +53,13 @@ async def account(upstreamAt):
     await backend.close()
 
 
+@pytest_twisted.async_yield_fixture
+async def inbox(account):
+    mailbox = await account.open("INBOX", False)
+    yield mailbox
+    mailbox.close()
+
+
 def upstreamUids(address, mailbox: bytes = b"INBOX") -> list[int]:
     """What the upstream itself lists, asked by a client of its own."""
     c = RawClient(*address)
@@ -90,6 +97,11 @@ class Answers:
         self.uids.extend(uids)
         self.publishedThen.extend(uid in self.tracker.uids for uid in uids)
 
+    def appendTogether(self, mailbox, count: int = AT_ONCE) -> defer.Deferred:
+        return defer.gatherResults([
+            mailbox.append(message(n), [], None).addCallback(lambda uid: self.heard([uid]))
+            for n in range(count)])
+
     def assertPublishedWhenAnswered(self):
         late = [uid for uid, told in zip(self.uids, self.publishedThen) if not told]
         assert late == [], f"answered before local sessions were told of them: {late}"
@@ -114,46 +126,33 @@ def assertInView(tracker, uids) -> None:
 
 @pytest_twisted.ensureDeferred
 async def test_appends_asked_together_are_each_published_before_the_answer_and_stay(
-        account, upstreamAt):
-    inbox = await account.open("INBOX", False)
-    try:
-        for _ in range(ROUNDS):
-            answers = Answers(inbox.tracker)
-            await defer.gatherResults([
-                inbox.append(message(n), [], None).addCallback(lambda uid: answers.heard([uid]))
-                for n in range(AT_ONCE)])
-            answers.assertPublishedWhenAnswered()
-            assertInView(inbox.tracker, answers.uids)
-        assert inbox.tracker.uids == await inThread(upstreamUids, upstreamAt)
-    finally:
-        inbox.close()
+        inbox, upstreamAt):
+    for _ in range(ROUNDS):
+        answers = Answers(inbox.tracker)
+        await answers.appendTogether(inbox)
+        answers.assertPublishedWhenAnswered()
+        assertInView(inbox.tracker, answers.uids)
+    assert inbox.tracker.uids == await inThread(upstreamUids, upstreamAt)
 
 
 @pytest_twisted.ensureDeferred
-async def test_appends_while_other_clients_add_mail_lose_nothing(account, upstreamAt):
-    inbox = await account.open("INBOX", False)
-    try:
-        answers = Answers(inbox.tracker)
-        others = inThread(appendUpstream, upstreamAt, ROUNDS * 3)
-        for _ in range(ROUNDS):
-            await defer.gatherResults([
-                inbox.append(message(n), [], None).addCallback(lambda uid: answers.heard([uid]))
-                for n in range(AT_ONCE)])
-        await others
-        answers.assertPublishedWhenAnswered()
-        assertInView(inbox.tracker, answers.uids)
-        everything = await inThread(upstreamUids, upstreamAt)
-        await waitFor(lambda: inbox.tracker.uids == everything)  # the others', by the watcher
-    finally:
-        inbox.close()
+async def test_appends_while_other_clients_add_mail_lose_nothing(inbox, upstreamAt):
+    answers = Answers(inbox.tracker)
+    others = inThread(appendUpstream, upstreamAt, ROUNDS * 3)
+    for _ in range(ROUNDS):
+        await answers.appendTogether(inbox)
+    await others
+    answers.assertPublishedWhenAnswered()
+    assertInView(inbox.tracker, answers.uids)
+    everything = await inThread(upstreamUids, upstreamAt)
+    await waitFor(lambda: inbox.tracker.uids == everything)  # the others', by the watcher
 
 
 @pytest.mark.parametrize("move", [False, True], ids=["copy", "move"])
 @pytest_twisted.ensureDeferred
 async def test_copies_and_moves_asked_together_are_each_published_before_the_answer(
-        account, upstreamAt, move):
+        account, inbox, upstreamAt, move):
     await account.create("Archive")
-    inbox = await account.open("INBOX", False)
     archive = await account.open("Archive", False)
     try:
         sources = [await inbox.append(message(n), ["\\Seen"], None)
@@ -170,75 +169,62 @@ async def test_copies_and_moves_asked_together_are_each_published_before_the_ans
         assert archive.tracker.uids == await inThread(upstreamUids, upstreamAt, b"Archive")
         assert inbox.tracker.uids == ([] if move else sources)
     finally:
-        inbox.close()
         archive.close()
 
 
 @pytest_twisted.ensureDeferred
 async def test_expunges_through_the_proxy_while_others_add_mail_are_told_once(
-        account, upstreamAt):
+        inbox, upstreamAt):
     # The watcher's answers may still name a message the proxy has just expunged (its
     # flags, \Deleted, before the EXPUNGE): neither a new message nor a changed mailbox.
-    inbox = await account.open("INBOX", False)
     told = Told(inbox.tracker)
-    try:
-        expunged = []
-        for _ in range(ROUNDS * 3):
-            uids = await defer.gatherResults([inbox.append(message(n), [], None)
-                                              for n in range(2)])
-            await inbox.store(uids, ["\\Deleted"], "+")
-            others = inThread(appendUpstream, upstreamAt, 1)
-            expunged += await inbox.expunge(uids)
-            await others
-        assert inbox.tracker.resetReason is None
-        everything = await inThread(upstreamUids, upstreamAt)
-        await waitFor(lambda: inbox.tracker.uids == everything)
-        assert told.count("EXPUNGE") == len(expunged) == ROUNDS * 3 * 2
-    finally:
-        inbox.close()
+    expunged = []
+    for _ in range(ROUNDS * 3):
+        uids = await defer.gatherResults([inbox.append(message(n), [], None)
+                                          for n in range(2)])
+        await inbox.store(uids, ["\\Deleted"], "+")
+        others = inThread(appendUpstream, upstreamAt, 1)
+        expunged += await inbox.expunge(uids)
+        await others
+    assert inbox.tracker.resetReason is None
+    everything = await inThread(upstreamUids, upstreamAt)
+    await waitFor(lambda: inbox.tracker.uids == everything)
+    assert told.count("EXPUNGE") == len(expunged) == ROUNDS * 3 * 2
 
 
 @pytest_twisted.ensureDeferred
 async def test_appends_while_the_watcher_lists_the_mailbox_again_are_kept(
-        account, upstreamAt):
+        inbox, upstreamAt):
     # The listing answers the SELECT's view: a message appended after it is not gone.
-    inbox = await account.open("INBOX", False)
     told = Told(inbox.tracker)
     watch = inbox._watch
-    try:
-        answers = Answers(inbox.tracker)
-        for _ in range(ROUNDS):
-            connections = watch.connections
-            watch.reconnect()
-            for n in range(500):  # one after the other until the watcher is back
-                answers.heard([await inbox.append(message(n), [], None)])
-                if watch.connections > connections:
-                    break
-        assert told.count("EXPUNGE") == 0 and inbox.tracker.resetReason is None
-        answers.assertPublishedWhenAnswered()
-        assertInView(inbox.tracker, answers.uids)
-        assert inbox.tracker.uids == await inThread(upstreamUids, upstreamAt)
-    finally:
-        inbox.close()
+    answers = Answers(inbox.tracker)
+    for _ in range(ROUNDS):
+        connections = watch.connections
+        watch.reconnect()
+        for _ in range(500):  # one after the other until the watcher is back
+            await answers.appendTogether(inbox, 1)
+            if watch.connections > connections:
+                break
+    assert told.count("EXPUNGE") == 0 and inbox.tracker.resetReason is None
+    answers.assertPublishedWhenAnswered()
+    assertInView(inbox.tracker, answers.uids)
+    assert inbox.tracker.uids == await inThread(upstreamUids, upstreamAt)
 
 
 @pytest_twisted.ensureDeferred
 async def test_messages_appended_together_can_at_once_be_flagged_read_and_copied(
-        account, upstreamAt):
+        account, inbox):
     # The APPENDs ran on two upstream connections; the next command runs on one of them,
     # whose view of the mailbox the server brought up to date before the other's message.
     await account.create("Archive")
-    inbox = await account.open("INBOX", False)
-    try:
-        missed = []
-        for _ in range(ROUNDS):
-            uids = sorted(await defer.gatherResults([inbox.append(message(n), [], None)
-                                                     for n in range(2)]))
-            flagged = await inbox.store(uids, ["\\Flagged"], "+")
-            missed += [uid for uid in uids if flagged.get(uid) != {"\\Flagged"}]
-            missed += sorted(set(uids) - {info.uid for info in await inbox.messages(uids)})
-            _, pairs = await inbox.copy(uids, "Archive")
-            missed += sorted(set(uids) - {src for src, _ in pairs})
-        assert missed == []
-    finally:
-        inbox.close()
+    missed = []
+    for _ in range(ROUNDS):
+        uids = sorted(await defer.gatherResults([inbox.append(message(n), [], None)
+                                                 for n in range(2)]))
+        flagged = await inbox.store(uids, ["\\Flagged"], "+")
+        missed += [uid for uid in uids if flagged.get(uid) != {"\\Flagged"}]
+        missed += sorted(set(uids) - {info.uid for info in await inbox.messages(uids)})
+        _, pairs = await inbox.copy(uids, "Archive")
+        missed += sorted(set(uids) - {src for src, _ in pairs})
+    assert missed == []
