@@ -110,7 +110,7 @@ class RedisBus(Service):
                  prefix: str = CHANNEL_PREFIX, initialDelay: float = 0.5,
                  maxDelay: float = 10.0):
         self.local = LocalBus(origin)
-        self.origin = self.local.origin
+        self.origin, self.stamper = self.local.origin, self.local.stamper
         self.local.onFirst, self.local.onLast = self._first, self._last
         self.local.readiness = self._whenSubscribed
         self.endpointText, self.prefix = endpoint, prefix
@@ -318,3 +318,26 @@ class RedisBus(Service):
             return
         self.received += 1
         self.local.deliver(envelope)
+
+
+def publishOnce(reactor, endpoint: str, envelope: Envelope, timeout: float = 5.0,
+                prefix: str = CHANNEL_PREFIX) -> defer.Deferred:
+    """
+    Connect to the Redis at C{endpoint}, PUBLISH C{envelope} on its mailbox's channel and
+    disconnect (C{idlemail notify-change}, an MDA's hook). Fires with the number of
+    processes that received it, or fails within C{timeout} seconds.
+    """
+    from twisted.internet.protocol import Factory
+
+    from idlemail.client.endpoints import clientEndpoint
+
+    async def publish():
+        proto = await clientEndpoint(reactor, endpoint).connect(
+            Factory.forProtocol(txredisapi.RedisProtocol))
+        try:
+            await proto.whenConnected()
+            return await proto.publish(channelName(envelope.user, envelope.mailbox, prefix),
+                                       encodeEnvelope(envelope))
+        finally:
+            proto.transport.loseConnection()
+    return defer.ensureDeferred(publish()).addTimeout(timeout, reactor)
