@@ -44,11 +44,24 @@ def channelName(user: str, mailbox: str, prefix: str = CHANNEL_PREFIX) -> str:
     return f"{prefix}{user}:{mailbox.encode('imap4-utf-7').decode('ascii')}"
 
 
+def _noDelay(transport) -> None:
+    # A change is one small write: without TCP_NODELAY the second of two in a row can
+    # wait for the peer's delayed ACK (~40 ms), as IMAP pushes would (DESIGN.md).
+    if hasattr(transport, "setTcpNoDelay"):
+        transport.setTcpNoDelay(True)
+
+
 class _Publisher(txredisapi.RedisProtocol):
-    pass
+    def connectionMade(self):
+        _noDelay(self.transport)
+        return super().connectionMade()
 
 
 class _Listener(txredisapi.SubscriberProtocol):
+    def connectionMade(self):
+        _noDelay(self.transport)
+        return super().connectionMade()
+
     def messageReceived(self, pattern, channel, message):
         self.factory.bus._received(channel, message)
 

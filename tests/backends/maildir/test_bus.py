@@ -10,6 +10,8 @@ its own origin); its envelopes are carried over by hand, as Redis would carry th
 
 import os
 
+import pytest
+
 import pytest_twisted
 from twisted.internet import reactor, task
 
@@ -213,3 +215,20 @@ async def test_deleting_and_renaming_a_folder_tell_every_process_to_re_read_it(m
     await account.delete("Gone")
     told = {name: [e.change for e in h.envelopes] for name, h in heard.items()}
     assert told == {"Old": [None], "New": [None], "Gone": [None, None]}
+
+
+def test_the_watch_mode_is_configured_and_a_wrong_one_is_one_line(tmp_path):
+    from twisted.internet import reactor
+
+    from idlemail.backends.registry import buildBackend
+    from idlemail.errors import ConfigError
+    section = {"root": str(tmp_path / "mail"), "passwd_file": str(tmp_path / "passwd")}
+    for mode in ("inotify", "poll", "none"):
+        backend = buildBackend("maildir", dict(section, watch=mode), "f.toml", reactor)
+        assert backend.hub.mode == mode
+        backend.close()
+    with pytest.raises(ConfigError) as e:
+        buildBackend("maildir", dict(section, watch="fanotify"), "f.toml", reactor)
+    assert str(e.value) == (
+        "f.toml: server.maildir.watch: 'fanotify': use \"inotify\", \"poll\" or \"none\" "
+        "(none: the change bus alone, for storage shared between hosts)")
