@@ -221,7 +221,8 @@ class Folder(Index):
             if not scope:
                 scope.append(start())
             found = self._findThread(scope[0])
-            if found.unnumbered or self.uidlist.wantsRewrite():
+            # A folder deleted meanwhile (by another process) has nothing to number.
+            if (found.unnumbered or self.uidlist.wantsRewrite()) and os.path.isdir(self.path):
                 numbered = tryLocked(lock, self._numberThread, found)
                 if isinstance(numbered, Later):
                     return numbered

@@ -232,3 +232,21 @@ def test_the_watch_mode_is_configured_and_a_wrong_one_is_one_line(tmp_path):
     assert str(e.value) == (
         "f.toml: server.maildir.watch: 'fanotify': use \"inotify\", \"poll\" or \"none\" "
         "(none: the change bus alone, for storage shared between hosts)")
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_folder_another_process_deleted_is_told_as_emptied_here(makeBackend,
+                                                                      loggedWarnings):
+    here, there = makeBackend(watch="none"), makeBackend(watch="none")
+    account = await there.login("alice", "alicepw")
+    await account.create("Old")
+    theirs = await account.open("Old", False)
+    await theirs.append(message(1), [], None)
+    theirs.close()
+    mine = await (await here.login("alice", "alicepw")).open("Old", False)
+    seen = Recorder(mine.tracker).session
+    sent = listen(there, "Old")
+    await account.delete("Old")
+    carry(sent.envelopes, here)
+    await waitFor(seen.hasPending)
+    assert seen.drain() == [("EXPUNGE", 1)] and loggedWarnings == []
