@@ -8,27 +8,17 @@ import pytest_twisted
 from idlemail.backends.memory import MemoryBackend
 from idlemail.bus import LocalBus
 from idlemail.events import FlagsChanged, MessagesAdded, MessagesExpunged
+from idlemail.testing.bus import Heard
 from idlemail.testing.conformance import Recorder
-
-
-class Heard:
-    def __init__(self):
-        self.envelopes = []
-
-    def changed(self, envelope):
-        self.envelopes.append(envelope)
-
-    def resync(self):
-        pass
 
 
 @pytest_twisted.ensureDeferred
 async def test_changes_go_through_the_bus_the_backend_is_given_and_feed_the_tracker():
-    backend, bus, heard = MemoryBackend({"alice": "pw"}), LocalBus(), Heard()
+    backend, bus = MemoryBackend({"alice": "pw"}), LocalBus()
     old = backend.bus
     backend.useBus(bus)
     assert old.mailboxes() == [] and bus.mailboxes() == [("alice", "INBOX")]
-    bus.subscribe("alice", "INBOX", heard)
+    heard = Heard.on(bus, "alice", "INBOX")
     inbox = await (await backend.login("alice", "pw")).open("INBOX", False)
     seen = Recorder(inbox.tracker).session
     uid = backend.deliver("alice", b"Subject: hi\r\n\r\nhi\r\n")

@@ -17,27 +17,22 @@ from twisted.internet import reactor, task
 
 from idlemail.bus.envelope import Envelope
 from idlemail.events import FlagsChanged, KeywordsAdded, MessagesAdded, MessagesExpunged
+from idlemail.testing.bus import Heard
 from idlemail.testing.conformance import Recorder, waitFor
 from tests.backends.maildir.conftest import message, openInbox
 
 
-class Heard:
-    """A receiver that keeps every envelope it is given."""
-
-    def __init__(self):
-        self.envelopes = []
-
-    def changed(self, envelope):
-        self.envelopes.append(envelope)
-
-    def resync(self):
-        pass
-
-
 def listen(backend, mailbox="INBOX") -> Heard:
-    heard = Heard()
-    backend.bus.subscribe("alice", mailbox, heard)
-    return heard
+    return Heard.on(backend.bus, "alice", mailbox)
+
+
+async def twoProcesses(makeBackend):
+    """Our INBOX open with a session on it, and another process's with what it sends."""
+    here, there = makeBackend(watch="none"), makeBackend(watch="none")
+    inbox = await openInbox(here)
+    seen = Recorder(inbox.tracker).session
+    theirs = await openInbox(there)
+    return here, inbox, seen, there, theirs, listen(there)
 
 
 def carry(envelopes, to) -> None:
@@ -110,12 +105,9 @@ async def test_a_lingering_folder_stays_on_the_bus_until_it_is_really_closed(mak
 
 @pytest_twisted.ensureDeferred
 async def test_another_process_s_changes_are_read_from_the_store(makeBackend):
-    here, there = makeBackend(watch="none"), makeBackend(watch="none")
+    here, inbox, seen, there, theirs, sent = await twoProcesses(makeBackend)
     assert here.bus.origin != there.bus.origin
-    inbox = await openInbox(here)
-    seen = Recorder(inbox.tracker).session
-    theirs = await openInbox(there)
-    sent, heardHere = listen(there), listen(here)
+    heardHere = listen(here)
     uid = await theirs.append(message(1), ["$Later"], None)
     carry(sent.envelopes, here)
     await waitFor(seen.hasPending)
@@ -137,11 +129,7 @@ async def test_another_process_s_changes_are_read_from_the_store(makeBackend):
 
 @pytest_twisted.ensureDeferred
 async def test_a_repeated_or_stale_envelope_changes_nothing(makeBackend):
-    here, there = makeBackend(watch="none"), makeBackend(watch="none")
-    inbox = await openInbox(here)
-    seen = Recorder(inbox.tracker).session
-    theirs = await openInbox(there)
-    sent = listen(there)
+    here, inbox, seen, there, theirs, sent = await twoProcesses(makeBackend)
     uid = await theirs.append(message(1), [], None)
     carry(sent.envelopes, here)
     await waitFor(lambda: inbox.tracker.uids == [uid])
@@ -162,11 +150,7 @@ async def test_a_repeated_or_stale_envelope_changes_nothing(makeBackend):
 @pytest_twisted.ensureDeferred
 async def test_a_message_that_came_and_went_before_the_envelopes_arrived_is_never_told(
         makeBackend):
-    here, there = makeBackend(watch="none"), makeBackend(watch="none")
-    inbox = await openInbox(here)
-    seen = Recorder(inbox.tracker).session
-    theirs = await openInbox(there)
-    sent = listen(there)
+    here, inbox, seen, there, theirs, sent = await twoProcesses(makeBackend)
     uid = await theirs.append(message(1), [], None)
     await theirs.store([uid], ["\\Deleted"], "+")
     await theirs.expunge()
