@@ -151,11 +151,13 @@ FIGURES = [
     ("Redis used memory (kB)", ("redis_used_memory_kb",)),
     ("RSS of the idlers' server (kB)", ("rss_idlers_server_kb",)),
 ]
-SIDES = (("across", "A → Redis → B (across processes)"), ("inside", "A → A (inside one process)"))
+SIDES = (("across", "A → Redis → B (across processes)"),
+         ("inside", "A → A (inside one process)"))
 
 
 def table(results: list[dict], ns: list[int]) -> str:
-    lines = ["| N | figure | " + " | ".join(text for _, text in SIDES) + " |", "|---|---|---|---|"]
+    lines = ["| N | figure | " + " | ".join(text for _, text in SIDES) + " |",
+             "|---|---|---|---|"]
     for n in ns:
         result = next((r for r in results if r["n"] == n), {})
         if "error" in result:

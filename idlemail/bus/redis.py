@@ -246,12 +246,23 @@ class RedisBus(Service):
             d = listener.subscribe(channel)
         except txredisapi.ConnectionError:
             return defer.succeed(None)
-        return d.addCallbacks(lambda _: self._subscribed(listener, channel), lambda _: None)
+        return d.addCallbacks(lambda _: self._subscribed(listener, channel),
+                              lambda failure: self._refused(listener, channel, failure))
 
     def _subscribed(self, listener, channel: str) -> None:
         if listener is not self._listener:
             return
         self._confirmed.add(channel)
+        for waiter in self._waiting.pop(channel, ()):
+            waiter.callback(None)
+
+    def _refused(self, listener, channel: str, failure) -> None:
+        # Lost with the connection (a resync follows the reconnect), or refused by Redis
+        # (an ACL): the session that waits to read the store goes on either way.
+        if listener is self._listener and not failure.check(txredisapi.ConnectionError):
+            log.warn("Redis bus {endpoint}: SUBSCRIBE {channel} refused: {why}; its changes "
+                     "from other processes are not heard", endpoint=self.endpointText,
+                     channel=channel, why=failure.getErrorMessage())
         for waiter in self._waiting.pop(channel, ()):
             waiter.callback(None)
 
