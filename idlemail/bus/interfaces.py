@@ -26,9 +26,8 @@ C{stamper} numbers every envelope published through it)::
 An envelope of this process (C{envelope.origin == bus.origin}) is applied to the tracker
 as it is (C{tracker.publish(envelope.change, envelope.session)}); another process's names
 what to look at: C{lookAgain(envelope)} re-reads those messages from the store and gives
-the tracker what differs (C{feed.apply}). C{resync()}: compare the whole mailbox with the
-store. A backend's publisher never delivers what it read from the store because of
-another process's envelope back onto the bus: that process told everyone already.
+the tracker what differs (C{feed.apply}), never back onto the bus: that process told
+everyone already. C{resync()}: compare the whole mailbox with the store.
 
 A backend that has a bus given (C{useBus(bus)}, by L{idlemail.tap}) publishes through it;
 one that has none keeps calling its trackers itself, as a third-party backend may.
