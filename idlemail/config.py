@@ -51,6 +51,8 @@ class ServerConfig:
     preloginTimeout: float = 60.0
     authThreads: int = 2
     authCacheTTL: float = 3600.0
+    # RFC 6154 special use by mailbox name ([server.special_use]); None: the usual names.
+    specialUse: dict | None = None
 
 
 @dataclass(frozen=True)
@@ -100,9 +102,25 @@ def parseServer(data: dict, path: str) -> ServerConfig:
                           plaintext, trusted, _count(t, "max_connections_per_ip", 100),
                           _count(t, "max_userip_connections", 10),
                           t.duration("prelogin_timeout", 60.0), _count(t, "auth_threads", 2, 1),
-                          t.duration("auth_cache_ttl", 3600.0))
+                          t.duration("auth_cache_ttl", 3600.0),
+                          parseSpecialUse(t) if "special_use" in data else None)
     t.rejectUnknown(allowed={backend})
     return config
+
+
+def parseSpecialUse(t: Table) -> dict[str, str]:
+    """C{[server.special_use]}: mailbox name -> attribute, e.g. C{"Sent Items" = "\\Sent"}."""
+    from idlemail.wire.listgrammar import SPECIAL_USES
+    table = t.table("special_use")
+    known = {use.lower(): use for use in SPECIAL_USES}
+    out = {}
+    for name in list(table.data):
+        use = table.get(name, str)
+        if use.lower() not in known:
+            raise table.error(name, f"{use!r} is not a special use (one of "
+                                    f"{', '.join(SPECIAL_USES)})")
+        out[name] = known[use.lower()]
+    return out
 
 
 def _count(t: Table, name: str, default: int, least: int = 0) -> int:
@@ -211,6 +229,8 @@ def effectiveConfig(config: Config) -> dict:
                       max_userip_connections=s.maxUserIPConnections,
                       prelogin_timeout=formatDuration(s.preloginTimeout),
                       auth_threads=s.authThreads, auth_cache_ttl=formatDuration(s.authCacheTTL))
+        if s.specialUse is not None:
+            server["special_use"] = dict(s.specialUse)
         section = effectiveSection(s.backend, s.backendSection, config.path)
         if isinstance(section.get("users"), dict):  # the memory backend's passwords
             section = {**section, "users": dict.fromkeys(section["users"], HIDDEN)}

@@ -154,7 +154,7 @@ def _buildServer(config: Config, listenWhere: str, metrics, reactor) -> MultiSer
         trustedNetworks=server.trustedNetworks, maxConnectionsPerIP=server.maxConnectionsPerIP,
         maxUserIPConnections=server.maxUserIPConnections,
         preloginTimeout=server.preloginTimeout, authThreads=server.authThreads,
-        authCacheTTL=server.authCacheTTL)
+        authCacheTTL=server.authCacheTTL, specialUse=server.specialUse)
     # The change bus, started and stopped with the server: the backend publishes every
     # change through it and feeds its trackers from it (a third-party backend without
     # useBus keeps feeding its trackers itself).

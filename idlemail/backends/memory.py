@@ -24,7 +24,14 @@ from idlemail.bus import LocalBus
 from idlemail.bus.feed import MailboxPublisher, TrackerFeed
 from idlemail.errors import IMAPError, MailboxExists, NoSuchMailbox
 from idlemail.events import FlagsChanged, KeywordsAdded, MessagesAdded, MessagesExpunged
-from idlemail.interfaces import IAccount, IBackend, IBodyStreams, ICachedLogin, IMailbox
+from idlemail.interfaces import (
+    IAccount,
+    IBackend,
+    IBodyStreams,
+    ICachedLogin,
+    IMailbox,
+    ISpecialUseAccount,
+)
 from idlemail.records import (
     SYSTEM_FLAGS,
     KeywordSpellings,
@@ -36,6 +43,8 @@ from idlemail.records import (
 from idlemail.tracker import MailboxTracker
 
 _validities = itertools.count(int(time.time()))
+#: RFC 6154 2: \All and \Flagged are views, never a mailbox one creates.
+_CREATABLE_USES = ("\\Archive", "\\Drafts", "\\Junk", "\\Sent", "\\Trash")
 DELETED = "\\Deleted"
 
 
@@ -101,6 +110,7 @@ class _User:
         self.name, self.password, self.bus = name, password, bus
         self.mailboxes: dict[str, _Store] = {}
         self.subscriptions: set[str] = set()
+        self.specialUse: dict[str, tuple[str, ...]] = {}  # RFC 6154
         self.place("INBOX", _Store())
 
     def place(self, name: str, store: _Store) -> _Store:
@@ -178,7 +188,7 @@ class MemoryBackend:
             message, flags, datetime.now(timezone.utc))
 
 
-@implementer(IAccount)
+@implementer(IAccount, ISpecialUseAccount)
 class MemoryAccount:
     delimiter = "/"
 
@@ -193,7 +203,9 @@ class MemoryAccount:
         return store
 
     def listMailboxes(self):
-        return defer.succeed([MailboxInfo(name) for name in sorted(self._user.mailboxes)])
+        uses = self._user.specialUse
+        return defer.succeed([MailboxInfo(name, uses.get(name, ()))
+                              for name in sorted(self._user.mailboxes)])
 
     def create(self, name: str):
         return defer.maybeDeferred(self._create, name)
@@ -213,12 +225,21 @@ class MemoryAccount:
             if parent not in self._user.mailboxes:
                 self._user.place(parent, _Store())
 
+    def createSpecialUse(self, name: str, uses):
+        def create():
+            if any(use not in _CREATABLE_USES for use in uses):
+                raise IMAPError("Cannot create a mailbox with that special use", "USEATTR")
+            self._create(name)
+            self._user.specialUse[name] = tuple(uses)
+        return defer.maybeDeferred(create)
+
     def delete(self, name: str):
         return defer.maybeDeferred(self._delete, name)
 
     def _delete(self, name: str) -> None:
         self._store(name)
         self._user.remove(name)
+        self._user.specialUse.pop(name, None)
 
     def rename(self, oldName: str, newName: str):
         return defer.maybeDeferred(self._rename, oldName, newName)
@@ -238,9 +259,11 @@ class MemoryAccount:
             store.messages.clear()
             store.publish(MessagesExpunged(gone))
             return
-        mailboxes = self._user.mailboxes
+        mailboxes, uses = self._user.mailboxes, self._user.specialUse
         for name in [n for n in mailboxes if n == old or n.startswith(old + self.delimiter)]:
             self._user.place(new + name[len(old):], self._user.remove(name))
+            if name in uses:
+                uses[new + name[len(old):]] = uses.pop(name)
         self._parents(new.split(self.delimiter))
 
     def subscribe(self, name: str):

@@ -12,18 +12,22 @@ from twisted.internet import task
 from twisted.internet.protocol import ServerFactory
 from twisted.logger import Logger
 
+from idlemail.interfaces import ISpecialUseAccount
 from idlemail.metrics import NO_METRICS
 from idlemail.server import sessionlog
 from idlemail.server.credentials import AuthThreads, CredentialsCache
 from idlemail.server.limits import DEFAULT_TRUSTED, Limits, isLoopback
 from idlemail.server.protocol import IMAPServerProtocol
 from idlemail.server.registry import NOT_AUTHENTICATED
+from idlemail.server.specialuse import SpecialUseNames
 from idlemail.server.structures import StructureCache
 
 #: RFC 3501 5.4: an autologout timer must be at least 30 minutes.
 MIN_AUTOLOGOUT = 30 * 60.0
 _BASE_CAPABILITIES = (b"IMAP4rev1 LITERAL+ SASL-IR IDLE UIDPLUS MOVE UNSELECT ID "
-                      b"NAMESPACE CHILDREN ENABLE")
+                      b"NAMESPACE CHILDREN ENABLE LIST-EXTENDED LIST-STATUS SPECIAL-USE "
+                      b"MULTIAPPEND CATENATE ESEARCH SEARCHRES SORT SORT=DISPLAY ESORT "
+                      b"THREAD=ORDEREDSUBJECT THREAD=REFERENCES BINARY")
 #: Where LOGIN and AUTHENTICATE may be used without TLS ([server] plaintext_auth).
 PLAINTEXT_AUTH = ("loopback", "always", "never")
 
@@ -43,7 +47,8 @@ class IMAPServerFactory(ServerFactory):
                  maxConnectionsPerIP: int = 100, maxUserIPConnections: int = 10,
                  preloginTimeout: float = 60.0, authThreads: int = 2,
                  authCacheTTL: float = 3600.0, authFailureDelay: float = 2.0,
-                 authFailureDelayMax: float = 15.0, maxAuthFailures: int = 3):
+                 authFailureDelayMax: float = 15.0, maxAuthFailures: int = 3,
+                 specialUse: dict[str, str] | None = None):
         if reactor is None:
             from twisted.internet import reactor
         if plaintextAuth not in PLAINTEXT_AUTH:
@@ -68,6 +73,7 @@ class IMAPServerFactory(ServerFactory):
         self.authThreads = AuthThreads(authThreads)
         self.credentials = CredentialsCache(backend, reactor, authCacheTTL)
         self.structures = StructureCache()
+        self.specialUseNames = SpecialUseNames(specialUse)
         self.refusals = sessionlog.RefusalLog(reactor)
         self.sessions: set[IMAPServerProtocol] = set()
         self.prelogin: set[IMAPServerProtocol] = set()  # not logged in yet
@@ -81,6 +87,8 @@ class IMAPServerFactory(ServerFactory):
 
     def capabilities(self, session) -> bytes:
         if session.state != NOT_AUTHENTICATED:
+            if ISpecialUseAccount.providedBy(session.account):
+                return self._postAuth + b" CREATE-SPECIAL-USE"  # RFC 6154 3
             return self._postAuth
         # Where plaintext logins are refused: LOGINDISABLED and no AUTH= (RFC 3501
         # 6.2.3, 7.2.1). STARTTLS is offered only until TLS is on (RFC 3501 6.2.1).

@@ -15,7 +15,8 @@ from idlemail.server.sequences import resolveUids
 
 
 def compactSet(numbers) -> str:
-    """C{[1, 2, 3, 7]} -> C{"1:3,7"} (RFC 4315 uid-set)."""
+    """C{[1, 2, 3, 7]} -> C{"1:3,7"} (RFC 4315 uid-set); in the order given, joining only
+    runs that ascend by one."""
     out = []
     numbers = list(numbers)
     i = 0

@@ -60,7 +60,8 @@ class IMAPServerProtocol(LineReceiver):
                  "loginAt", "lastHeard", "idlingSince", "lastKeepalive", "tlsActive",
                  "authFailures", "_idleTag", "_partial", "_literalLeft", "_discardLeft",
                  "_refusal", "_queue", "_queuedBytes", "_busy", "_queueFull", "_outputFull",
-                 "_holding", "_socketPaused", "_drained", "_continuation", "_failures")
+                 "_holding", "_socketPaused", "_drained", "_continuation", "_failures",
+                 "savedSearch")
 
     def __init__(self) -> None:
         self.state = NOT_AUTHENTICATED
@@ -70,6 +71,7 @@ class IMAPServerProtocol(LineReceiver):
         self.user: str | None = None
         self.mailbox = None  # IMailbox while selected
         self.view = None  # SessionTracker while selected
+        self.savedSearch: tuple[int, ...] = ()  # RFC 5182 "$": UIDs, ascending
         self.peer: tuple = (None, None)
         self.connectedAt = self.loginAt = self.lastHeard = 0.0
         self.idlingSince: float | None = None
@@ -569,6 +571,7 @@ class IMAPServerProtocol(LineReceiver):
         self.state = SELECTED
 
     def deselect(self) -> None:
+        self.savedSearch = ()  # RFC 5182 2.1: "$" belongs to the mailbox it was made in
         if self.view is not None:
             self.view.mailbox.closeSession(self.view)
             self.view = None

@@ -16,7 +16,8 @@ from email.utils import parsedate_to_datetime
 from idlemail.errors import IMAPError
 from idlemail.interfaces import ISearchMailbox
 from idlemail.server.registry import ONLY_SELECTED, command
-from idlemail.server.searchuids import resolveSearch
+from idlemail.server.esearch import answerSearch
+from idlemail.server.searchuids import resolveSaved, resolveSearch
 from idlemail.server.sequences import NumberSet, mergedRanges
 from idlemail.server.slices import Slices
 from idlemail.wire.addresses import Group
@@ -185,23 +186,26 @@ def _headerKey(name: str, needle: str):
     return lambda m: any(needle in t for t in m.fieldTexts(name))
 
 
-@command("SEARCH", ONLY_SELECTED, expungesAfter=False)
-async def search(session, cmd):
-    charset, criteria = cmd.args.charset, cmd.args.criteria
+def checkCharset(charset: str | None) -> None:
     if charset is not None and charset.upper() not in _CHARSETS:
         # RFC 3501 6.4.4: an unsupported charset is a NO (not a BAD) naming those we take.
         raise IMAPError(f"Unsupported charset {charset}",
                         "BADCHARSET (" + " ".join(_CHARSETS) + ")")
+
+
+async def searchUids(session, charset: str | None, criteria: SearchKey) -> list[int]:
+    """The UIDs, ascending, of the session's messages that match C{criteria} (in which
+    C{$} is the session's saved result, RFC 5182)."""
+    checkCharset(charset)
     view, mailbox = session.view, session.mailbox
     inView = view.uidsInView()
+    if not inView:
+        return []
+    criteria = resolveSaved(criteria, session.savedSearch)
     if ISearchMailbox.providedBy(mailbox):  # the backend searches (e.g. upstream)
-        uids = await mailbox.search(resolveSearch(criteria, view, inView), inView) \
-            if inView else []
-        found = uids if cmd.uid else [n for n in map(view.seqOf, uids) if n is not None]
-        session.untagged(b"SEARCH" + b"".join(b" %d" % n for n in found))
-        return None
-    infos = await mailbox.messages(inView) if inView else []
-    matches = compileKey(criteria, len(inView), inView[-1] if inView else 0)
+        return list(await mailbox.search(resolveSearch(criteria, view, inView), inView))
+    infos = await mailbox.messages(inView)
+    matches = compileKey(criteria, len(inView), inView[-1])
     body = _needsBody(criteria)
     slices = Slices(session)
     found = []
@@ -215,7 +219,20 @@ async def search(session, cmd):
                 continue
             structure = MessageStructure.parse(raw)
         seq = view.seqOf(info.uid)
-        if matches(_Message(info, seq, info.uid in view.recent, structure)):
-            found.append(info.uid if cmd.uid else seq)
-    session.untagged(b"SEARCH" + b"".join(b" %d" % n for n in found))
+        if seq is not None and matches(_Message(info, seq, info.uid in view.recent, structure)):
+            found.append(info.uid)
+    return found
+
+
+@command("SEARCH", ONLY_SELECTED, expungesAfter=False)
+async def search(session, cmd):
+    args = cmd.args
+    saving = args.returns is not None and "SAVE" in args.returns
+    try:
+        uids = await searchUids(session, args.charset, args.criteria)
+    except IMAPError:
+        if saving:
+            session.savedSearch = ()  # RFC 5182 2.1: a failed SEARCH saves nothing
+        raise
+    answerSearch(session, cmd, uids)
     return None

@@ -45,6 +45,9 @@ def resolveUids(session, seqset, uid: bool) -> list[int]:
     """
     inView = session.view.uidsInView()
     out: list[int] = []
+    if seqset.saved:  # "$" (RFC 5182): the saved messages still in view, whatever the form
+        saved = set(session.savedSearch)
+        return [u for u in inView if u in saved]
     if uid:
         for lo, hi in mergedRanges(seqset, inView[-1] if inView else 0):
             out.extend(inView[bisect_left(inView, lo):bisect_right(inView, hi)])
