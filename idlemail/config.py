@@ -155,6 +155,9 @@ def parseBus(t: Table, backend: str) -> BusConfig:
         if backend == "memory":
             raise t.error("kind", "the memory backend's mail lives in one process: "
                                   "there is nothing to share over Redis")
+        if backend == "remote":
+            raise t.error("kind", "the remote backend follows its upstream server from "
+                                  "every process: there is nothing to share over Redis")
     return BusConfig(kind, endpoint)
 
 

@@ -3,6 +3,10 @@ The in-memory backend: the reference implementation of L{idlemail.interfaces}.
 
 Everything lives in dicts and answers at once (already-fired Deferreds). It serves
 demos, tests, and the conformance suite's own check of itself.
+
+Every change is published to the change bus (L{idlemail.bus}); each mailbox's tracker is
+fed from it for as long as an account holds the mailbox. Its mail lives in this process
+only, so no other process's envelope ever names anything here to read again.
 """
 
 from __future__ import annotations
@@ -16,6 +20,8 @@ from twisted.cred.error import UnauthorizedLogin
 from twisted.internet import defer
 from zope.interface import implementer
 
+from idlemail.bus import LocalBus
+from idlemail.bus.feed import MailboxPublisher, TrackerFeed
 from idlemail.errors import IMAPError, MailboxExists, NoSuchMailbox
 from idlemail.events import FlagsChanged, KeywordsAdded, MessagesAdded, MessagesExpunged
 from idlemail.interfaces import (
@@ -67,12 +73,21 @@ class _Store:
     messages: dict[int, _Message] = field(default_factory=dict)
     keywords: KeywordSpellings = field(default_factory=KeywordSpellings)
     tracker: MailboxTracker = field(default_factory=MailboxTracker)
+    # Set while an account holds the mailbox (L{_User.place}).
+    publisher: MailboxPublisher | None = None
+    feed: TrackerFeed | None = None
+
+    def publish(self, change, origin=None) -> None:
+        if self.publisher is None:  # deleted: only the sessions still on it can hear
+            self.tracker.publish(change, origin)
+        else:
+            self.publisher.publish(change, self.uidValidity, origin)
 
     def canonical(self, flags, register: bool = True) -> frozenset[str]:
         """C{flags} in this mailbox's spelling; new keywords are published first."""
         flags, new = self.keywords.canonical(flags, register)
         if new:
-            self.tracker.publish(KeywordsAdded(tuple(new)))
+            self.publish(KeywordsAdded(tuple(new)))
         return flags
 
     def add(self, body: bytes, flags, internaldate) -> int:
@@ -80,16 +95,42 @@ class _Store:
         uid = self.uidNext
         self.uidNext += 1
         self.messages[uid] = _Message(_crlf(body), flags, internaldate)
-        self.tracker.publish(MessagesAdded((uid,)))
+        self.publish(MessagesAdded((uid,)))
         return uid
 
 
-@dataclass
+def _nothingToRead(*args) -> None:
+    """Another process's envelope, or a resync: this process's memory is the whole store."""
+
+
 class _User:
-    password: str
-    mailboxes: dict[str, _Store] = field(default_factory=lambda: {"INBOX": _Store()})
-    subscriptions: set[str] = field(default_factory=set)
-    specialUse: dict[str, tuple[str, ...]] = field(default_factory=dict)  # RFC 6154
+    """One user's mailboxes by name, each subscribed on the bus while held here."""
+
+    def __init__(self, name: str, password: str, bus):
+        self.name, self.password, self.bus = name, password, bus
+        self.mailboxes: dict[str, _Store] = {}
+        self.subscriptions: set[str] = set()
+        self.specialUse: dict[str, tuple[str, ...]] = {}  # RFC 6154
+        self.place("INBOX", _Store())
+
+    def place(self, name: str, store: _Store) -> _Store:
+        store.publisher = MailboxPublisher(self.bus, self.name, name)
+        store.feed = TrackerFeed(self.bus, self.name, name, _nothingToRead, _nothingToRead,
+                                 store.uidValidity)
+        store.feed.tracker = store.tracker
+        self.mailboxes[name] = store
+        return store
+
+    def remove(self, name: str) -> _Store:
+        store = self.mailboxes.pop(name)
+        store.feed.unsubscribe()
+        store.publisher = store.feed = None
+        return store
+
+    def useBus(self, bus) -> None:
+        self.bus = bus
+        for name in list(self.mailboxes):
+            self.place(name, self.remove(name))
 
 
 @implementer(IBackend, ICachedLogin)
@@ -100,15 +141,22 @@ class MemoryBackend:
 
     delimiter = "/"
 
-    def __init__(self, users: dict[str, str] | None = None):
+    def __init__(self, users: dict[str, str] | None = None, bus=None):
+        self.bus = LocalBus() if bus is None else bus
         self.users: dict[str, _User] = {}
         self._credentials = 0  # bumped by every change of a password
         for name, password in (users or {}).items():
             self.addUser(name, password)
 
     def addUser(self, name: str, password: str) -> None:
-        self.users[name] = _User(password)
+        self.users[name] = _User(name, password, self.bus)
         self._credentials += 1
+
+    def useBus(self, bus) -> None:
+        """Publish through C{bus} (the server's) from now on."""
+        self.bus = bus
+        for user in self.users.values():
+            user.useBus(bus)
 
     def setPassword(self, name: str, password: str) -> None:
         """Change a user's password, keeping the mailboxes."""
@@ -168,9 +216,14 @@ class MemoryAccount:
         parts = name.split(self.delimiter)
         if any(not p for p in parts):
             raise IMAPError(f"Invalid mailbox name: {name}", "CANNOT")
+        self._parents(parts)
+        self._user.place(name, _Store())
+
+    def _parents(self, parts) -> None:
         for i in range(1, len(parts)):
-            self._user.mailboxes.setdefault(self.delimiter.join(parts[:i]), _Store())
-        self._user.mailboxes[name] = _Store()
+            parent = self.delimiter.join(parts[:i])
+            if parent not in self._user.mailboxes:
+                self._user.place(parent, _Store())
 
     def createSpecialUse(self, name: str, uses):
         def create():
@@ -185,7 +238,7 @@ class MemoryAccount:
 
     def _delete(self, name: str) -> None:
         self._store(name)
-        del self._user.mailboxes[name]
+        self._user.remove(name)
         self._user.specialUse.pop(name, None)
 
     def rename(self, oldName: str, newName: str):
@@ -199,22 +252,19 @@ class MemoryAccount:
             raise IMAPError("Cannot move a mailbox into itself", "CANNOT")
         if old == "INBOX":
             # RFC 3501 6.3.5: the messages move; INBOX stays, empty.
-            moved = _Store()
+            moved = self._user.place(new, _Store())
             for message in store.messages.values():
                 moved.add(message.body, message.flags, message.internaldate)
             gone = tuple(store.messages)
             store.messages.clear()
-            store.tracker.publish(MessagesExpunged(gone))
-            self._user.mailboxes[new] = moved
+            store.publish(MessagesExpunged(gone))
             return
         mailboxes, uses = self._user.mailboxes, self._user.specialUse
         for name in [n for n in mailboxes if n == old or n.startswith(old + self.delimiter)]:
-            mailboxes[new + name[len(old):]] = mailboxes.pop(name)
+            self._user.place(new + name[len(old):], self._user.remove(name))
             if name in uses:
                 uses[new + name[len(old):]] = uses.pop(name)
-        parts = new.split(self.delimiter)
-        for i in range(1, len(parts)):
-            mailboxes.setdefault(self.delimiter.join(parts[:i]), _Store())
+        self._parents(new.split(self.delimiter))
 
     def subscribe(self, name: str):
         self._user.subscriptions.add(name)
@@ -314,7 +364,7 @@ class MemoryMailbox:
                 changed.append((uid, new))
             result[uid] = new
         if changed:
-            self.tracker.publish(FlagsChanged(tuple(changed)), origin)
+            self._store.publish(FlagsChanged(tuple(changed)), origin)
         return defer.succeed(result)
 
     def expunge(self, uids=None, origin=None):
@@ -324,7 +374,7 @@ class MemoryMailbox:
         for uid in gone:
             del messages[uid]
         if gone:
-            self.tracker.publish(MessagesExpunged(tuple(gone)), origin)
+            self._store.publish(MessagesExpunged(tuple(gone)), origin)
         return defer.succeed(gone)
 
     def copy(self, uids, destination: str, move: bool = False, origin=None):
@@ -340,7 +390,7 @@ class MemoryMailbox:
         if move and pairs:
             for uid, _ in pairs:
                 del self._store.messages[uid]
-            self.tracker.publish(MessagesExpunged(tuple(u for u, _ in pairs)), origin)
+            self._store.publish(MessagesExpunged(tuple(u for u, _ in pairs)), origin)
         return (target.uidValidity, pairs)
 
     def close(self) -> None:
