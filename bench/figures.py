@@ -28,6 +28,13 @@ def percentiles(values: list[float]) -> dict:
             "max": ordered[-1] * 1000}
 
 
+def latencyRows(label: str, key: str) -> list[tuple[str, tuple[str, str]]]:
+    """Table rows (label, path into a result) of one kind of delivery timed to EXISTS:
+    its quantiles, then how many idlers missed it."""
+    return [(f"{label} → EXISTS {q} (ms)", (key, q)) for q in ("p50", "p90", "p99", "max")] \
+        + [(f"{label} missed", (key, "missed"))]
+
+
 def fmt(value, digits=2) -> str:
     if value is None:
         return "–"

@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 
 from bench import procstat
-from bench.figures import fmt, machineNote, percentiles, publish
+from bench.figures import fmt, latencyRows, machineNote, percentiles, publish
 from bench.imapload import (
     Board,
     Connection,
@@ -148,18 +148,10 @@ def ratio(a, b) -> str:
 
 
 FIGURES = [
-    ("APPEND → EXISTS p50 (ms)", ("append", "p50")),
-    ("APPEND → EXISTS p90 (ms)", ("append", "p90")),
-    ("APPEND → EXISTS p99 (ms)", ("append", "p99")),
-    ("APPEND → EXISTS max (ms)", ("append", "max")),
-    ("APPEND missed", ("append", "missed")),
+    *latencyRows("APPEND", "append"),
     ("APPEND → EXISTS p50, blocking client (ms)", ("append_blocking", "p50")),
     ("APPEND → EXISTS p99, blocking client (ms)", ("append_blocking", "p99")),
-    ("drop → EXISTS p50 (ms)", ("drop", "p50")),
-    ("drop → EXISTS p90 (ms)", ("drop", "p90")),
-    ("drop → EXISTS p99 (ms)", ("drop", "p99")),
-    ("drop → EXISTS max (ms)", ("drop", "max")),
-    ("drop missed", ("drop", "missed")),
+    *latencyRows("drop", "drop"),
     ("RSS per idler (kB)", ("memory", "rss_per_idler_kb")),
     ("PSS per idler (kB)", ("memory", "pss_per_idler_kb")),
     ("server processes", ("memory", "processes")),

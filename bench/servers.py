@@ -74,8 +74,10 @@ class IdlemailServer:
     C{listen} is an endpoint string with C{{port}} in it (default: a free loopback port with
     a large backlog). C{adduser=True} makes the users with C{idlemail adduser
     --password-stdin} (ARGON2ID, as users make them) instead of writing C{{PLAIN}} lines.
-    C{serverConfig} lines go into C{[server]} as they are. The data dir survives C{stop()},
-    so one set of users and mailboxes serves several fresh server processes.
+    C{serverConfig} lines go into C{[server]} as they are (a line may open a subtable,
+    C{[server.bus]}), C{backendConfig} lines into C{[server.maildir]}. The data dir
+    survives C{stop()}, so one set of users and mailboxes serves several fresh server
+    processes.
     """
 
     name = "idlemail"
@@ -83,12 +85,13 @@ class IdlemailServer:
     def __init__(self, workdir: Path, users: dict, backend: str = "maildir",
                  mailRoot: Path | None = None, listen: str | None = None,
                  port: int | None = None, adduser: bool = False,
-                 serverConfig: tuple[str, ...] = ()):
+                 serverConfig: tuple[str, ...] = (), backendConfig: tuple[str, ...] = ()):
         self.workdir, self.users, self.backend = workdir, users, backend
         self.mailRoot = mailRoot or workdir / "mail"
         self.port = port or freePort()
         self.listen = listen or "tcp:{port}:interface=127.0.0.1:backlog=4096"
         self.adduser, self.serverConfig = adduser, tuple(serverConfig)
+        self.backendConfig = tuple(backendConfig)
         self.config = workdir / "idlemail.toml"
         self.proc = None
         self.log = None
@@ -118,7 +121,7 @@ class IdlemailServer:
             lines += ["[server.memory]", f"users = {{ {users} }}"]
         else:
             lines += ["[server.maildir]", f'root = "{self.mailRoot}"',
-                      f'passwd_file = "{passwd}"']
+                      f'passwd_file = "{passwd}"', *self.backendConfig]
         self.config.write_text("\n".join(lines) + "\n")
         if self.backend != "maildir":
             return

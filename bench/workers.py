@@ -50,6 +50,16 @@ def raiseOpenFiles() -> int:
     return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
 
 
+def openFilesFor(n: int) -> int | None:
+    """The open-files limit, raised to its hard limit; None (said why) if it is too low
+    for C{n} idlers."""
+    files = raiseOpenFiles()
+    if files < n + 200:
+        print(f"bench: only {files} open files allowed; N={n} needs more", file=sys.stderr)
+        return None
+    return files
+
+
 async def measure(server, n: int, k: int, deadline: float) -> dict:
     host, port = "127.0.0.1", server.port
     result: dict = {"workers": server.workers, "n": n, "k": k}
@@ -139,9 +149,8 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     ns = [int(x) for x in args.n.split(",")]
     counts = [int(x) for x in args.workers.split(",")]
-    files = raiseOpenFiles()
-    if files < max(ns) + 200:
-        print(f"bench: only {files} open files allowed; N={max(ns)} needs more", file=sys.stderr)
+    files = openFilesFor(max(ns))
+    if files is None:
         return 2
     results = []
     with tempfile.TemporaryDirectory(prefix="idlemail-bench-") as scratch:

@@ -1,7 +1,9 @@
 """
-The C{idlemail} command: adduser, passwd, pw, check-config, doctor.
+The C{idlemail} command: adduser, passwd, pw, check-config, doctor, notify-change.
 
-Every failure is one readable line on stderr and a non-zero exit, never a traceback.
+Every failure is one readable line on stderr and a non-zero exit, never a traceback:
+2 for a mistake in the command or the config, 1 when the work itself failed (a server
+that cannot be reached).
 """
 
 from __future__ import annotations
@@ -121,6 +123,68 @@ def cmdDoctor(args) -> int:
     return runDoctor(loadConfig(args.config))
 
 
+class Unreachable(Exception):
+    """A peer the command needs could not be reached: exit status 1."""
+
+
+def cmdNotifyChange(args) -> int:
+    """
+    Tell every idlemail process that has C{USER}'s C{MAILBOX} open to read it again: an
+    MDA on another host (a Postfix or Dovecot LDA hook) delivered into shared storage
+    where no watcher sees it. Publishes one "re-read" envelope on the configured Redis
+    bus and exits: 0 once Redis took it, 1 if Redis cannot be reached in time, 2 for a
+    mistake in the command or the config.
+    """
+    import txredisapi
+    from twisted.internet import reactor
+
+    from idlemail.bus.envelope import Envelope, newOrigin
+    from idlemail.bus.redis import publishOnce
+    from idlemail.client.failures import describe
+    config = loadConfig(args.config)
+    if config.server is None:
+        raise CommandError(f"{args.config}: no [server] table, so no bus to publish on")
+    bus = config.server.bus
+    if bus.kind != "redis":
+        raise CommandError(f"{args.config}: server.bus.kind is {bus.kind!r}: there is no "
+                           "bus between processes to publish on (kind = \"redis\" needed)")
+    checkUserName(args.user)
+    mailbox = _mailboxName(args.mailbox)
+    if not args.timeout > 0:
+        raise CommandError(f"--timeout {args.timeout}: expected seconds above 0")
+    envelope = Envelope(args.user, mailbox, 0, newOrigin(), 1, None)
+    outcome: dict = {}
+
+    def run():
+        d = publishOnce(reactor, bus.endpoint, envelope, args.timeout)
+        d.addCallbacks(lambda count: outcome.update(count=count),
+                       lambda failure: outcome.update(error=failure))
+        d.addBoth(lambda _: reactor.stop())
+    reactor.callWhenRunning(run)
+    reactor.run(installSignalHandlers=False)
+    if "error" in outcome:
+        failure = outcome["error"]
+        why = (f"the connection to {bus.endpoint} was lost before Redis answered"
+               if failure.check(txredisapi.ConnectionError)
+               else describe(failure, bus.endpoint, connecting=True))
+        raise Unreachable(f"Redis bus: {why}")
+    if args.verbose:
+        print(f"{args.user}'s {mailbox}: told {outcome['count']} process(es)")
+    return 0
+
+
+def _mailboxName(name: str) -> str:
+    from idlemail.backends.maildir import names
+    from idlemail.errors import IMAPError
+    if name.upper() == "INBOX":
+        return "INBOX"
+    try:
+        names.checkName(name)
+    except IMAPError as e:
+        raise CommandError(str(e)) from None
+    return name
+
+
 class _Parser(argparse.ArgumentParser):
     def error(self, message):
         """A usage mistake is one line and exit status 2, as every other failure here."""
@@ -152,6 +216,16 @@ def parser() -> argparse.ArgumentParser:
     s = sub.add_parser("doctor", help="connect each notifier account and report")
     s.add_argument("--config", "-c", required=True)
     s.set_defaults(run=cmdDoctor)
+    s = sub.add_parser("notify-change", help="tell the servers on the Redis bus to re-read "
+                       "a mailbox (an MDA hook); exit 0 sent, 1 Redis unreachable, 2 usage")
+    s.add_argument("--config", "-c", required=True)
+    s.add_argument("user")
+    s.add_argument("mailbox", nargs="?", default="INBOX", help="default: INBOX")
+    s.add_argument("--timeout", type=float, default=5.0,
+                   help="seconds to wait for Redis (default 5)")
+    s.add_argument("--verbose", "-v", action="store_true",
+                   help="say how many server processes were told")
+    s.set_defaults(run=cmdNotifyChange)
     return p
 
 
@@ -167,6 +241,9 @@ def main(argv=None) -> int:
     except (CommandError, ConfigError) as e:
         print(f"idlemail: {e}", file=sys.stderr)
         return 2
+    except Unreachable as e:
+        print(f"idlemail: {e}", file=sys.stderr)
+        return 1
     except OSError as e:
         print(f"idlemail: {e.filename or ''}: {e.strerror}", file=sys.stderr)
         return 2

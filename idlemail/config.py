@@ -51,6 +51,8 @@ class ServerConfig:
     preloginTimeout: float = 60.0
     authThreads: int = 2
     authCacheTTL: float = 3600.0
+    # RFC 6154 special use by mailbox name ([server.special_use]); None: the usual names.
+    specialUse: dict | None = None
     notifyMaxMailboxes: int = 100  # NOTIFY (RFC 5465): mailboxes one session may watch
 
 
@@ -102,9 +104,25 @@ def parseServer(data: dict, path: str) -> ServerConfig:
                           _count(t, "max_userip_connections", 10),
                           t.duration("prelogin_timeout", 60.0), _count(t, "auth_threads", 2, 1),
                           t.duration("auth_cache_ttl", 3600.0),
+                          parseSpecialUse(t) if "special_use" in data else None,
                           _count(t, "notify_max_mailboxes", 100))
     t.rejectUnknown(allowed={backend})
     return config
+
+
+def parseSpecialUse(t: Table) -> dict[str, str]:
+    """C{[server.special_use]}: mailbox name -> attribute, e.g. C{"Sent Items" = "\\Sent"}."""
+    from idlemail.wire.listgrammar import SPECIAL_USES
+    table = t.table("special_use")
+    known = {use.lower(): use for use in SPECIAL_USES}
+    out = {}
+    for name in list(table.data):
+        use = table.get(name, str)
+        if use.lower() not in known:
+            raise table.error(name, f"{use!r} is not a special use (one of "
+                                    f"{', '.join(SPECIAL_USES)})")
+        out[name] = known[use.lower()]
+    return out
 
 
 def _count(t: Table, name: str, default: int, least: int = 0) -> int:
@@ -139,6 +157,9 @@ def parseBus(t: Table, backend: str) -> BusConfig:
         if backend == "memory":
             raise t.error("kind", "the memory backend's mail lives in one process: "
                                   "there is nothing to share over Redis")
+        if backend == "remote":
+            raise t.error("kind", "the remote backend follows its upstream server from "
+                                  "every process: there is nothing to share over Redis")
     return BusConfig(kind, endpoint)
 
 
@@ -211,6 +232,8 @@ def effectiveConfig(config: Config) -> dict:
                       prelogin_timeout=formatDuration(s.preloginTimeout),
                       auth_threads=s.authThreads, auth_cache_ttl=formatDuration(s.authCacheTTL),
                       notify_max_mailboxes=s.notifyMaxMailboxes)
+        if s.specialUse is not None:
+            server["special_use"] = dict(s.specialUse)
         section = effectiveSection(s.backend, s.backendSection, config.path)
         if isinstance(section.get("users"), dict):  # the memory backend's passwords
             section = {**section, "users": dict.fromkeys(section["users"], HIDDEN)}

@@ -240,6 +240,24 @@ class ISearchMailbox(Interface):
         """
 
 
+class ISpecialUseAccount(Interface):
+    """
+    Optional for L{IAccount}: special-use attributes (RFC 6154: C{\\Sent}, C{\\Drafts},
+    C{\\Trash}, C{\\Junk}, C{\\Archive}, ...) kept per mailbox by the backend, so that
+    C{CREATE name (USE (...))} works (CREATE-SPECIAL-USE). The backend reports them in
+    C{MailboxInfo.attributes} from C{listMailboxes}, keeps them through RENAME and forgets
+    them with DELETE. Without it the server gives special use by mailbox name only
+    (C{[server] special_use}, as Dovecot's config does).
+    """
+
+    def createSpecialUse(name: str, uses):
+        """
+        Create a mailbox, as C{create} does, marked with C{uses} (a tuple of attributes as
+        RFC 6154 spells them). Fail with L{idlemail.errors.IMAPError} code C{USEATTR},
+        creating nothing, for a use the backend cannot give (e.g. C{\\All}).
+        """
+
+
 class ICachedLogin(Interface):
     """
     Optional for L{IBackend} (check with providedBy): lets the server keep the credentials

@@ -154,11 +154,15 @@ def _buildServer(config: Config, listenWhere: str, metrics, reactor) -> MultiSer
         trustedNetworks=server.trustedNetworks, maxConnectionsPerIP=server.maxConnectionsPerIP,
         maxUserIPConnections=server.maxUserIPConnections,
         preloginTimeout=server.preloginTimeout, authThreads=server.authThreads,
-        authCacheTTL=server.authCacheTTL, notifyMaxMailboxes=server.notifyMaxMailboxes)
-    # The change bus, started and stopped with the server. Backends do not publish
-    # through it yet: they will be given it.
+        authCacheTTL=server.authCacheTTL, specialUse=server.specialUse,
+        notifyMaxMailboxes=server.notifyMaxMailboxes)
+    # The change bus, started and stopped with the server: the backend publishes every
+    # change through it and feeds its trackers from it (a third-party backend without
+    # useBus keeps feeding its trackers itself).
     service.bus = buildBus(server.bus.kind, server.bus.endpoint)
     service.bus.setServiceParent(service)
+    if hasattr(backend, "useBus"):
+        backend.useBus(service.bus)
     return service
 
 

@@ -94,7 +94,7 @@ def test_pw_refuses_two_different_answers():
      "idlemail: argument --scheme/-s: invalid choice: 'MD5' (choose from "
      "'ARGON2ID', 'BLF-CRYPT', 'SHA512-CRYPT', 'PLAIN') (see: idlemail pw --help)"),
     (("frobnicate",), "idlemail: argument command: invalid choice: 'frobnicate' (choose from "
-                      "'adduser', 'passwd', 'pw', 'check-config', 'doctor') "
+                      "'adduser', 'passwd', 'pw', 'check-config', 'doctor', 'notify-change') "
                       "(see: idlemail --help)"),
     (("check-config", "--config", "nope.toml"), "idlemail: nope.toml: no such file"),
     (("pw", "--password-stdin"), "idlemail: an empty password is not allowed"),
@@ -129,7 +129,8 @@ listen = "tcp:9143:interface=127.0.0.1"
         "prelogin_timeout": "1m", "auth_threads": 2, "auth_cache_ttl": "1h",
         "notify_max_mailboxes": 100,
         "maildir": {"root": "/srv/mail", "passwd_file": "/srv/mail/passwd",
-                    "poll_interval": 2.0, "io_threads": 4}}
+                    "poll_interval": 2.0, "io_threads": 4,
+                    "watch": "inotify"}}
     assert printed["metrics"] == {"listen": "tcp:9143:interface=127.0.0.1"}
     (tmp_path / "printed.toml").write_text(done.stdout)
     again, first = loadConfig(tmp_path / "printed.toml"), loadConfig(tmp_path / "idlemail.toml")

@@ -144,6 +144,9 @@ endpoint = "tls:redis.example.org:6380"
     ("[server]\nbackend = \"memory\"\n[server.bus]\nkind = \"redis\"\n"
      "endpoint = \"tcp:127.0.0.1:6379\"\n",
      "server.bus.kind: the memory backend's mail lives in one process"),
+    ("[server]\nbackend = \"remote\"\n[server.bus]\nkind = \"redis\"\n"
+     "endpoint = \"tcp:127.0.0.1:6379\"\n",
+     "server.bus.kind: the remote backend follows its upstream server from every process"),
 ])
 def test_bad_workers_and_bus_are_one_line_naming_the_key(tmp_path, text, line):
     with pytest.raises(ConfigError) as e:

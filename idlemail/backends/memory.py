@@ -4,6 +4,10 @@ The in-memory backend: the reference implementation of L{idlemail.interfaces}.
 Everything lives in dicts and answers at once (already-fired Deferreds). It serves
 demos, tests, and the conformance suite's own check of itself.
 
+Every change is published to the change bus (L{idlemail.bus}); each mailbox's tracker is
+fed from it for as long as an account holds the mailbox. Its mail lives in this process
+only, so no other process's envelope ever names anything here to read again.
+
 MODSEQs (RFC 7162): each mailbox counts its changes from 1; a change (one APPEND, STORE or
 EXPUNGE) takes the next number for every message it touches, and the expunged UIDs are
 kept with theirs (bounded, L{ExpungedUids}) for QRESYNC.
@@ -20,9 +24,11 @@ from twisted.cred.error import UnauthorizedLogin
 from twisted.internet import defer
 from zope.interface import implementer
 
+from idlemail.bus import LocalBus
+from idlemail.bus.feed import MailboxPublisher, TrackerFeed
 from idlemail.errors import IMAPError, MailboxExists, NoSuchMailbox
-from idlemail.events import FlagsChanged, KeywordsAdded, MessagesAdded, MessagesExpunged
 from idlemail.backends.vanished import ExpungedUids
+from idlemail.events import FlagsChanged, KeywordsAdded, MessagesAdded, MessagesExpunged
 from idlemail.interfaces import (
     IAccount,
     IBackend,
@@ -32,6 +38,7 @@ from idlemail.interfaces import (
     IMailbox,
     IModSeqMailbox,
     INotifyBackend,
+    ISpecialUseAccount,
 )
 from idlemail.records import (
     SYSTEM_FLAGS,
@@ -44,6 +51,8 @@ from idlemail.records import (
 from idlemail.tracker import MailboxTracker
 
 _validities = itertools.count(int(time.time()))
+#: RFC 6154 2: \All and \Flagged are views, never a mailbox one creates.
+_CREATABLE_USES = ("\\Archive", "\\Drafts", "\\Junk", "\\Sent", "\\Trash")
 DELETED = "\\Deleted"
 
 
@@ -74,20 +83,23 @@ class _Store:
     keywords: KeywordSpellings = field(default_factory=KeywordSpellings)
     # HIGHESTMODSEQ starts at 1 (RFC 7162: a mod-sequence is a positive number).
     tracker: MailboxTracker = field(default_factory=lambda: MailboxTracker(highestModseq=1))
+    highestModseq: int = 1
     expunged: ExpungedUids = field(default_factory=ExpungedUids)
+    # Set while an account holds the mailbox (L{_User.place}).
+    publisher: MailboxPublisher | None = None
+    feed: TrackerFeed | None = None
 
-    @property
-    def highestModseq(self) -> int:
-        return self.tracker.highestModseq
-
-    def nextModseq(self) -> int:
-        return self.tracker.highestModseq + 1
+    def publish(self, change, origin=None) -> None:
+        if self.publisher is None:  # deleted: only the sessions still on it can hear
+            self.tracker.publish(change, origin)
+        else:
+            self.publisher.publish(change, self.uidValidity, origin)
 
     def canonical(self, flags, register: bool = True) -> frozenset[str]:
         """C{flags} in this mailbox's spelling; new keywords are published first."""
         flags, new = self.keywords.canonical(flags, register)
         if new:
-            self.tracker.publish(KeywordsAdded(tuple(new)))
+            self.publish(KeywordsAdded(tuple(new)))
         return flags
 
     def add(self, body: bytes, flags, internaldate) -> int:
@@ -96,8 +108,12 @@ class _Store:
         self.uidNext += 1
         modseq = self.nextModseq()
         self.messages[uid] = _Message(_crlf(body), flags, internaldate, modseq)
-        self.tracker.publish(MessagesAdded((uid,), modseq))
+        self.publish(MessagesAdded((uid,), modseq))
         return uid
+
+    def nextModseq(self) -> int:
+        self.highestModseq += 1
+        return self.highestModseq
 
     def remove(self, uids, origin=None) -> None:
         """Expunge these (existing) UIDs, with one MODSEQ."""
@@ -107,14 +123,41 @@ class _Store:
         for uid in uids:
             del self.messages[uid]
         self.expunged.add(uids, modseq)
-        self.tracker.publish(MessagesExpunged(tuple(uids), modseq), origin)
+        self.publish(MessagesExpunged(tuple(uids), modseq), origin)
 
 
-@dataclass
+def _nothingToRead(*args) -> None:
+    """Another process's envelope, or a resync: this process's memory is the whole store."""
+
+
 class _User:
-    password: str
-    mailboxes: dict[str, _Store] = field(default_factory=lambda: {"INBOX": _Store()})
-    subscriptions: set[str] = field(default_factory=set)
+    """One user's mailboxes by name, each subscribed on the bus while held here."""
+
+    def __init__(self, name: str, password: str, bus):
+        self.name, self.password, self.bus = name, password, bus
+        self.mailboxes: dict[str, _Store] = {}
+        self.subscriptions: set[str] = set()
+        self.specialUse: dict[str, tuple[str, ...]] = {}  # RFC 6154
+        self.place("INBOX", _Store())
+
+    def place(self, name: str, store: _Store) -> _Store:
+        store.publisher = MailboxPublisher(self.bus, self.name, name)
+        store.feed = TrackerFeed(self.bus, self.name, name, _nothingToRead, _nothingToRead,
+                                 store.uidValidity)
+        store.feed.tracker = store.tracker
+        self.mailboxes[name] = store
+        return store
+
+    def remove(self, name: str) -> _Store:
+        store = self.mailboxes.pop(name)
+        store.feed.unsubscribe()
+        store.publisher = store.feed = None
+        return store
+
+    def useBus(self, bus) -> None:
+        self.bus = bus
+        for name in list(self.mailboxes):
+            self.place(name, self.remove(name))
 
 
 @implementer(IBackend, ICachedLogin, ICondStoreBackend, INotifyBackend)
@@ -125,15 +168,22 @@ class MemoryBackend:
 
     delimiter = "/"
 
-    def __init__(self, users: dict[str, str] | None = None):
+    def __init__(self, users: dict[str, str] | None = None, bus=None):
+        self.bus = LocalBus() if bus is None else bus
         self.users: dict[str, _User] = {}
         self._credentials = 0  # bumped by every change of a password
         for name, password in (users or {}).items():
             self.addUser(name, password)
 
     def addUser(self, name: str, password: str) -> None:
-        self.users[name] = _User(password)
+        self.users[name] = _User(name, password, self.bus)
         self._credentials += 1
+
+    def useBus(self, bus) -> None:
+        """Publish through C{bus} (the server's) from now on."""
+        self.bus = bus
+        for user in self.users.values():
+            user.useBus(bus)
 
     def setPassword(self, name: str, password: str) -> None:
         """Change a user's password, keeping the mailboxes."""
@@ -165,7 +215,7 @@ class MemoryBackend:
             message, flags, datetime.now(timezone.utc))
 
 
-@implementer(IAccount)
+@implementer(IAccount, ISpecialUseAccount)
 class MemoryAccount:
     delimiter = "/"
 
@@ -180,7 +230,9 @@ class MemoryAccount:
         return store
 
     def listMailboxes(self):
-        return defer.succeed([MailboxInfo(name) for name in sorted(self._user.mailboxes)])
+        uses = self._user.specialUse
+        return defer.succeed([MailboxInfo(name, uses.get(name, ()))
+                              for name in sorted(self._user.mailboxes)])
 
     def create(self, name: str):
         return defer.maybeDeferred(self._create, name)
@@ -191,16 +243,30 @@ class MemoryAccount:
         parts = name.split(self.delimiter)
         if any(not p for p in parts):
             raise IMAPError(f"Invalid mailbox name: {name}", "CANNOT")
+        self._parents(parts)
+        self._user.place(name, _Store())
+
+    def _parents(self, parts) -> None:
         for i in range(1, len(parts)):
-            self._user.mailboxes.setdefault(self.delimiter.join(parts[:i]), _Store())
-        self._user.mailboxes[name] = _Store()
+            parent = self.delimiter.join(parts[:i])
+            if parent not in self._user.mailboxes:
+                self._user.place(parent, _Store())
+
+    def createSpecialUse(self, name: str, uses):
+        def create():
+            if any(use not in _CREATABLE_USES for use in uses):
+                raise IMAPError("Cannot create a mailbox with that special use", "USEATTR")
+            self._create(name)
+            self._user.specialUse[name] = tuple(uses)
+        return defer.maybeDeferred(create)
 
     def delete(self, name: str):
         return defer.maybeDeferred(self._delete, name)
 
     def _delete(self, name: str) -> None:
         self._store(name)
-        del self._user.mailboxes[name]
+        self._user.remove(name)
+        self._user.specialUse.pop(name, None)
 
     def rename(self, oldName: str, newName: str):
         return defer.maybeDeferred(self._rename, oldName, newName)
@@ -213,18 +279,17 @@ class MemoryAccount:
             raise IMAPError("Cannot move a mailbox into itself", "CANNOT")
         if old == "INBOX":
             # RFC 3501 6.3.5: the messages move; INBOX stays, empty.
-            moved = _Store()
+            moved = self._user.place(new, _Store())
             for message in store.messages.values():
                 moved.add(message.body, message.flags, message.internaldate)
             store.remove(sorted(store.messages))
-            self._user.mailboxes[new] = moved
             return
-        mailboxes = self._user.mailboxes
+        mailboxes, uses = self._user.mailboxes, self._user.specialUse
         for name in [n for n in mailboxes if n == old or n.startswith(old + self.delimiter)]:
-            mailboxes[new + name[len(old):]] = mailboxes.pop(name)
-        parts = new.split(self.delimiter)
-        for i in range(1, len(parts)):
-            mailboxes.setdefault(self.delimiter.join(parts[:i]), _Store())
+            self._user.place(new + name[len(old):], self._user.remove(name))
+            if name in uses:
+                uses[new + name[len(old):]] = uses.pop(name)
+        self._parents(new.split(self.delimiter))
 
     def subscribe(self, name: str):
         self._user.subscriptions.add(name)
@@ -321,7 +386,6 @@ class MemoryMailbox:
         store = self._store
         flags = store.canonical(flags, register=mode != "-")
         result, changed, modified = {}, [], []
-        modseq = store.nextModseq()
         for uid in uids:
             m = store.messages.get(uid)
             if m is None:
@@ -331,11 +395,14 @@ class MemoryMailbox:
                 continue
             new = applyFlags(m.flags, flags, mode)
             if new != m.flags:
-                m.flags, m.modseq = new, modseq
+                m.flags = new
                 changed.append((uid, new))
             result[uid] = new
         if changed:
-            self.tracker.publish(FlagsChanged(tuple(changed), modseq), origin)
+            modseq = store.nextModseq()
+            for uid, _ in changed:
+                store.messages[uid].modseq = modseq
+            store.publish(FlagsChanged(tuple(changed), modseq), origin)
         return result, modified
 
     def modseqs(self, uids):

@@ -46,14 +46,20 @@ class MaildirBackendFactory:
 
     def settings(self, section: dict) -> dict:
         from idlemail.backends.maildir.pool import DEFAULT_THREADS
+        from idlemail.backends.maildir.watch import MODES as WATCH_MODES
         from idlemail.config import DEFAULT_DATA
         table = Table(section, "", "")
         root = table.get("root", str, DEFAULT_DATA)
         settings = {"root": root, "passwd_file": table.get("passwd_file", str, f"{root}/passwd"),
                     "poll_interval": table.duration("poll_interval", 2.0),
-                    "io_threads": table.get("io_threads", int, DEFAULT_THREADS)}
+                    "io_threads": table.get("io_threads", int, DEFAULT_THREADS),
+                    "watch": table.get("watch", str, "inotify")}
         if not 1 <= settings["io_threads"] <= 64:
             raise table.error("io_threads", "expected a number of disk threads from 1 to 64")
+        if settings["watch"] not in WATCH_MODES:
+            raise table.error("watch", f"{settings['watch']!r}: use \"inotify\", \"poll\" or "
+                                       "\"none\" (none: the change bus alone, for storage "
+                                       "shared between hosts)")
         table.rejectUnknown()
         return settings
 
@@ -61,7 +67,8 @@ class MaildirBackendFactory:
         from idlemail.backends.maildir.backend import MaildirBackend
         s = self.settings(section)
         return MaildirBackend(s["root"], s["passwd_file"], reactor=reactor,
-                              pollInterval=s["poll_interval"], ioThreads=s["io_threads"])
+                              pollInterval=s["poll_interval"], ioThreads=s["io_threads"],
+                              watch=s["watch"])
 
 
 @implementer(IPlugin, IBackendFactory)

@@ -9,12 +9,14 @@ is sent once per process that serves it)::
   {"v": 1, "o": "mx1:4242:9f2c61d0", "s": 17, "u": "alice", "m": "INBOX",
    "uv": 1700000000, "c": "a", "d": "41:43,45"}
 
-C{c} is the kind of change and C{d} its data: C{"a"} messages added and C{"x"} expunged
-(C{d}: an RFC 4315 uid-set, C{"41:43,45"}), C{"f"} flags changed (C{d}: a list of
+C{c} is the kind of change (L{idlemail.bus.changes}), C{d} its first field and C{e}
+its other fields by name (left out when there are none): C{"a"} messages added and C{"x"}
+expunged (C{d}: an RFC 4315 uid-set, C{"41:43,45"}), C{"f"} flags changed (C{d}: a list of
 C{[flags, uid-set]} pairs, one per distinct flag set), C{"k"} keywords added (C{d}: a list),
-C{"r"} "something changed, re-read the mailbox" (no C{d}; also what an envelope of a kind
-this version does not know decodes to). C{uv} is 0 when the publisher does not know the
-UIDVALIDITY (an MDA hook).
+C{"z"} mailbox reset; a kind added later goes by its class name. C{"r"} is "something
+changed, re-read the mailbox" (no C{d}; also what an envelope of a kind this version does
+not know decodes to). C{uv} is 0 when the publisher does not know the UIDVALIDITY (an MDA
+hook).
 """
 
 from __future__ import annotations
@@ -25,13 +27,8 @@ import secrets
 import socket
 from dataclasses import dataclass, field
 
-from idlemail.events import (
-    FlagsChanged,
-    KeywordsAdded,
-    MailboxEvent,
-    MessagesAdded,
-    MessagesExpunged,
-)
+from idlemail.bus.changes import REREAD, decodeChange, encodeChange
+from idlemail.events import MailboxEvent
 
 VERSION = 1
 
@@ -98,19 +95,15 @@ class BadEnvelope(ValueError):
 def encodeEnvelope(envelope: Envelope) -> bytes:
     record = {"v": VERSION, "o": envelope.origin, "s": envelope.seq, "u": envelope.user,
               "m": envelope.mailbox, "uv": envelope.uidValidity}
-    change = envelope.change
-    if change is None:
-        record["c"] = "r"
-    elif isinstance(change, MessagesAdded):
-        record["c"], record["d"] = "a", uidSet(change.uids)
-    elif isinstance(change, MessagesExpunged):
-        record["c"], record["d"] = "x", uidSet(sorted(change.uids))
-    elif isinstance(change, FlagsChanged):
-        record["c"], record["d"] = "f", _flagGroups(change.flags)
-    elif isinstance(change, KeywordsAdded):
-        record["c"], record["d"] = "k", list(change.keywords)
+    if envelope.change is None:
+        record["c"] = REREAD
     else:
-        raise TypeError(f"not a mailbox event: {change!r}")
+        kind, first, rest = encodeChange(envelope.change)
+        record["c"] = kind
+        if first is not None:
+            record["d"] = first
+        if rest is not None:
+            record["e"] = rest
     return json.dumps(record, separators=(",", ":"), ensure_ascii=False).encode()
 
 
@@ -127,8 +120,8 @@ def decodeEnvelope(data: bytes | str) -> Envelope:
     origin, user, mailbox = (_field(record, k, str) for k in ("o", "u", "m"))
     seq, uidValidity = _field(record, "s", int), _field(record, "uv", int)
     try:
-        change = _decodeChange(record.get("c"), record.get("d"))
-    except (TypeError, ValueError, AttributeError) as e:
+        change = decodeChange(record.get("c"), record.get("d"), record.get("e"))
+    except (TypeError, ValueError) as e:
         raise BadEnvelope(f"bad change {record.get('c')!r}: {e}") from None
     return Envelope(user, mailbox, uidValidity, origin, seq, change)
 
@@ -138,70 +131,3 @@ def _field(record: dict, key: str, kind):
     if not isinstance(value, kind) or isinstance(value, bool):
         raise BadEnvelope(f"{key!r} is not a {kind.__name__}")
     return value
-
-
-def _decodeChange(kind, data) -> MailboxEvent | None:
-    if kind == "a":
-        return MessagesAdded(tuple(parseUidSet(data)))
-    if kind == "x":
-        return MessagesExpunged(tuple(parseUidSet(data)))
-    if kind == "f":
-        pairs = []
-        for flags, uids in data:
-            if not all(isinstance(f, str) for f in flags):
-                raise ValueError("a flag is not a string")
-            flagSet = frozenset(flags)
-            pairs.extend((uid, flagSet) for uid in parseUidSet(uids))
-        pairs.sort()
-        return FlagsChanged(tuple(pairs))
-    if kind == "k":
-        if not isinstance(data, list) or not all(isinstance(k, str) for k in data):
-            raise ValueError("keywords are not a list of strings")
-        return KeywordsAdded(tuple(data))
-    return None  # "r", or a kind of a later version: re-reading the mailbox is always right
-
-
-def _flagGroups(pairs) -> list:
-    groups: dict[frozenset[str], list[int]] = {}
-    for uid, flags in pairs:
-        groups.setdefault(flags, []).append(uid)
-    return [[sorted(flags), uidSet(sorted(uids))] for flags, uids in groups.items()]
-
-
-def uidSet(uids) -> str:
-    """Ascending UIDs as an RFC 4315 uid-set: C{[1, 2, 3, 7]} -> C{"1:3,7"}."""
-    out = []
-    start = prev = None
-    for uid in uids:
-        if prev is not None and uid == prev + 1:
-            prev = uid
-            continue
-        if start is not None:
-            out.append(str(start) if start == prev else f"{start}:{prev}")
-        start = prev = uid
-    if start is not None:
-        out.append(str(start) if start == prev else f"{start}:{prev}")
-    return ",".join(out)
-
-
-#: A uid-set from the bus may name at most this many UIDs (a bad peer must not make a
-#: receiver build a list of 4 billion).
-MAX_SET_UIDS = 1_000_000
-
-
-def parseUidSet(text) -> list[int]:
-    """The ascending UIDs of an RFC 4315 uid-set; C{ValueError} if it is not one."""
-    if not isinstance(text, str):
-        raise ValueError("a uid-set is not a string")
-    uids: list[int] = []
-    if not text:
-        return uids
-    for part in text.split(","):
-        lo, _, hi = part.partition(":")
-        first, last = int(lo), int(hi or lo)
-        if not 0 < first <= last or last - first + len(uids) >= MAX_SET_UIDS:
-            raise ValueError(f"bad range {part!r}")
-        uids.extend(range(first, last + 1))
-    if any(a >= b for a, b in zip(uids, uids[1:])):
-        uids = sorted(set(uids))
-    return uids

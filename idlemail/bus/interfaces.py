@@ -12,21 +12,25 @@ envelope names by reading the store, so a duplicate, late or reordered envelope 
 harm, and anything it cannot account for (a gap in the sequence, a bus outage) is answered
 by re-reading the whole mailbox: a resync.
 
-How a backend uses it (one bus and one L{idlemail.bus.envelope.EnvelopeStamper} per
-process, C{EnvelopeStamper(bus.origin)})::
+How a backend uses it (L{idlemail.bus.feed} holds both ends; one bus per process, whose
+C{stamper} numbers every envelope published through it)::
 
-    # a mailbox is opened for its first session in this process:
-    receiver = SequencedReceiver(deliver, resync, uidValidity)
-    subscription = bus.subscribe(user, mailbox, receiver)
-    yield subscription.whenReady()       # then read the store and build the tracker
-    # a change is in the store (APPEND, STORE, EXPUNGE, ... or seen by the watcher):
-    bus.publish(stamper.stamp(user, mailbox, uidValidity, event, session=origin))
-    # the tracker's onEmpty: subscription.unsubscribe()
+    # any change in the store (APPEND, STORE, EXPUNGE, ... or seen by the watcher):
+    MailboxPublisher(bus, user, mailbox).publish(event, uidValidity, session)
+    # a mailbox is opened in this process (its first session, or kept open):
+    feed = TrackerFeed(bus, user, mailbox, lookAgain, resync)   # subscribes
+    yield feed.whenReady()       # then read the store and build the tracker
+    feed.tracker = tracker
+    # it is closed (the tracker's onEmpty, after any linger): feed.unsubscribe()
 
-C{deliver(envelope)}: an envelope of this process (C{envelope.origin == bus.origin}) is
-applied to the tracker as it is (C{tracker.publish(envelope.change, envelope.session)});
-another process's names what to look at: re-read those messages from the store and
-publish to the tracker what differs. C{resync()}: compare the whole mailbox with the store.
+An envelope of this process (C{envelope.origin == bus.origin}) is applied to the tracker
+as it is (C{tracker.publish(envelope.change, envelope.session)}); another process's names
+what to look at: C{lookAgain(envelope)} re-reads those messages from the store and gives
+the tracker what differs (C{feed.apply}), never back onto the bus: that process told
+everyone already. C{resync()}: compare the whole mailbox with the store.
+
+A backend that has a bus given (C{useBus(bus)}, by L{idlemail.tap}) publishes through it;
+one that has none keeps calling its trackers itself, as a third-party backend may.
 """
 
 from __future__ import annotations
@@ -86,6 +90,10 @@ class IChangeBus(Interface):
         "This process's origin id (str: host, pid and a random part, unique per process "
         "start): what envelopes published here carry, and how a networked bus recognises "
         "its own envelopes coming back.")
+
+    stamper = Attribute(
+        "The process's one L{idlemail.bus.envelope.EnvelopeStamper} (with L{origin}): "
+        "whoever publishes through this bus numbers its envelopes with it.")
 
     def publish(envelope):
         """

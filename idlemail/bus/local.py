@@ -12,7 +12,7 @@ from twisted.internet import defer
 from twisted.logger import Logger
 from zope.interface import implementer
 
-from idlemail.bus.envelope import Envelope, newOrigin
+from idlemail.bus.envelope import Envelope, EnvelopeStamper, newOrigin
 from idlemail.bus.interfaces import IChangeBus, IChangeReceiver, ISubscription
 
 log = Logger()
@@ -50,6 +50,7 @@ class LocalBus(Service):
 
     def __init__(self, origin: str | None = None):
         self.origin = origin or newOrigin()
+        self.stamper = EnvelopeStamper(self.origin)
         self._receivers: dict[str, dict[str, tuple[IChangeReceiver, ...]]] = {}
         self._subscriptions: dict[str, dict[str, list[Subscription]]] = {}
         self.onFirst = self.onLast = self.readiness = None

@@ -44,11 +44,24 @@ def channelName(user: str, mailbox: str, prefix: str = CHANNEL_PREFIX) -> str:
     return f"{prefix}{user}:{mailbox.encode('imap4-utf-7').decode('ascii')}"
 
 
+def _noDelay(transport) -> None:
+    # A change is one small write: without TCP_NODELAY the second of two in a row can
+    # wait for the peer's delayed ACK (~40 ms), as IMAP pushes would (DESIGN.md).
+    if hasattr(transport, "setTcpNoDelay"):
+        transport.setTcpNoDelay(True)
+
+
 class _Publisher(txredisapi.RedisProtocol):
-    pass
+    def connectionMade(self):
+        _noDelay(self.transport)
+        return super().connectionMade()
 
 
 class _Listener(txredisapi.SubscriberProtocol):
+    def connectionMade(self):
+        _noDelay(self.transport)
+        return super().connectionMade()
+
     def messageReceived(self, pattern, channel, message):
         self.factory.bus._received(channel, message)
 
@@ -110,7 +123,7 @@ class RedisBus(Service):
                  prefix: str = CHANNEL_PREFIX, initialDelay: float = 0.5,
                  maxDelay: float = 10.0):
         self.local = LocalBus(origin)
-        self.origin = self.local.origin
+        self.origin, self.stamper = self.local.origin, self.local.stamper
         self.local.onFirst, self.local.onLast = self._first, self._last
         self.local.readiness = self._whenSubscribed
         self.endpointText, self.prefix = endpoint, prefix
@@ -233,12 +246,23 @@ class RedisBus(Service):
             d = listener.subscribe(channel)
         except txredisapi.ConnectionError:
             return defer.succeed(None)
-        return d.addCallbacks(lambda _: self._subscribed(listener, channel), lambda _: None)
+        return d.addCallbacks(lambda _: self._subscribed(listener, channel),
+                              lambda failure: self._refused(listener, channel, failure))
 
     def _subscribed(self, listener, channel: str) -> None:
         if listener is not self._listener:
             return
         self._confirmed.add(channel)
+        for waiter in self._waiting.pop(channel, ()):
+            waiter.callback(None)
+
+    def _refused(self, listener, channel: str, failure) -> None:
+        # Lost with the connection (a resync follows the reconnect), or refused by Redis
+        # (an ACL): the session that waits to read the store goes on either way.
+        if listener is self._listener and not failure.check(txredisapi.ConnectionError):
+            log.warn("Redis bus {endpoint}: SUBSCRIBE {channel} refused: {why}; its changes "
+                     "from other processes are not heard", endpoint=self.endpointText,
+                     channel=channel, why=failure.getErrorMessage())
         for waiter in self._waiting.pop(channel, ()):
             waiter.callback(None)
 
@@ -318,3 +342,26 @@ class RedisBus(Service):
             return
         self.received += 1
         self.local.deliver(envelope)
+
+
+def publishOnce(reactor, endpoint: str, envelope: Envelope, timeout: float = 5.0,
+                prefix: str = CHANNEL_PREFIX) -> defer.Deferred:
+    """
+    Connect to the Redis at C{endpoint}, PUBLISH C{envelope} on its mailbox's channel and
+    disconnect (C{idlemail notify-change}, an MDA's hook). Fires with the number of
+    processes that received it, or fails within C{timeout} seconds.
+    """
+    from twisted.internet.protocol import Factory
+
+    from idlemail.client.endpoints import clientEndpoint
+
+    async def publish():
+        proto = await clientEndpoint(reactor, endpoint).connect(
+            Factory.forProtocol(txredisapi.RedisProtocol))
+        try:
+            await proto.whenConnected()
+            return await proto.publish(channelName(envelope.user, envelope.mailbox, prefix),
+                                       encodeEnvelope(envelope))
+        finally:
+            proto.transport.loseConnection()
+    return defer.ensureDeferred(publish()).addTimeout(timeout, reactor)

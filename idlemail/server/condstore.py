@@ -18,9 +18,8 @@ from itertools import chain
 
 from idlemail.errors import BadRequest
 from idlemail.interfaces import ICondStoreBackend, IModSeqMailbox
-from idlemail.server.messages import compactSet
 from idlemail.server.responses import fetchFlags
-from idlemail.server.sequences import mergedRanges
+from idlemail.server.sequences import compactSet, mergedRanges
 
 
 def offered(session) -> bool:

@@ -12,20 +12,23 @@ from twisted.internet import task
 from twisted.internet.protocol import ServerFactory
 from twisted.logger import Logger
 
-from idlemail.interfaces import ICondStoreBackend, INotifyBackend
+from idlemail.interfaces import ICondStoreBackend, INotifyBackend, ISpecialUseAccount
 from idlemail.metrics import NO_METRICS
 from idlemail.server import sessionlog
 from idlemail.server.credentials import AuthThreads, CredentialsCache
-from idlemail.server.notify import WatchRegistry
 from idlemail.server.limits import DEFAULT_TRUSTED, Limits, isLoopback
+from idlemail.server.notify import WatchRegistry
 from idlemail.server.protocol import IMAPServerProtocol
 from idlemail.server.registry import NOT_AUTHENTICATED
+from idlemail.server.specialuse import SpecialUseNames
 from idlemail.server.structures import StructureCache
 
 #: RFC 3501 5.4: an autologout timer must be at least 30 minutes.
 MIN_AUTOLOGOUT = 30 * 60.0
 _BASE_CAPABILITIES = (b"IMAP4rev1 LITERAL+ SASL-IR IDLE UIDPLUS MOVE UNSELECT ID "
-                      b"NAMESPACE CHILDREN ENABLE")
+                      b"NAMESPACE CHILDREN ENABLE LIST-EXTENDED LIST-STATUS SPECIAL-USE "
+                      b"MULTIAPPEND CATENATE ESEARCH SEARCHRES SORT SORT=DISPLAY ESORT "
+                      b"THREAD=ORDEREDSUBJECT THREAD=REFERENCES BINARY")
 #: Where LOGIN and AUTHENTICATE may be used without TLS ([server] plaintext_auth).
 PLAINTEXT_AUTH = ("loopback", "always", "never")
 
@@ -57,6 +60,7 @@ class IMAPServerFactory(ServerFactory):
                  preloginTimeout: float = 60.0, authThreads: int = 2,
                  authCacheTTL: float = 3600.0, authFailureDelay: float = 2.0,
                  authFailureDelayMax: float = 15.0, maxAuthFailures: int = 3,
+                 specialUse: dict[str, str] | None = None,
                  notifyMaxMailboxes: int = 100):
         if reactor is None:
             from twisted.internet import reactor
@@ -82,6 +86,7 @@ class IMAPServerFactory(ServerFactory):
         self.authThreads = AuthThreads(authThreads)
         self.credentials = CredentialsCache(backend, reactor, authCacheTTL)
         self.structures = StructureCache()
+        self.specialUseNames = SpecialUseNames(specialUse)
         # NOTIFY (RFC 5465): the mailboxes watched for sessions, and how many one may watch.
         self.notifyWatches = WatchRegistry()
         self.notifyMaxMailboxes = notifyMaxMailboxes
@@ -99,6 +104,8 @@ class IMAPServerFactory(ServerFactory):
 
     def capabilities(self, session) -> bytes:
         if session.state != NOT_AUTHENTICATED:
+            if ISpecialUseAccount.providedBy(session.account):
+                return self._postAuth + b" CREATE-SPECIAL-USE"  # RFC 6154 3
             return self._postAuth
         # Where plaintext logins are refused: LOGINDISABLED and no AUTH= (RFC 3501
         # 6.2.3, 7.2.1). STARTTLS is offered only until TLS is on (RFC 3501 6.2.1).

@@ -12,7 +12,7 @@ from the process's cache of rendered structures when they can
 
 from __future__ import annotations
 
-from idlemail.errors import BadRequest
+from idlemail.errors import BadRequest, IMAPError
 from idlemail.interfaces import IBodyStreams, IPartialBodies
 from idlemail.server import condstore
 from idlemail.server.output import writeResponse
@@ -24,6 +24,7 @@ from idlemail.wire.command import FetchAttribute
 from idlemail.wire.encode import dateTime as internalDate
 from idlemail.wire.encode import string
 from idlemail.wire.message import MessageStructure, Section
+from idlemail.wire.transfer import UnknownTransferEncoding, binarySection
 
 _WHOLE = Section()
 _HEADER = Section(text="HEADER")
@@ -35,6 +36,9 @@ _STRUCTURE = {"ENVELOPE": lambda s: s.envelope(),
               "BODYSTRUCTURE": lambda s: s.bodystructure(True),
               "BODY": lambda s: s.bodystructure(False)}
 _SEEN = "\\Seen"
+#: Items cut out of the message by section: BODY[...], and RFC 3516's BINARY[...].
+_CUT = ("BODY[]", "BINARY[]")
+_BINARY = {"BINARY[]": b"BINARY[", "BINARY.SIZE": b"BINARY.SIZE["}
 
 
 def _fieldName(name: str) -> bytes:
@@ -46,6 +50,9 @@ def _fieldName(name: str) -> bytes:
 
 
 def sectionLabel(att: FetchAttribute) -> bytes:
+    if att.name in _BINARY:
+        label = _BINARY[att.name] + b".".join(b"%d" % n for n in att.section.part) + b"]"
+        return label if att.partial is None else label + b"<%d>" % att.partial[0]
     section = att.section
     spec = ".".join(str(n) for n in section.part)
     if section.text:
@@ -60,11 +67,11 @@ def sectionLabel(att: FetchAttribute) -> bytes:
 
 
 def _label(att: FetchAttribute) -> bytes:
-    return sectionLabel(att) if att.name == "BODY[]" else att.name.encode()
+    return sectionLabel(att) if att.name in _CUT or att.name in _BINARY else att.name.encode()
 
 
 def _marksSeen(att: FetchAttribute) -> bool:
-    return att.name in ("RFC822", "RFC822.TEXT") or (att.name == "BODY[]" and not att.peek)
+    return att.name in ("RFC822", "RFC822.TEXT") or (att.name in _CUT and not att.peek)
 
 
 def _isWhole(att: FetchAttribute) -> bool:
@@ -95,6 +102,20 @@ def _render(att: FetchAttribute, info, raw, structure, recent, modseq) -> list:
         return [b"RFC822.SIZE %d" % info.size]
     if _isWhole(att):
         return _literal(_label(att), raw)
+    if name in _BINARY:
+        data = binarySection(structure, att.section.part)
+        if data is None:
+            data = b""  # no such part: empty, as for BODY[] (RFC 3516 4.2)
+        if name == "BINARY.SIZE":
+            return [_label(att) + b" %d" % len(data)]
+        if att.partial is not None:
+            start, length = att.partial
+            data = data[start:start + length]
+        # RFC 3516 4.3: NUL octets can only be sent in a literal8.
+        literal = _literal(_label(att), data)
+        if b"\0" in data:
+            literal[0] = literal[0].replace(b" {", b" ~{", 1)
+        return literal
     section = att.section if name == "BODY[]" else _SECTIONS[name]
     data = structure.section(section) or b""
     if att.partial is not None:
@@ -115,6 +136,7 @@ class _Plan:
         self.streamed = {a for a in octets if streams and _isWhole(a)}
         self.cut = {a for a in octets if parts and a not in self.streamed}
         self.rest = [a for a in octets if a not in self.streamed and a not in self.cut]
+        self.rest += [a for a in atts if a.name in _BINARY]  # decoded here, from the whole
         # Only the whole message needs no parsing: a section needs the structure.
         self.parseRest = any(not _isWhole(a) for a in self.rest)
         self.headerOnly = parts  # ENVELOPE from the header alone, if that is all to parse
@@ -166,7 +188,12 @@ async def _message(session, mailbox, plan: _Plan, info, seq: int, modseq: int = 
         elif att in served:
             pieces.extend(_literal(_label(att), served[att]))
         else:
-            pieces.extend(_render(att, info, raw, structure, session.view.recent, modseq))
+            try:
+                pieces.extend(_render(att, info, raw, structure, session.view.recent,
+                                      modseq))
+            except UnknownTransferEncoding:
+                _close(served.values())
+                raise
     pieces.append(b")\r\n")
     return pieces
 
@@ -224,18 +251,21 @@ async def fetch(session, cmd):
                 _withItem(atts, "UID", first=True)
                 _withItem(atts, "MODSEQ")
     missing = len(infos) < len(uids)
-    if not await writeMessages(session, atts, infos):
-        missing = True
-    if missing:
+    complete, undecodable = await writeMessages(session, atts, infos)
+    if undecodable:
+        raise IMAPError("Cannot undo the transfer encoding of some of the messages",
+                        "UNKNOWN-CTE")
+    if missing or not complete:
         return ("EXPUNGEISSUED", "Some of the requested messages were expunged")
     return None
 
 
-async def writeMessages(session, atts, infos) -> bool:
+async def writeMessages(session, atts, infos) -> tuple[bool, bool]:
     """
     The FETCH responses of C{atts} for the messages C{infos} (L{MessageInfo}, ascending)
-    of the selected mailbox, each written before the next is read; False if some of
-    them were gone meanwhile. (The FETCH command, and NOTIFY's MessageNew, RFC 5465 5.2.)
+    of the selected mailbox, each written before the next is read (the FETCH command, and
+    NOTIFY's MessageNew, RFC 5465 5.2); whether all of them were there, and whether one
+    had a transfer encoding BINARY cannot undo (RFC 3516 4.3: the others are answered).
     """
     view, mailbox = session.view, session.mailbox
     uids = [i.uid for i in infos]
@@ -243,16 +273,20 @@ async def writeMessages(session, atts, infos) -> bool:
     session.announceKeywords()  # a FETCH may show a keyword new to this session
     plan = _Plan(atts, mailbox)
     slices = Slices(session)
-    complete = True
+    complete, undecodable = True, False
     for info in infos:
         seq = view.seqOf(info.uid)
         if seq is None:
             continue
-        pieces = await _message(session, mailbox, plan, info, seq, modseqs.get(info.uid, 0))
+        try:
+            pieces = await _message(session, mailbox, plan, info, seq, modseqs.get(info.uid, 0))
+        except UnknownTransferEncoding:
+            undecodable = True
+            continue
         if pieces is None:
             complete = False
             continue
         await writeResponse(session, pieces)
         if slices.due():
             await slices.pause()
-    return complete
+    return complete, undecodable

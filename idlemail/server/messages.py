@@ -7,30 +7,16 @@ from __future__ import annotations
 
 from idlemail.errors import IMAPError, NoSuchMailbox
 from idlemail.records import RECENT
+from idlemail.server import condstore
 from idlemail.server.names import decodeName
 from idlemail.server.registry import ONLY_SELECTED, command
 from idlemail.server.responses import fetchFlags
 from idlemail.server.selection import requireWritable
-from idlemail.server.sequences import resolveUids
-
-
-def compactSet(numbers) -> str:
-    """C{[1, 2, 3, 7]} -> C{"1:3,7"} (RFC 4315 uid-set)."""
-    out = []
-    numbers = list(numbers)
-    i = 0
-    while i < len(numbers):
-        j = i
-        while j + 1 < len(numbers) and numbers[j + 1] == numbers[j] + 1:
-            j += 1
-        out.append(str(numbers[i]) if i == j else f"{numbers[i]}:{numbers[j]}")
-        i = j + 1
-    return ",".join(out)
+from idlemail.server.sequences import compactSet, resolveUids
 
 
 @command("STORE", ONLY_SELECTED, expungesAfter=False)
 async def store(session, cmd):
-    from idlemail.server import condstore  # it imports compactSet from here
     args = cmd.args
     requireWritable(session)
     view, mailbox = session.view, session.mailbox

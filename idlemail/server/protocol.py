@@ -32,7 +32,7 @@ from idlemail.errors import IMAPError
 from idlemail.server import sessionlog
 from idlemail.server.commands import lookup
 from idlemail.server.limits import parseAddress
-from idlemail.server.messages import compactSet
+from idlemail.server.sequences import compactSet
 from idlemail.server.registry import ANSWERED, AUTHENTICATED, LOGOUT, NOT_AUTHENTICATED, SELECTED
 from idlemail.server.responses import fetchFlags, mailboxFlags
 from idlemail.server.writethrough import writeNow
@@ -61,7 +61,8 @@ class IMAPServerProtocol(LineReceiver):
                  "loginAt", "lastHeard", "idlingSince", "lastKeepalive", "tlsActive",
                  "authFailures", "condstore", "qresync", "notify", "_idleTag", "_partial", "_literalLeft", "_discardLeft",
                  "_refusal", "_queue", "_queuedBytes", "_busy", "_queueFull", "_outputFull",
-                 "_holding", "_socketPaused", "_drained", "_continuation", "_failures")
+                 "_holding", "_socketPaused", "_drained", "_continuation", "_failures",
+                 "savedSearch")
 
     def __init__(self) -> None:
         self.state = NOT_AUTHENTICATED
@@ -71,6 +72,7 @@ class IMAPServerProtocol(LineReceiver):
         self.user: str | None = None
         self.mailbox = None  # IMailbox while selected
         self.view = None  # SessionTracker while selected
+        self.savedSearch: tuple[int, ...] = ()  # RFC 5182 "$": UIDs, ascending
         self.peer: tuple = (None, None)
         self.connectedAt = self.loginAt = self.lastHeard = 0.0
         self.idlingSince: float | None = None
@@ -646,6 +648,7 @@ class IMAPServerProtocol(LineReceiver):
         self.state = SELECTED
 
     def deselect(self) -> None:
+        self.savedSearch = ()  # RFC 5182 2.1: "$" belongs to the mailbox it was made in
         if self.view is not None:
             self.view.mailbox.closeSession(self.view)
             self.view = None

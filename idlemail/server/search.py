@@ -17,7 +17,8 @@ from idlemail.errors import IMAPError
 from idlemail.interfaces import ISearchMailbox
 from idlemail.server import condstore
 from idlemail.server.registry import ONLY_SELECTED, command
-from idlemail.server.searchuids import resolveSearch
+from idlemail.server.esearch import answerSearch
+from idlemail.server.searchuids import resolveSaved, resolveSearch
 from idlemail.server.sequences import NumberSet, mergedRanges
 from idlemail.server.slices import Slices
 from idlemail.wire.addresses import Group
@@ -193,31 +194,34 @@ def _headerKey(name: str, needle: str):
     return lambda m: any(needle in t for t in m.fieldTexts(name))
 
 
-@command("SEARCH", ONLY_SELECTED, expungesAfter=False)
-async def search(session, cmd):
-    charset, criteria = cmd.args.charset, cmd.args.criteria
+def checkCharset(charset: str | None) -> None:
     if charset is not None and charset.upper() not in _CHARSETS:
         # RFC 3501 6.4.4: an unsupported charset is a NO (not a BAD) naming those we take.
         raise IMAPError(f"Unsupported charset {charset}",
                         "BADCHARSET (" + " ".join(_CHARSETS) + ")")
+
+
+async def searchUids(session, charset: str | None, criteria: SearchKey) -> list[int]:
+    """The UIDs, ascending, of the session's messages that match C{criteria} (in which
+    C{$} is the session's saved result, RFC 5182)."""
+    checkCharset(charset)
     view, mailbox = session.view, session.mailbox
     inView = view.uidsInView()
+    if not inView:
+        return []
+    criteria = resolveSaved(criteria, session.savedSearch)
     modseqs = None
-    if _uses(criteria, "MODSEQ"):
+    if usesModseq(criteria):
         condstore.enable(session)  # RFC 7162 3.1: SEARCH MODSEQ enables CONDSTORE
         condstore.modseqMailbox(session)
-        modseqs = await mailbox.modseqs(inView) if inView else {}
+        modseqs = await mailbox.modseqs(inView)
     elif ISearchMailbox.providedBy(mailbox):  # the backend searches (e.g. upstream)
-        uids = await mailbox.search(resolveSearch(criteria, view, inView), inView) \
-            if inView else []
-        found = uids if cmd.uid else [n for n in map(view.seqOf, uids) if n is not None]
-        session.untagged(b"SEARCH" + b"".join(b" %d" % n for n in found))
-        return None
-    infos = await mailbox.messages(inView) if inView else []
-    matches = compileKey(criteria, len(inView), inView[-1] if inView else 0)
+        return list(await mailbox.search(resolveSearch(criteria, view, inView), inView))
+    infos = await mailbox.messages(inView)
+    matches = compileKey(criteria, len(inView), inView[-1])
     body = _needsBody(criteria)
     slices = Slices(session)
-    found, highest = [], 0
+    found = []
     for info in infos:
         if slices.due():
             await slices.pause()
@@ -229,14 +233,30 @@ async def search(session, cmd):
             structure = MessageStructure.parse(raw)
         seq = view.seqOf(info.uid)
         modseq = modseqs.get(info.uid, 0) if modseqs is not None else 0
-        if matches(_Message(info, seq, info.uid in view.recent, structure, modseq)):
-            found.append(info.uid if cmd.uid else seq)
-            highest = max(highest, modseq)
+        if seq is not None and matches(_Message(info, seq, info.uid in view.recent,
+                                                structure, modseq)):
+            found.append(info.uid)
+    return found
+
+
+def usesModseq(key: SearchKey) -> bool:
+    return key.op == "MODSEQ" or any(isinstance(a, SearchKey) and usesModseq(a)
+                                     for a in key.args)
+
+
+@command("SEARCH", ONLY_SELECTED, expungesAfter=False)
+async def search(session, cmd):
+    args = cmd.args
+    saving = args.returns is not None and "SAVE" in args.returns
+    try:
+        uids = await searchUids(session, args.charset, args.criteria)
+    except IMAPError:
+        if saving:
+            session.savedSearch = ()  # RFC 5182 2.1: a failed SEARCH saves nothing
+        raise
     # RFC 7162 3.1.5: with MODSEQ in the criteria, the highest MODSEQ of those found.
-    tail = b" (MODSEQ %d)" % highest if modseqs is not None and found else b""
-    session.untagged(b"SEARCH" + b"".join(b" %d" % n for n in found) + tail)
+    modseq = None
+    if uids and usesModseq(args.criteria):
+        modseq = max((await session.mailbox.modseqs(uids)).values(), default=None)
+    answerSearch(session, cmd, uids, modseq)
     return None
-
-
-def _uses(key: SearchKey, op: str) -> bool:
-    return key.op == op or any(isinstance(a, SearchKey) and _uses(a, op) for a in key.args)

@@ -22,6 +22,16 @@ def _runs(uids) -> SequenceSet:
     return SequenceSet(tuple(ranges))
 
 
+def resolveSaved(key: SearchKey, saved) -> SearchKey:
+    """C{key} with C{$} (RFC 5182) as the UID set it stands for: C{saved} (UIDs, ascending)."""
+    op, args = key.op, key.args
+    if op in ("AND", "OR", "NOT"):
+        return SearchKey(op, tuple(resolveSaved(k, saved) for k in args))
+    if op in ("SEQ", "UID") and args[0].saved:
+        return SearchKey("UID", (_runs(saved or ()),))
+    return key
+
+
 def resolveSearch(key: SearchKey, view, inView: list[int]) -> SearchKey:
     """C{key} with SEQ, C{*}, RECENT, NEW and OLD turned into UID keys of C{inView}."""
     op, args = key.op, key.args

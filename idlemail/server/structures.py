@@ -1,6 +1,7 @@
 """
-The rendered ENVELOPE, BODYSTRUCTURE and BODY of recently fetched messages, shared by every
-session of the process, so that a client that fetches the ENVELOPE of the same messages
+The rendered ENVELOPE, BODYSTRUCTURE and BODY of recently fetched messages, and the header
+fields SORT and THREAD compare (L{idlemail.server.sortfields}), shared by every session of
+the process, so that a client that fetches the ENVELOPE of the same messages
 again (they all do, on every resync) costs neither a read nor a parse.
 
 A message's content never changes while its UID and the mailbox's UIDVALIDITY stand
@@ -35,8 +36,9 @@ class StructureCache:
             self._boxes.move_to_end(tracker)
         return items
 
-    def put(self, tracker, key: tuple, name: str, value: bytes) -> None:
-        if len(value) * 16 > self.maxBytes:
+    def put(self, tracker, key: tuple, name: str, value) -> None:
+        """Keep C{value}: rendered bytes, or any object with C{octets}, its rough size."""
+        if _octets(value) * 16 > self.maxBytes:
             return  # one huge structure would push out everything else
         box = self._boxes.get(tracker)
         if box is None:
@@ -50,7 +52,7 @@ class StructureCache:
             self.size += _ENTRY_OVERHEAD
         else:
             box.move_to_end(key)
-        self.size += len(value) - len(items.get(name, b""))
+        self.size += _octets(value) - _octets(items.get(name, b""))
         items[name] = value
         self._trim()
 
@@ -71,4 +73,8 @@ class StructureCache:
 
     def _forget(self, items: dict) -> None:
         self.entries -= 1
-        self.size -= _ENTRY_OVERHEAD + sum(len(v) for v in items.values())
+        self.size -= _ENTRY_OVERHEAD + sum(_octets(v) for v in items.values())
+
+
+def _octets(value) -> int:
+    return len(value) if isinstance(value, (bytes, bytearray)) else value.octets

@@ -115,6 +115,26 @@ class BackendConformanceTests:
         assert await mailbox.body(first) == message(1)
 
     @pytest_twisted.ensureDeferred
+    async def test_appends_asked_together_each_get_a_uid_published_before_the_answer(
+            self, backend):
+        # Changes asked at once may take effect in any order (none was answered before
+        # the others were asked), but each exactly once, and published before its answer.
+        _, mailbox = await self.inbox(backend)
+        publishedAtAnswer = []
+
+        def answered(uid):
+            publishedAtAnswer.append(uid in mailbox.tracker.uids)
+            return uid
+        uids = await defer.gatherResults([
+            mailbox.append(message(n), [], None).addCallback(answered) for n in range(10)])
+        assert publishedAtAnswer == [True] * 10
+        assert sorted(uids) == mailbox.tracker.uids and len(set(uids)) == 10
+        assert mailbox.uidNext > max(uids)
+        assert await mailbox.expunge() == []  # none is \Deleted
+        await mailbox.store(uids[:3], ["\Deleted"], "+")
+        assert await mailbox.expunge() == sorted(uids[:3])
+
+    @pytest_twisted.ensureDeferred
     async def test_a_body_read_in_pieces_is_the_body(self, backend):
         _, mailbox = await self.inbox(backend)
         if not IBodyStreams.providedBy(mailbox):

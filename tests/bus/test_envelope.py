@@ -1,9 +1,13 @@
 """Envelopes: numbered per mailbox, and their JSON form read back as sent."""
 
 import json
+from dataclasses import dataclass
 
 import pytest
 
+from idlemail import events
+from idlemail.bus import changes
+from idlemail.bus.changes import parseUidSet, uidSet
 from idlemail.bus.envelope import (
     BadEnvelope,
     Envelope,
@@ -11,10 +15,14 @@ from idlemail.bus.envelope import (
     decodeEnvelope,
     encodeEnvelope,
     newOrigin,
-    parseUidSet,
-    uidSet,
 )
-from idlemail.events import FlagsChanged, KeywordsAdded, MessagesAdded, MessagesExpunged
+from idlemail.events import (
+    FlagsChanged,
+    KeywordsAdded,
+    MailboxReset,
+    MessagesAdded,
+    MessagesExpunged,
+)
 
 SEEN, FLAGGED = frozenset({"\\Seen"}), frozenset({"\\Seen", "\\Flagged"})
 
@@ -68,12 +76,76 @@ def test_a_change_kind_of_a_later_version_means_re_read():
     (b'{"v": 1, "o": "o", "s": 1, "u": "a", "m": "INBOX", "uv": 1, "c": "a", "d": "1:9999999"}',
      "bad change 'a': bad range '1:9999999'"),
     (b'{"v": 1, "o": "o", "s": 1, "u": "a", "m": "INBOX", "uv": 1, "c": "f", "d": [[[1], "1"]]}',
-     "bad change 'f': a flag is not a string"),
+     "bad change 'f': flags: 1 is not a str"),
+    (b'{"v": 1, "o": "o", "s": 1, "u": "a", "m": "INBOX", "uv": 1, "c": "f", "d": [["x"]]}',
+     "bad change 'f': flags: ['x'] is not a list of 2"),
+    (b'{"v": 1, "o": "o", "s": 1, "u": "a", "m": "INBOX", "uv": 1, "c": "z", "d": 5}',
+     "bad change 'z': reason: 5 is not a str"),
 ])
 def test_what_is_not_an_envelope_is_refused_with_one_line(data, why):
     with pytest.raises(BadEnvelope) as e:
         decodeEnvelope(data)
     assert str(e.value).startswith(why)
+
+
+def test_a_field_added_to_an_event_travels_without_a_change_to_the_codec(monkeypatch):
+    # As CONDSTORE may add a modseq to an event: plain fields, pairs keyed by UID.
+    @dataclass(frozen=True, slots=True)
+    class MessagesAdded:
+        uids: tuple[int, ...]
+        modseq: int = 0
+        modseqs: tuple[tuple[int, int], ...] = ()
+        note: str | None = None
+
+    MessagesAdded.__module__ = events.__name__
+    monkeypatch.setitem(changes.CODES, MessagesAdded, "a")
+    monkeypatch.delitem(changes.CODES, events.MessagesAdded)
+    sent = Envelope("a", "INBOX", 1, "o", 1, MessagesAdded((4, 5), 9, ((4, 8), (5, 9))))
+    data = encodeEnvelope(sent)
+    # A field at its default (note) is left out, and read back as its default.
+    assert json.loads(data)["e"] == {"modseq": 9, "modseqs": [[8, "4"], [9, "5"]]}
+    assert decodeEnvelope(data) == sent
+
+
+def test_a_field_this_version_does_not_know_is_ignored():
+    data = json.dumps({"v": 1, "o": "o", "s": 1, "u": "a", "m": "INBOX", "uv": 1,
+                       "c": "a", "d": "4:5", "e": {"modseq": 9, "later": 1}})
+    assert decodeEnvelope(data).change == MessagesAdded((4, 5), modseq=9)
+
+
+def test_an_event_at_its_defaults_travels_as_before_it_had_them():
+    sent = Envelope("a", "INBOX", 1, "o", 1, MessagesExpunged((4, 5)))
+    assert "e" not in json.loads(encodeEnvelope(sent))
+    assert decodeEnvelope(encodeEnvelope(sent)) == sent
+
+
+def test_an_event_kind_added_later_travels_by_its_class_name(monkeypatch):
+    @dataclass(frozen=True, slots=True)
+    class MessagesVanished:
+        uids: tuple[int, ...]
+        earlier: bool
+
+    MessagesVanished.__module__ = events.__name__
+    monkeypatch.setattr(events, "MessagesVanished", MessagesVanished, raising=False)
+    changes._laterKinds.cache_clear()
+    try:
+        sent = Envelope("a", "INBOX", 1, "o", 1, MessagesVanished((3,), True))
+        record = json.loads(encodeEnvelope(sent))
+        assert (record["c"], record["d"], record["e"]) == ("MessagesVanished", "3",
+                                                           {"earlier": True})
+        assert decodeEnvelope(encodeEnvelope(sent)) == sent
+    finally:
+        changes._laterKinds.cache_clear()
+
+
+def test_a_mailbox_reset_travels_too():
+    sent = Envelope("a", "INBOX", 1, "o", 1, MailboxReset("INBOX was replaced"))
+    assert decodeEnvelope(encodeEnvelope(sent)) == sent
+
+
+def test_only_events_are_encoded():
+    with pytest.raises(TypeError):
+        encodeEnvelope(Envelope("a", "INBOX", 1, "o", 1, object()))
 
 
 def test_uid_sets():

@@ -221,3 +221,18 @@ async def test_a_redis_that_is_not_there_yet_is_logged_once_and_joined_later(red
         redis.start()
         await until(lambda: bus.state == UP and heard.what[-1] == "resync")
         assert bus._confirmed == {channelName("alice", "INBOX")}
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_subscribe_redis_refuses_is_logged_and_does_not_hold_up_the_session(redis):
+    allowed = channelName("alice", "INBOX")
+    assert redisSays(redis, b"ACL SETUSER default resetchannels &" + allowed.encode()
+                     ) == b"+OK\r\n"
+    with busWarnings() as warnings, buses(redis.endpoint, count=1) as (bus,):
+        await until(lambda: bus.state == UP)
+        # The Deferred the backend waits for before reading the store fires either way.
+        await bus.subscribe("alice", "Sent", Heard()).whenReady()
+        assert [e["why"] for e in warnings if "refused" in e["log_format"]] and \
+            "NOPERM" in warnings[-1]["why"]
+        await bus.subscribe("alice", "INBOX", Heard()).whenReady()
+        assert bus._confirmed == {allowed}

@@ -112,3 +112,13 @@ def servedWhileBusy(server, busy: RawClient, tag: bytes) -> tuple[list[bytes], b
     finally:
         other.close()
     return exchange, answeredYet(busy, tag)
+
+
+def commands(client: RawClient, lines, prefix: bytes = b"A") -> list[list[bytes]]:
+    """Send each line as a command tagged A0, A1, ...; the answer to each."""
+    return [client.command(prefix + b"%d" % i, line) for i, line in enumerate(lines)]
+
+
+def untagged(answers, prefix: bytes = b"A") -> list[list[bytes]]:
+    """The untagged lines of each answer of L{commands}; each must end in a tagged OK."""
+    return [ok(a, prefix + b"%d" % i) for i, a in enumerate(answers)]

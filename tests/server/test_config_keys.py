@@ -13,6 +13,7 @@ from idlemail.tap import buildService
 KEYS = {"plaintext_auth": "never", "trusted_networks": ["10.0.0.0/8"],
         "max_connections_per_ip": 20, "max_userip_connections": 50,
         "prelogin_timeout": "30s", "auth_threads": 4, "auth_cache_ttl": "10m",
+        "special_use": {"Outbox": "\\sent", "Gesendet": "\\Sent"},
         "notify_max_mailboxes": 7}
 
 
@@ -38,6 +39,8 @@ def test_the_keys_reach_the_server_factory():
     assert (factory.limits.maxPerIP, factory.limits.maxUserIP) == (20, 50)
     assert factory.preloginTimeout == 30.0 and factory.authThreads.size == 4
     assert factory.credentials.ttl == 600.0
+    names = factory.specialUseNames
+    assert names.uses("outbox", (), "/") == ("\\Sent",) and names.uses("Sent", (), "/") == ()
     assert factory.notifyMaxMailboxes == 7
 
 
@@ -48,6 +51,8 @@ def test_the_keys_reach_the_server_factory():
     ("auth_threads", 0, "server.auth_threads: must be at least 1"),
     ("notify_max_mailboxes", "many", "server.notify_max_mailboxes: expected an int"),
     ("prelogin_timeout", "soon", "server.prelogin_timeout: 'soon' is not a duration"),
+    ("special_use", {"Old": "\\Old"}, "server.special_use.Old: '\\\\Old' is not a special use"),
+    ("special_use", {"Old": 3}, "server.special_use.Old: expected a str, got int"),
 ])
 def test_a_bad_value_is_one_line_naming_the_key(key, value, message):
     with pytest.raises(ConfigError) as e:

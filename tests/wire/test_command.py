@@ -8,6 +8,7 @@ import pytest
 
 from idlemail.wire.command import (
     AppendArgs,
+    AppendMessage,
     FetchArgs,
     FetchAttribute,
     ListArgs,
@@ -66,10 +67,11 @@ def test_store():
 
 def test_append_with_flags_and_date():
     cmd = parseCommand(b't APPEND INBOX (\\Seen) "07-Feb-1994 21:52:25 -0800" {5}\r\nhello')
-    assert cmd.args == AppendArgs(b"INBOX", ("\\Seen",),
-                                  datetime(1994, 2, 7, 21, 52, 25,
-                                           tzinfo=timezone(timedelta(hours=-8))), b"hello")
-    assert parseCommand(b"t APPEND Drafts {2}\r\nhi").args == AppendArgs(b"Drafts", (), None, b"hi")
+    assert cmd.args == AppendArgs(b"INBOX", (AppendMessage(
+        ("\\Seen",), datetime(1994, 2, 7, 21, 52, 25, tzinfo=timezone(timedelta(hours=-8))),
+        b"hello"),))
+    assert parseCommand(b"t APPEND Drafts {2}\r\nhi").args == AppendArgs(
+        b"Drafts", (AppendMessage((), None, b"hi"),))
 
 
 def test_search_criteria():
@@ -86,8 +88,8 @@ def test_search_criteria():
 
 
 def test_list_patterns_allow_wildcards():
-    assert parseCommand(b'x LIST "" *').args == ListArgs(b"", b"*")
-    assert parseCommand(b'x LIST "" Lists/%').args == ListArgs(b"", b"Lists/%")
+    assert parseCommand(b'x LIST "" *').args == ListArgs(b"", (b"*",))
+    assert parseCommand(b'x LIST "" Lists/%').args == ListArgs(b"", (b"Lists/%",))
 
 
 def test_status_items():

@@ -86,6 +86,7 @@ class MaildirAccount:
         if await self._inPool(self._isFolderThread, paths[-1]):
             raise MailboxExists(name)
         await self._inPool(self._createFoldersThread, paths)
+        self.backend.announce(self.home, paths[-1])
 
     def _createFoldersThread(self, paths) -> None:
         for path in paths:
@@ -109,12 +110,13 @@ class MaildirAccount:
         self.backend.forgetFolder(path)
         if folder is None:
             await self._inPool(shutil.rmtree, path)
-            return
-        release = await folder.lane.hold()  # after whatever its lane is doing
-        try:
-            await self._inPool(shutil.rmtree, path)
-        finally:
-            release()
+        else:
+            release = await folder.lane.hold()  # after whatever its lane is doing
+            try:
+                await self._inPool(shutil.rmtree, path)
+            finally:
+                release()
+        self.backend.announce(self.home, path)
 
     # --- rename ---------------------------------------------------------------------------
     def rename(self, oldName: str, newName: str):
@@ -146,6 +148,10 @@ class MaildirAccount:
         finally:
             for release in releases:
                 release()
+        newPrefix = N.folderOf(new)
+        for entry in moving:
+            self.backend.announce(self.home, self.home / entry)
+            self.backend.announce(self.home, self.home / (newPrefix + entry[len(prefix):]))
 
     def _renameThread(self, moving, prefix: str, newPrefix: str, new: str) -> None:
         for entry in moving:
@@ -162,7 +168,8 @@ class MaildirAccount:
             await self._inPool(self._moveMessagesThread, source, target)
         finally:
             release()
-        await inbox.scan()
+        await inbox.scan(origin=None)  # our change: every process is told of the expunges
+        self.backend.announce(self.home, target)
 
     def _moveMessagesThread(self, source: Path, target: Path) -> None:
         self._createFoldersThread([target])

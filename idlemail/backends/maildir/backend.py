@@ -11,7 +11,8 @@ Each folder used is indexed once per process (L{Folder}, kept for a while after 
 last session leaves, within bounds, so that a SELECT again or a STATUS does not look at
 every file again);
 each open folder is watched once (L{OpenFolder}), whatever the number of sessions that
-have it selected, and its changes, by UID, go to its one L{MailboxTracker}.
+have it selected. Changes, by UID, go to the change bus; each open folder's one
+L{MailboxTracker} is fed from it (L{idlemail.backends.maildir.bus}).
 """
 
 from __future__ import annotations
@@ -24,12 +25,14 @@ from twisted.internet import defer
 from twisted.logger import Logger
 from zope.interface import implementer
 
-from idlemail.backends.maildir.pool import DEFAULT_THREADS, DiskPool
+from idlemail.backends.maildir.bus import FolderPublisher, closeFeed, mailboxOf, openFeed
 from idlemail.backends.maildir.disk import createFolder
-from idlemail.backends.maildir.store import Changes, Folder
+from idlemail.backends.maildir.pool import DEFAULT_THREADS, DiskPool
+from idlemail.backends.maildir.store import Folder
 from idlemail.backends.maildir.validity import nextUidValidity
 from idlemail.backends.maildir.watch import WatchHub
-from idlemail.events import FlagsChanged, KeywordsAdded, MessagesAdded, MessagesExpunged
+from idlemail.bus import LocalBus
+from idlemail.bus.feed import MailboxPublisher
 from idlemail.interfaces import IBackend, ICachedLogin, ICondStoreBackend, INotifyBackend
 from idlemail.tracker import MailboxTracker
 
@@ -61,9 +64,13 @@ def validityAllocator(home: Path):
 
 
 class OpenFolder:
-    """A folder open in this process: its index, its tracker and its watch."""
+    """
+    A folder open in this process: its index, its tracker, its watch and its place on
+    the bus. It stays open while a session has it selected or holds a handle on it,
+    then lingers (L{MaildirBackend.linger}) before it is closed.
+    """
 
-    def __init__(self, backend: "MaildirBackend", folder: Folder):
+    def __init__(self, backend: "MaildirBackend", folder: Folder, home: Path):
         self.backend, self.folder, self.path = backend, folder, folder.path
         self.tracker: MailboxTracker | None = None
         self.handles = 0
@@ -71,11 +78,13 @@ class OpenFolder:
         self.lingerCall = None  # set while it stays open with no session
         self._waiting: list[defer.Deferred] = []
         self._failure = None
-        folder.onChanges = self._publish
+        self.feed = openFeed(backend.bus, *mailboxOf(home, self.path), folder)
         # Watch first: what changes during the first scan is looked at right after it.
         self.watch = backend.hub.watch(self.path, folder.refresh, folder.rescan)
         folder.ownChanges = self.watch.own
-        folder.scan(after=self._startTracker).addErrback(self._failed)
+        # Subscribed before the scan, so that no change of another process slips between.
+        self.feed.whenReady().addCallback(
+            lambda _: folder.scan(after=self._startTracker)).addErrback(self._failed)
 
     def whenReady(self) -> defer.Deferred:
         if self.tracker is not None:
@@ -94,6 +103,8 @@ class OpenFolder:
         self.tracker = MailboxTracker(folder.uids(), recent, folder.keywordNames,
                                       folder.highestModseq)
         self.tracker.onClaim = folder.claim
+        self.tracker.onEmpty = lambda tracker: self._unused()
+        self.feed.tracker = self.tracker
         waiting, self._waiting = self._waiting, []
         for d in waiting:
             d.callback(self)
@@ -105,33 +116,16 @@ class OpenFolder:
         for d in waiting:
             d.errback(failure)
 
-    def publishKeywords(self) -> None:
-        """Tell sessions of keywords new to the folder (ours or another program's)
-        before any change that uses them (RFC 3501 7.2.6)."""
-        known = self.folder.keywordNames
-        if len(known) != len(self.tracker.keywords):
-            self.tracker.publish(KeywordsAdded(tuple(known)))
-
-    def _publish(self, changes: Changes, origin=None) -> None:
-        if self.tracker is None:
-            return  # the first scan: the tracker starts from the index
-        self.publishKeywords()
-        # One event per MODSEQ: a scan may find changes other processes made, each
-        # with its own.
-        modseqs = changes.modseqs
-        for uids, modseq in _byModseq(changes.expunged, modseqs):
-            self.tracker.publish(MessagesExpunged(tuple(uids), modseq), origin)
-        for uids, modseq in _byModseq(changes.added, modseqs):
-            self.tracker.publish(MessagesAdded(tuple(uids), modseq), origin)
-        for pairs, modseq in _byModseq(changes.flags, modseqs, key=lambda p: p[0]):
-            self.tracker.publish(FlagsChanged(tuple(pairs), modseq), origin)
-
     def rescan(self) -> defer.Deferred:
         """Compare the whole folder with the index now; fires once applied."""
         return self.folder.scan()
 
     def release(self) -> None:
         self.handles -= 1
+        self._unused()
+
+    def _unused(self) -> None:
+        """A handle was given back, or the tracker's last session left (its onEmpty)."""
         if self.handles <= 0 and (self.tracker is None or not self.tracker.sessions):
             self.backend.linger(self)
 
@@ -142,31 +136,30 @@ class OpenFolder:
         self.backend.lingering.pop(self.path, None)
         if self.lingerCall is not None and self.lingerCall.active():
             self.lingerCall.cancel()
+        own = self.watch.own
         self.watch.stop()
-        if self.folder.onChanges == self._publish:
-            self.folder.onChanges = None
+        closeFeed(self.feed, self.folder)
+        if self.folder.ownChanges is own:
             self.folder.ownChanges = None
         if self.backend.folders.get(self.path) is self:
             del self.backend.folders[self.path]
-
-
-def _byModseq(items, modseqs: dict, key=lambda uid: uid):
-    """C{items} (ascending) in groups of one MODSEQ, lowest MODSEQ first."""
-    groups: dict[int, list] = {}
-    for item in items:
-        groups.setdefault(modseqs.get(key(item), 0), []).append(item)
-    return [(groups[m], m) for m in sorted(groups)]
 
 
 @implementer(IBackend, ICachedLogin, ICondStoreBackend, INotifyBackend)
 class MaildirBackend:
     """
     @param ioThreads: the size of the disk thread pool (C{[server.maildir] io_threads}).
+    @param watch: how open folders are watched for other programs' changes
+        (C{[server.maildir] watch}): C{"inotify"}, C{"poll"} or C{"none"} (the bus
+        alone tells of them: storage shared between hosts). C{useInotify=False} is
+        C{"poll"}.
+    @param bus: the change bus (L{idlemail.bus.interfaces.IChangeBus}); an in-process
+        one if not given (L{useBus} gives the server's).
     """
 
     def __init__(self, root, passwdFile, reactor=None, pollInterval: float = 2.0,
                  useInotify: bool = True, ioThreads: int = DEFAULT_THREADS,
-                 linger: float = LINGER):
+                 linger: float = LINGER, watch: str = "inotify", bus=None):
         if reactor is None:
             from twisted.internet import reactor
         from idlemail.passwd import PasswdFile
@@ -174,7 +167,9 @@ class MaildirBackend:
         self.passwd = PasswdFile(passwdFile)
         self.reactor = reactor
         self.pool = DiskPool(reactor, ioThreads)
-        self.hub = WatchHub(reactor, pollInterval, useInotify)
+        self.hub = WatchHub(reactor, pollInterval,
+                            "poll" if watch == "inotify" and not useInotify else watch)
+        self.bus = LocalBus() if bus is None else bus
         self.folders: dict[Path, OpenFolder] = {}
         self.lingering: OrderedDict[Path, OpenFolder] = OrderedDict()
         self.lingerFor = linger
@@ -217,12 +212,19 @@ class MaildirBackend:
             lock = self._homeLocks[home] = defer.DeferredLock()
         return lock
 
+    def useBus(self, bus) -> None:
+        """Publish through C{bus} (the server's), before any folder is used."""
+        self.bus = bus
+        for folder in self.indexes.values():
+            folder.onChanges.publisher.bus = bus
+
     def folderAt(self, path: Path, home: Path) -> Folder:
         """The process's index of the folder at C{path} (made on first use)."""
         folder = self.indexes.get(path)
         if folder is None:
             folder = self.indexes[path] = Folder(path, self.pool, self.reactor,
                                                  validityAllocator(home))
+            folder.onChanges = FolderPublisher(self.bus, *mailboxOf(home, path), folder)
             self._trim()
         else:
             self.indexes.move_to_end(path)
@@ -238,6 +240,11 @@ class MaildirBackend:
             kept -= len(self.indexes.pop(path).byUid)
             idle = idle[1:]
 
+    def announce(self, home: Path, path: Path) -> None:
+        """Tell every process that has the folder at C{path} open to read it again
+        (it was created, deleted or renamed here)."""
+        MailboxPublisher(self.bus, *mailboxOf(home, path)).publish(None)
+
     def forgetFolder(self, path: Path) -> None:
         """The folder is gone (deleted or renamed): drop its index and watch."""
         opened = self.folders.get(path)
@@ -249,7 +256,7 @@ class MaildirBackend:
         """Deferred firing with the L{OpenFolder} at C{path} once its tracker is ready."""
         opened = self.folders.get(path)
         if opened is None:
-            opened = self.folders[path] = OpenFolder(self, self.folderAt(path, home))
+            opened = self.folders[path] = OpenFolder(self, self.folderAt(path, home), home)
         elif self.lingering.pop(path, None) is not None:
             opened.lingerCall.cancel()
             opened.lingerCall = None

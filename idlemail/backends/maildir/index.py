@@ -21,6 +21,31 @@ from idlemail.backends.maildir.pool import breathing
 SEEN = "\\Seen"
 
 
+class Cause:
+    """Why the index changed when no session's command changed it: the C{origin} an
+    apply hands to C{onChanges} (see L{idlemail.backends.maildir.bus})."""
+
+    __slots__ = ("name",)
+
+    def __init__(self, name: str):
+        self.name = name
+
+    def __repr__(self) -> str:
+        return f"<{self.name}>"
+
+
+# Seen on disk by the folder's watcher: another program's change, news to every process.
+WATCHED = Cause("watched")
+# Read from the store to catch up (a scan at open or for STATUS, another process's
+# change the bus named): news to this process's sessions only.
+CAUGHT_UP = Cause("caught up")
+
+
+def either(queued: Cause | None, asked: Cause) -> Cause:
+    """One look for two reasons: if either is news to every process, the look is."""
+    return WATCHED if WATCHED in (queued, asked) else asked
+
+
 @dataclass(slots=True)
 class Entry:
     """The index's view of one message (reactor thread)."""
@@ -74,7 +99,8 @@ def build(entries) -> Built:
 class Index:
     """
     @ivar onChanges: called with C{(changes, origin)} after each change of the index
-        (the open folder's publisher), or None.
+        (the folder's publisher), or None. C{origin} is the session token of the
+        command that made it (or None), or a L{Cause}.
     """
 
     def __init__(self, path, pool):
@@ -140,7 +166,7 @@ class Index:
     def entry(self, uid: int) -> Entry | None:
         return self.byUid.get(uid)
 
-    def _applyFound(self, result) -> Changes:
+    def _applyFound(self, result, origin: Cause = CAUGHT_UP) -> Changes:
         """A scan's result: files gone, renamed and new (see L{store._Found})."""
         found, copies = result
         changes = Changes()
@@ -152,7 +178,7 @@ class Index:
             changes.added = [e.uid for e in found.added]
             changes.recent = [e.uid for e in found.added if e.subdir == "new"]
             changes.modseqs = {e.uid: e.modseq for e in found.added}
-            self._publish(changes)
+            self._publish(changes, CAUGHT_UP)
             return changes
         modseqs = found.modseqs
         for uid in found.expunged:
@@ -176,7 +202,7 @@ class Index:
             if e.subdir == "new":
                 changes.recent.append(e.uid)
         changes.flags.sort()
-        self._publish(changes)
+        self._publish(changes, origin)
         return changes
 
     # --- reading (in the pool, changing nothing) -----------------------------------------

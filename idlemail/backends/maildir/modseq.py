@@ -55,7 +55,7 @@ from idlemail.backends.maildir.disk import fsyncDir
 from idlemail.backends.maildir.pool import breathing
 from idlemail.backends.maildir.safe import appendSynced, writeAll
 from idlemail.backends.vanished import DEFAULT_LIMIT, ExpungedUids
-from idlemail.bus.envelope import parseUidSet, uidSet
+from idlemail.bus.changes import parseUidSet, uidSet
 
 log = Logger()
 FILENAME = "idlemail-modseq"
@@ -83,7 +83,11 @@ class ModseqLock:
         self._fd: int | None = None
 
     def acquire(self) -> bool:
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+        try:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC,
+                         0o600)
+        except FileNotFoundError:
+            return True  # the folder is gone (another process deleted it): nothing to guard
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -266,27 +270,34 @@ class ModseqLog:
             self._newGone.setdefault(modseq, []).extend(uids)
 
     def commit(self, files: dict) -> None:
-        """Make this job's records durable: appended, or the file written whole."""
+        """Make this job's records durable: appended, or the file written whole (nothing,
+        if the folder was deleted meanwhile)."""
         try:
-            if not (self._new or self._newGone or self.repaired):
-                return
-            if not (self._new or self._newGone or files or self.pending or len(self.expunged)):
-                return  # nothing to keep: an empty folder starts at 1 again
-            if self.repaired or self._identity is None or (
-                    self.lines > SLACK_LINES + 2 * (len(files) + len(self.pending))):
-                self._rewrite(files)
-                return
-            text = self._records(self._new, self._newGone)
-            data = text.encode("ascii")
-            st = appendSynced(self.path, data)
-            self.lines += text.count("\n")
-            if (st.st_dev, st.st_ino) == self._identity and \
-                    st.st_size == self._offset + len(data):
-                self._offset = st.st_size
-            else:  # someone wrote without the lock: read it all next time
-                self._identity = None
+            self._commit(files)
+        except FileNotFoundError:
+            if self.path.parent.is_dir():
+                raise
         finally:
             self._new, self._newGone, self._fresh = {}, {}, 0
+
+    def _commit(self, files: dict) -> None:
+        if not (self._new or self._newGone or self.repaired):
+            return
+        if not (self._new or self._newGone or files or self.pending or len(self.expunged)):
+            return  # nothing to keep: an empty folder starts at 1 again
+        if self.repaired or self._identity is None or (
+                self.lines > SLACK_LINES + 2 * (len(files) + len(self.pending))):
+            self._rewrite(files)
+            return
+        text = self._records(self._new, self._newGone)
+        data = text.encode("ascii")
+        st = appendSynced(self.path, data)
+        self.lines += text.count("\n")
+        if (st.st_dev, st.st_ino) == self._identity and \
+                st.st_size == self._offset + len(data):
+            self._offset = st.st_size
+        else:  # someone wrote without the lock: read it all next time
+            self._identity = None
 
     def rollback(self) -> None:
         """The job failed before its commit: nothing of it is recorded."""

@@ -37,7 +37,7 @@ from twisted.logger import Logger
 from idlemail.backends.maildir import disk
 from idlemail.backends.maildir import flags as F
 from idlemail.backends.maildir.dotlock import DotLock, tryLocked
-from idlemail.backends.maildir.index import Changes, Entry, Index, build
+from idlemail.backends.maildir.index import CAUGHT_UP, WATCHED, Changes, Entry, Index, build, either
 from idlemail.backends.maildir.lane import Lane, Later
 from idlemail.backends.maildir.modseq import ModseqLock, ModseqLog, lettersOf
 from idlemail.backends.maildir.pool import breathing
@@ -121,9 +121,12 @@ class Folder(Index):
         self._deliveries: list[Delivery] = []
         self._commitQueued = False
         self._deliveriesGuard = threading.Lock()
-        # Bases to look at in the next refresh (any thread, under the guard).
+        # Bases and UIDs to look at in the next refresh, and who is to be told of what
+        # it finds; who is to be told of the next rescan (any thread, under the guard;
+        # None when no such job waits).
         self._bases: set[str] = set()
-        self._refreshQueued = self._rescanQueued = False
+        self._uids: set[int] = set()
+        self._refreshOrigin = self._rescanOrigin = None
         self._basesGuard = threading.Lock()
 
     @property
@@ -236,47 +239,75 @@ class Folder(Index):
         return f
 
     # --- scanning -----------------------------------------------------------------------
-    def scan(self, after=None) -> defer.Deferred:
+    def scan(self, after=None, origin=CAUGHT_UP) -> defer.Deferred:
         """
         Compare the whole folder with the model (at open, for STATUS, and by the
         poller), numbering new files; fires once applied. C{after()} then runs on the
-        reactor, before any later job is applied.
+        reactor, before any later job is applied. C{origin}: who is told of what differs
+        (L{idlemail.backends.maildir.index.Cause}, or None for a change of our own).
         """
         def apply(result):
-            changes = self._applyFound(result)
+            changes = self._applyFound(result, origin)
             if after is not None:
                 after()
             return changes
         return self.lane.submit(self._scanJob(lambda: None), apply)
 
-    def rescan(self) -> None:
-        """A full scan unless one is already waiting (the poller's tick)."""
+    def rescan(self, origin=WATCHED) -> None:
+        """A full scan unless one is already waiting (the poller's tick, a resync)."""
         with self._basesGuard:
-            if self._rescanQueued:
+            queued, self._rescanOrigin = self._rescanOrigin, either(self._rescanOrigin, origin)
+            if queued is not None:
                 return
-            self._rescanQueued = True
+        taken = []
 
         def started():
             with self._basesGuard:
-                self._rescanQueued = False
-        self.lane.submit(self._scanJob(started), self._applyFound).addErrback(
+                taken.append(self._rescanOrigin)
+                self._rescanOrigin = None
+        self.lane.submit(self._scanJob(started),
+                         lambda result: self._applyFound(result, taken[0])).addErrback(
             self._logged, "Scanning")
 
-    def refresh(self, bases) -> None:
-        """Compare only these bases (from file events) with the model, soon; bases
-        reported until that job starts join it."""
+    def refresh(self, bases=(), origin=WATCHED, uids=()) -> None:
+        """Compare only these bases (from file events) and the files of these UIDs
+        (another process named them) with the model, soon; those asked for until that
+        job starts join it."""
         with self._basesGuard:
             self._bases.update(bases)
-            if self._refreshQueued:
+            self._uids.update(uids)
+            queued, self._refreshOrigin = self._refreshOrigin, either(self._refreshOrigin, origin)
+            if queued is not None:
                 return
-            self._refreshQueued = True
+        taken = []
 
         def started():
             with self._basesGuard:
-                bases, self._bases, self._refreshQueued = self._bases, set(), False
+                bases, self._bases = self._bases, set()
+                uids, self._uids = self._uids, set()
+                taken.append(self._refreshOrigin)
+                self._refreshOrigin = None
+            if uids:
+                bases |= self._basesOfThread(uids)
             return bases
-        self.lane.submit(self._scanJob(started), self._applyFound).addErrback(
+        self.lane.submit(self._scanJob(started),
+                         lambda result: self._applyFound(result, taken[0])).addErrback(
             self._logged, "Reading changes of")
+
+    def _basesOfThread(self, uids) -> set[str]:
+        """The bases of these UIDs: from the model, or from the uidlist as another
+        process left it (UIDs it gave since our last look)."""
+        bases, unknown = set(), []
+        for uid in uids:
+            f = self._files.get(uid)
+            if f is not None:
+                bases.add(f.base)
+            else:
+                unknown.append(uid)
+        if unknown:
+            self.uidlist.load()
+            bases.update(self.uidlist.basesOf(unknown).values())
+        return bases
 
     def _scanJob(self, start):
         """A lane job comparing the disk with the model: all of it, or the bases that
@@ -288,7 +319,8 @@ class Folder(Index):
             if not scope:
                 scope.append(start())
             found = self._findThread(scope[0])
-            if found.unnumbered or self.uidlist.wantsRewrite():
+            # A folder deleted meanwhile (by another process) has nothing to number.
+            if (found.unnumbered or self.uidlist.wantsRewrite()) and os.path.isdir(self.path):
                 numbered = tryLocked(lock, self._numberThread, found)
                 if isinstance(numbered, Later):
                     return numbered

@@ -186,6 +186,24 @@ class UidList:
         if problem:
             raise ValueError(problem)
 
+    def basesOf(self, uids) -> dict[int, str]:
+        """uid -> base of those of C{uids} the list has. Records are kept in the order
+        read, which is ascending UID, so the newest (what another process just added)
+        are found from the end without a pass over a large list; a pass is the fallback."""
+        wanted = set(uids)
+        found: dict[int, str] = {}
+        if not wanted:
+            return found
+        lowest = min(wanted)
+        for base, uid in reversed(self.byBase.items()):
+            if uid < lowest:
+                break
+            if uid in wanted:
+                found[uid] = base
+        if len(found) < len(wanted):
+            found.update((uid, base) for base, uid in self.byBase.items() if uid in wanted)
+        return found
+
     # --- writing (the caller holds the lock: see L{DotLock}) ----------------------------
     def assign(self, bases) -> list[tuple[str, int]]:
         """Give each unknown base the next UID, in the order given."""

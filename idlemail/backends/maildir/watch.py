@@ -3,6 +3,9 @@ Change detection for open Maildir folders: inotify on new/ and cur/, one INotify
 per process and one pair of watches per open folder (shared by all its sessions), with a
 stat poll as the fallback when inotify is missing or its limits are exhausted.
 
+C{watch = "none"} watches nothing: on storage shared between hosts, where inotify sees
+no other host's writes, the change bus alone tells of them (L{idlemail.bus}).
+
 A file event names one file; the watcher collects the touched bases for the rest of the
 reactor turn (so that the two halves of a rename arrive together) and then asks the folder
 to compare just those bases: no rescan per event. Events that this process's own changes
@@ -91,6 +94,8 @@ class FolderWatch:
         self.own: OwnChanges | None = None
 
     def start(self) -> None:
+        if self.hub.mode == "none":
+            return
         if self.hub.notifier() is not None:
             try:
                 for sub in ("new", "cur"):
@@ -149,12 +154,22 @@ class FolderWatch:
             self.onBases(bases)
 
 
-class WatchHub:
-    """The process's one inotify instance (inotify instances are a scarce per-user limit)."""
+MODES = ("inotify", "poll", "none")
 
-    def __init__(self, reactor, pollInterval: float = 2.0, useInotify: bool = True):
-        self.reactor, self.pollInterval = reactor, pollInterval
-        self.useInotify = useInotify and inotify is not None
+
+class WatchHub:
+    """
+    The process's one inotify instance (inotify instances are a scarce per-user limit).
+
+    @param mode: C{"inotify"} (polling where inotify is missing or exhausted),
+        C{"poll"} (a full look every C{pollInterval}) or C{"none"}.
+    """
+
+    def __init__(self, reactor, pollInterval: float = 2.0, mode: str = "inotify"):
+        if mode not in MODES:
+            raise ValueError(f"watch mode {mode!r} (use {', '.join(MODES)})")
+        self.reactor, self.pollInterval, self.mode = reactor, pollInterval, mode
+        self.useInotify = mode == "inotify" and inotify is not None
         self._notifier = None
         self._failed = False
         self._warned: set[str] = set()

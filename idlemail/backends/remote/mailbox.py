@@ -14,6 +14,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 
 from twisted.internet import defer
+from twisted.logger import Logger
 from zope.interface import implementer
 
 from idlemail.backends.remote.body import UpstreamBody
@@ -38,6 +39,8 @@ def _storable(flags) -> list[str]:
 
 @implementer(IMailbox, IBodyStreams, IPartialBodies, ISearchMailbox)
 class RemoteMailbox:
+    log = Logger()
+
     def __init__(self, user, watch, state, readonly: bool):
         self.name = state.name
         self.readonly = readonly
@@ -64,12 +67,17 @@ class RemoteMailbox:
         state, settings = self._state, self._user.settings
 
         async def onSession(session):
-            if selected:
-                said = await session.select(self.name, state.uidValidity,
-                                            settings.commandTimeout, self._user.reactor)
-                if said is not None:
-                    state.learnPermanentFlags(said.permanentflags)
-            return await work(session.proto)
+            if not selected:
+                return await work(session.proto)
+            said = await session.select(self.name, state.uidValidity,
+                                        settings.commandTimeout, self._user.reactor,
+                                        state.highest)
+            if said is not None:
+                state.learnPermanentFlags(said.permanentflags)
+            published = state.highest
+            result = await work(session.proto)
+            session.viewUpdated(published)
+            return result
 
         async def go():
             if state.resetReason is not None:
@@ -160,16 +168,22 @@ class RemoteMailbox:
 
     async def _published(self, state, pairs, watch) -> None:
         """Publish what the proxy added; if another message may be missing below it, the
-        watcher looks now, and the append waits (bounded) until it has told everyone."""
+        watcher looks now, and the answer waits (bounded) until it has told everyone."""
         if state.appended(pairs):
             return
         watch.poke()
         last = max(uid for uid, _ in pairs)
+        timeout = self._user.settings.commandTimeout
         try:
-            await state.whenKnown(last).addTimeout(self._user.settings.commandTimeout,
-                                                   self._user.reactor)
+            await state.whenKnown(last).addTimeout(timeout, self._user.reactor)
         except defer.TimeoutError:
-            pass  # the watcher tells sessions when it can; the append itself is done
+            # The change itself is done upstream; the watcher tells sessions when it can.
+            self.log.warn("{user}/{name}: UID {uid} is answered before local sessions "
+                          "were told of it: the upstream watcher did not list it within "
+                          "{timeout:g} s ({why})", user=self._user.username,
+                          name=state.name, uid=last, timeout=timeout,
+                          why="following" if watch.up else
+                          (watch.lastReason or "reconnecting"))
 
     def store(self, uids, flags, mode: str, origin=None):
         return defer.ensureDeferred(self._store(list(uids), _storable(flags), mode, origin))

@@ -5,6 +5,11 @@ C{keepConnections} are kept when idle, each closed after C{connectionIdleTimeout
 Local sessions of the user share them: a command takes a connection, selects its mailbox
 there if another one is selected, runs, and gives the connection back. A connection that
 timed out or failed mid-command is closed (its state is unknown), never given out again.
+
+A server such as Dovecot brings a connection's view of its mailbox up to date only as a
+command ends: a message appended on another connection is not there to STORE, FETCH or
+COPY until then. So a connection whose view may predate a message local sessions were
+told of asks first (NOOP).
 """
 
 from __future__ import annotations
@@ -32,6 +37,9 @@ class PooledSession:
     def __init__(self, proto):
         self.proto = proto
         self.selected: str | None = None
+        # The newest UID published locally before the selected mailbox's view here was
+        # last brought up to date (by a command that began after it was published).
+        self.viewHas = 0
         self.timer = None
         self.counted = True
 
@@ -39,10 +47,16 @@ class PooledSession:
     def capabilities(self) -> frozenset:
         return self.proto.capabilities
 
-    async def select(self, name: str, uidValidity: int | None, timeout: float, clock):
+    async def select(self, name: str, uidValidity: int | None, timeout: float, clock,
+                     published: int = 0):
         """SELECT C{name} here unless it is selected already (None); refuse a changed
-        UIDVALIDITY. Returns what the SELECT said (the client's C{MailboxState})."""
+        UIDVALIDITY. Returns what the SELECT said (the client's C{MailboxState}).
+        C{published}: the newest UID local sessions were told of; a view of C{name}
+        here that may lack it is brought up to date first."""
         if self.selected == name:
+            if self.viewHas < published:
+                await deadline(self.proto.sendCommand("NOOP"), timeout, clock)
+                self.viewHas = published
             return None
         self.selected = None
         try:
@@ -51,8 +65,13 @@ class PooledSession:
             raise noSuchMailbox(e, name)
         if uidValidity is not None and state.uidvalidity != uidValidity:
             raise ValidityChanged(name)
-        self.selected = name
+        self.selected, self.viewHas = name, published
         return state
+
+    def viewUpdated(self, published: int) -> None:
+        """A command on the selected mailbox began after C{published} was: its end
+        brought the view up to it."""
+        self.viewHas = max(self.viewHas, published)
 
     def forget(self) -> None:
         """The selected mailbox may be gone or renamed: select again next time."""

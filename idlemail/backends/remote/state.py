@@ -6,6 +6,13 @@ changes are published to.
 Every change is published once, whoever tells it first: a command sent through the proxy
 (published at once, without waiting for the upstream's echo) or the watcher. The flags kept
 per UID are what local sessions were told, so an echo that changes nothing says nothing.
+
+New messages are published in UID order and never below one published before (local
+sessions could not be told of it: their numbers only grow at the end). So a message is
+published only when none can be missing below it: every message up to C{highest} (the
+newest UID ever published here) that still exists upstream has been published. The
+watcher keeps that true by listing everything above C{highest}; the proxy's own APPEND or
+COPY may publish at once only the UIDs that follow C{highest} without a gap.
 """
 
 from __future__ import annotations
@@ -38,7 +45,9 @@ class MailboxState:
                  permanentFlags=(), keywords=()):
         self.name = name
         self.uidValidity = uidValidity
-        self.uidNext = max(int(uidNext or 1), max(listing, default=0) + 1)
+        #: The newest UID ever published in this view (it stays when that message goes).
+        self.highest = max(listing, default=0)
+        self.uidNext = max(int(uidNext or 1), self.highest + 1)
         self.permanentFlags = SYSTEM_FLAGS + ("\\*",)
         self.learnPermanentFlags(permanentFlags)
         self.spellings = KeywordSpellings(k for k in keywords if not k.startswith("\\"))
@@ -56,6 +65,10 @@ class MailboxState:
         # upstream's echo of it may come first, and must not be told as someone else's.
         self._storing: dict[int, int] = {}
         self._held: dict[int, tuple] = {}
+        # UIDs expunged here that the watcher may still name (its answers already on the
+        # way): not new, not a sign of a changed mailbox. Each goes once the watcher has
+        # said it is gone, or has listed past it without it.
+        self._gone: set[int] = set()
 
     def learnPermanentFlags(self, flags) -> None:
         """What a local client may store for good: the upstream's answer to a read-write
@@ -65,21 +78,16 @@ class MailboxState:
         if flags:
             self.permanentFlags = flags
 
-    @property
-    def lastUid(self) -> int:
-        uids = self.tracker.uids
-        return uids[-1] if uids else 0
-
     def whenKnown(self, uid: int) -> defer.Deferred:
         """Fires once C{uid} (or a higher one) has been published, or the view reset."""
-        if uid <= self.lastUid or self.resetReason is not None:
+        if uid <= self.highest or self.resetReason is not None:
             return defer.succeed(None)
         d = defer.Deferred()
         self._waiting.append((uid, d))
         return d
 
     def _known(self) -> None:
-        last, waiting = self.lastUid, self._waiting
+        last, waiting = self.highest, self._waiting
         if self.resetReason is not None:
             last = float("inf")
         self._waiting = [(uid, d) for uid, d in waiting if uid > last]
@@ -98,47 +106,65 @@ class MailboxState:
     # --- changes ----------------------------------------------------------------------
     def added(self, pairs, origin=None) -> None:
         """
-        Messages with their flags, as the upstream listed them: those above every known
-        UID are published as one L{MessagesAdded}; known ones may have new flags. Raises
-        L{Inconsistent} for an unknown one below the newest known.
+        Messages with their flags, as the upstream listed them: those above every UID
+        published are published as one L{MessagesAdded}; known ones may have new flags;
+        ones expunged here already are an old answer. Raises L{Inconsistent} for an
+        unknown one at or below the newest published.
         """
-        last = self.lastUid
+        highest = self.highest
         fresh, changed = [], {}
-        for uid, flags in sorted(pairs):
+        latest = dict(pairs)  # a message named twice: its later flags
+        for uid in sorted(latest):
+            flags = latest[uid]
             if uid in self.flags:
                 changed[uid] = flags
-            elif uid > last:
+            elif uid > highest:
                 fresh.append((uid, self.canonical(flags)))
-            else:
-                raise Inconsistent(f"UID {uid} appeared below {last}")
+            elif uid not in self._gone:
+                raise Inconsistent(f"UID {uid} appeared below {highest}")
         if changed:
             self.flagsChanged(changed, origin)
         if fresh:
             for uid, flags in fresh:
                 self.flags[uid] = flags
-            self.uidNext = max(self.uidNext, fresh[-1][0] + 1)
+            self.highest = fresh[-1][0]
+            self.uidNext = max(self.uidNext, self.highest + 1)
             self.tracker.publish(MessagesAdded(tuple(uid for uid, _ in fresh)), origin)
             self._known()
 
     def appended(self, pairs) -> bool:
         """
-        Messages the proxy itself added (APPENDUID, COPYUID): published at once if no
-        message can be missing below them (their UIDs follow UIDNEXT without a gap);
-        False if the watcher must tell (another message came in between).
+        Messages the proxy itself added (APPENDUID, COPYUID): those not published yet
+        are published at once if they follow the newest published without a gap (none
+        can be missing below them); False if the watcher must tell (another message may
+        have come in between, not listed yet).
+
+        C{uidNext} from the upstream's SELECT is no proof: it may count a message that
+        the upstream has numbered but does not show yet.
         """
-        uids = sorted(uid for uid, _ in pairs)
-        if not uids or uids[-1] <= self.lastUid:
-            return True  # the watcher was first
-        if uids[0] != self.uidNext or uids[-1] - uids[0] + 1 != len(uids):
+        uids = sorted(uid for uid, _ in pairs if uid > self.highest)
+        if not uids:
+            return True  # published already (the watcher was first), perhaps gone since
+        if uids[0] != self.highest + 1 or uids[-1] - uids[0] + 1 != len(uids):
             return False
-        self.added(pairs)
+        self.added([(uid, flags) for uid, flags in pairs if uid > self.highest])
         return True
 
-    def expunged(self, uids, origin=None) -> list[int]:
-        gone = sorted(uid for uid in set(uids) if uid in self.flags)
+    def expunged(self, uids, origin=None, upstreamSaid: bool = False) -> list[int]:
+        """
+        Messages gone; C{upstreamSaid} when the watcher heard it (it will not name them
+        again), else an expunge through the proxy, whose echo may come after answers
+        that still name them.
+        """
+        uids = set(uids)
+        gone = sorted(uid for uid in uids if uid in self.flags)
         for uid in gone:
             del self.flags[uid]
             self.dates.pop(uid, None)
+        if upstreamSaid:
+            self._gone.difference_update(uids)
+        else:
+            self._gone.update(gone)
         if gone:
             self.tracker.publish(MessagesExpunged(tuple(gone)), origin)
         return gone
@@ -198,18 +224,34 @@ class MailboxState:
                 again.append(uid)
         return told, again
 
-    def resync(self, listing: dict) -> None:
+    def forgetGone(self, listed, below: int) -> None:
+        """The watcher has listed every message under C{below} (C{listed}: whether it
+        has a UID): those expunged here that it did not list, it will never name."""
+        self._gone = {uid for uid in self._gone if uid >= below or listed(uid)}
+
+    def unlisted(self, listing: dict, horizon: int) -> list[int]:
+        """Published messages at or above C{horizon} that C{listing} lacks: the upstream
+        may have taken them after its listing began, or expunged them."""
+        return sorted(uid for uid in self.flags if uid >= horizon and uid not in listing)
+
+    def resync(self, listing: dict, horizon: int) -> None:
         """
         The whole mailbox as the upstream lists it now (uid -> flags), after a reconnect:
         what was expunged, what arrived and what changed are published, in that order.
-        Raises L{Inconsistent} as L{added} does.
+        The listing is complete only below C{horizon} (the UIDNEXT of the SELECT it
+        answered): a published message at or above it that it lacks is not taken as
+        expunged. Raises L{Inconsistent} as L{added} does.
         """
-        last = self.lastUid
-        if any(uid <= last and uid not in self.flags for uid in listing):
+        highest = self.highest
+        if any(uid <= highest and uid not in self.flags and uid not in self._gone
+               for uid in listing):
             raise Inconsistent("the upstream lists messages never seen below the newest")
-        self.expunged([uid for uid in self.flags if uid not in listing])
-        self.added([(uid, flags) for uid, flags in listing.items() if uid > last])
-        self.flagsChanged({uid: flags for uid, flags in listing.items() if uid <= last})
+        horizon = max(horizon, max(listing, default=0) + 1)
+        self.expunged([uid for uid in self.flags if uid < horizon and uid not in listing],
+                      upstreamSaid=True)
+        self.forgetGone(listing.__contains__, horizon)
+        self.added([(uid, flags) for uid, flags in listing.items() if uid > highest])
+        self.flagsChanged({uid: flags for uid, flags in listing.items() if uid <= highest})
 
     def reset(self, reason: str) -> None:
         """This view is over: its sessions are told to end (L{MailboxReset})."""

@@ -11,12 +11,16 @@ view (L{MailboxState.reset}) rather than serve wrong UIDs.
 Between syncs it follows the mailbox with the client's L{UidFollower}: IDLE where the
 upstream advertises it (re-issued every C{reidle} by a NOOP, which also checks the
 upstream is alive), else a NOOP every C{pollInterval}, whose answer carries what changed.
-New messages are fetched by UID (C{UID FETCH n:* (UID FLAGS)}) and published together.
+New messages are fetched by UID (C{UID FETCH n:* (UID FLAGS)}, n above the newest UID
+published, not the newest the follower knows: a SEARCH names messages without their
+flags, and a server such as Dovecot answers a FETCH from its view before it catches up)
+and published together, in UID order, none skipped.
 """
 
 from __future__ import annotations
 
 import random
+from bisect import bisect_right
 
 from twisted.application.internet import ClientService, backoffPolicy
 from twisted.internet import defer, task
@@ -210,6 +214,7 @@ class MailboxWatch:
         follower.start(selected.exists)
         if selected.exists:
             await self._command("UID FETCH", b"1:*", b"(UID FLAGS)")
+        horizon = await self._listLate(selected)
         if follower.misplaced or follower.unknown:
             # A server that numbers oddly: its UID list decides what exists.
             follower.expectAll()
@@ -221,16 +226,34 @@ class MailboxWatch:
                 del self._listing[uid]
             follower.settle()
         listing, self._listing = self._listing, None
-        self._apply(selected, listing)
+        self._apply(selected, listing, horizon)
         self._follow(proto)
 
-    def _apply(self, selected, listing: dict) -> None:
+    async def _listLate(self, selected) -> int:
+        """
+        The listing answers the SELECT's view: complete below its UIDNEXT. Messages the
+        proxy published at or above it (appended meanwhile) are asked for again once
+        the upstream has caught up (a NOOP begun after they were published); those it
+        does not show then are gone. Returns the UID below which the listing is whole.
+        """
+        horizon, old = selected.uidnext or 0, self.state
+        late = []
+        if old is not None and old.resetReason is None and \
+                old.uidValidity == (selected.uidvalidity or 1):
+            late = old.unlisted(self._listing, horizon)
+        if late:
+            await self._command("NOOP")
+            await self._command("UID FETCH", uidSet(late), b"(UID FLAGS)")
+            horizon = max(horizon, late[-1] + 1)
+        return horizon
+
+    def _apply(self, selected, listing: dict, horizon: int) -> None:
         old, reason = self.state, None
         validity = selected.uidvalidity or 1
         if old is not None and old.resetReason is None:
             if old.uidValidity == validity:
                 try:
-                    old.resync(listing)
+                    old.resync(listing, horizon)
                     return
                 except Inconsistent as e:
                     reason = f"{self.name} changed upstream in a way that cannot be followed ({e})"
@@ -335,10 +358,8 @@ class MailboxWatch:
         flags = items.get("FLAGS", ())
         if self._listing is not None:
             self._listing[uid] = flags
-        elif self._batch is not None:
-            self._batch.append((uid, flags))
         else:
-            self._publish(self.state.added, [(uid, flags)])
+            self._named(uid, flags)
 
     def changed(self, uid: int, items: dict) -> None:
         flags = items.get("FLAGS")
@@ -347,13 +368,28 @@ class MailboxWatch:
         if self._listing is not None:
             self._listing[uid] = flags
         else:
-            self._publish(self.state.echo, {uid: flags})
+            self._named(uid, flags)
+
+    def _named(self, uid: int, flags) -> None:
+        """A FETCH named C{uid} with its flags. Whether it is new is the state's to say
+        (the follower may know it from a SEARCH alone, unpublished)."""
+        state = self.state
+        if uid in state.flags:
+            self._publish(state.echo, {uid: flags})
+        elif uid <= state.highest:
+            self._publish(state.added, [(uid, flags)])  # expunged here, or inconsistent
+        elif self._batch is not None:
+            self._batch.append((uid, flags))
+        else:
+            self.fetchNew()  # published by the fetch, with whatever else is new below it
 
     def expunged(self, uid: int) -> None:
         if self._listing is not None:
             self._listing.pop(uid, None)
-        else:
-            self._publish(self.state.expunged, [uid])
+            return
+        if self._batch:  # named by the fetch in progress, and gone already
+            self._batch = [(u, flags) for u, flags in self._batch if u != uid]
+        self._publish(lambda uids: self.state.expunged(uids, upstreamSaid=True), [uid])
 
     def _publish(self, change, argument) -> None:
         try:
@@ -379,20 +415,32 @@ class MailboxWatch:
             self._fetchAgain = True
             while self._fetchAgain and self._follower is not None:
                 self._fetchAgain = False
-                follower, self._batch = self._follower, []
-                try:
-                    await self._command("UID FETCH", b"%d:*" % (follower.lastUid + 1),
-                                        b"(UID FLAGS)")
-                finally:
-                    batch, self._batch = self._batch, None
-                    if batch:
-                        self._publish(self.state.added, batch)
+                follower = self._follower
+                await self._fetchPublishing(b"%d:*" % (self.state.highest + 1))
                 if follower.unknown > 0 or follower.misplaced:
                     follower.expectTail()
                     await self._command("UID SEARCH", b"UID %d:*" % (follower.lastUid + 1))
                     follower.settle()
+                # Named by the SEARCH only, or by a FETCH answered before the server's
+                # view caught up with its own count: their flags, and so their news.
+                unpublished = follower.uids[bisect_right(follower.uids, self.state.highest):]
+                if unpublished:
+                    await self._fetchPublishing(uidSet(unpublished))
+                if not follower.unknown and not follower.misplaced:
+                    self.state.forgetGone(follower.__contains__, follower.lastUid)
         finally:
             self._fetching = False
+
+    async def _fetchPublishing(self, uids: bytes) -> None:
+        """UID FETCH (UID FLAGS) of C{uids}; what is new in the answer is published as
+        one change once it is whole (in UID order, none missing below)."""
+        self._batch = []
+        try:
+            await self._command("UID FETCH", uids, b"(UID FLAGS)")
+        finally:
+            batch, self._batch = self._batch, None
+            if batch:
+                self._publish(self.state.added, batch)
 
     def recheck(self, uids) -> None:
         """Ask for these messages' flags now; the answers are published as they differ."""

@@ -127,23 +127,3 @@ async def test_a_bad_keyword_fails_only_its_own_append_in_a_shared_commit(makeBa
     assert refused.value.status == "BAD"
     assert uids[1] == uids[0] + 1 and inbox.tracker.uids == uids
     assert os.listdir(backend.root / "alice" / "Maildir" / "tmp") == []  # nothing left
-
-
-@pytest_twisted.ensureDeferred
-async def test_appends_asked_together_each_get_a_uid_published_before_the_answer(
-        makeBackend):
-    # Changes asked at once may take effect in any order (none was answered before the
-    # others were asked), but each exactly once, and published before its answer.
-    inbox = await openInbox(makeBackend())
-    publishedAtAnswer = []
-
-    def answered(uid):
-        publishedAtAnswer.append(uid in inbox.tracker.uids)
-        return uid
-    uids = await defer.gatherResults([
-        inbox.append(message(n), [], None).addCallback(answered) for n in range(10)])
-    assert publishedAtAnswer == [True] * 10
-    assert sorted(uids) == inbox.tracker.uids and len(set(uids)) == 10
-    assert inbox.uidNext > max(uids)
-    await inbox.store(uids[:3], ["\\Deleted"], "+")
-    assert await inbox.expunge() == sorted(uids[:3])
