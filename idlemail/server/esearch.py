@@ -64,11 +64,12 @@ def answerSearch(session, cmd, uids, modseq: int | None = None) -> None:
     _esearch(session, cmd, numbers, options, sorted_=False, modseq=modseq)
 
 
-def answerSort(session, cmd, uids) -> None:
+def answerSort(session, cmd, uids, modseq: int | None = None) -> None:
     """Answer a SORT whose result is C{uids} in sort order: C{* SORT}, or ESORT's ESEARCH."""
     numbers = _numbers(session, cmd, uids)
-    if not _plain(session, cmd, b"SORT", numbers):
-        _esearch(session, cmd, numbers, cmd.args.returns or ["ALL"], sorted_=True)
+    if not _plain(session, cmd, b"SORT", numbers, modseq):
+        _esearch(session, cmd, numbers, cmd.args.returns or ["ALL"], sorted_=True,
+                 modseq=modseq)
 
 
 def saveResult(session, uids, options) -> None:

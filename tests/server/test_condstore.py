@@ -156,6 +156,22 @@ async def test_search_modseq_says_the_highest_modseq_found(anyServer):
 
 
 @pytest_twisted.ensureDeferred
+async def test_esearch_and_sort_say_the_highest_modseq_found_too(anyServer):
+    deliver(anyServer, 3)
+
+    def script(c):
+        mark = highest(c.command(b"s", b"SELECT INBOX (CONDSTORE)"))
+        stored = c.command(b"a", b"STORE 2:3 +FLAGS (\\Draft)")
+        return (stored, c.command(b"e", b"SEARCH RETURN (ALL COUNT) MODSEQ %d" % (mark + 1)),
+                c.command(b"o", b"SORT (REVERSE ARRIVAL) UTF-8 MODSEQ %d" % (mark + 1)))
+    stored, esearch, sort = await run(anyServer, script)
+    changed = max(modseqs(ok(stored)).values())
+    # RFC 7162 3.1.5 with RFC 4731: the MODSEQ as a search-return-data item.
+    assert ok(esearch, b"e") == [b'* ESEARCH (TAG "e") COUNT 2 ALL 2:3 MODSEQ %d' % changed]
+    assert ok(sort, b"o") == [b"* SORT 3 2 (MODSEQ %d)" % changed]
+
+
+@pytest_twisted.ensureDeferred
 async def test_status_highestmodseq_follows_changes_of_a_mailbox_not_selected(anyServer):
     deliver(anyServer, 1)
 
