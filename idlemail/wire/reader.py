@@ -106,28 +106,20 @@ class Reader:
             self.fail(f"Expected {what}")
         return word.decode("ascii", "replace")
 
-    def number(self, what="a number") -> int:
+    def number(self, what="a number", largest: int = 0xFFFFFFFF) -> int:
         start = self.pos
         while self.pos < len(self.data) and 0x30 <= self.data[self.pos] <= 0x39:
             self.pos += 1
-        if start == self.pos or self.pos - start > 10:
+        if start == self.pos or self.pos - start > len(str(largest)):
             self.fail(f"Expected {what}")
         value = int(self.data[start:self.pos])
-        if value > 0xFFFFFFFF:
+        if value > largest:
             self.fail(f"{what.capitalize()} out of range")
         return value
 
     def modseq(self, what="a mod-sequence") -> int:
         """A mod-sequence-value (RFC 7162 7): up to 63 bits, 0 allowed (valzer)."""
-        start = self.pos
-        while self.pos < len(self.data) and 0x30 <= self.data[self.pos] <= 0x39:
-            self.pos += 1
-        if start == self.pos or self.pos - start > 19:
-            self.fail(f"Expected {what}")
-        value = int(self.data[start:self.pos])
-        if value > MAX_MODSEQ:
-            self.fail(f"{what.capitalize()} out of range")
-        return value
+        return self.number(what, MAX_MODSEQ)
 
     def quoted(self) -> bytes:
         self.expect(b'"')
