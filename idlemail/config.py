@@ -53,6 +53,7 @@ class ServerConfig:
     authCacheTTL: float = 3600.0
     # RFC 6154 special use by mailbox name ([server.special_use]); None: the usual names.
     specialUse: dict | None = None
+    notifyMaxMailboxes: int = 100  # NOTIFY (RFC 5465): mailboxes one session may watch
 
 
 @dataclass(frozen=True)
@@ -103,7 +104,8 @@ def parseServer(data: dict, path: str) -> ServerConfig:
                           _count(t, "max_userip_connections", 10),
                           t.duration("prelogin_timeout", 60.0), _count(t, "auth_threads", 2, 1),
                           t.duration("auth_cache_ttl", 3600.0),
-                          parseSpecialUse(t) if "special_use" in data else None)
+                          parseSpecialUse(t) if "special_use" in data else None,
+                          _count(t, "notify_max_mailboxes", 100))
     t.rejectUnknown(allowed={backend})
     return config
 
@@ -228,7 +230,8 @@ def effectiveConfig(config: Config) -> dict:
                       max_connections_per_ip=s.maxConnectionsPerIP,
                       max_userip_connections=s.maxUserIPConnections,
                       prelogin_timeout=formatDuration(s.preloginTimeout),
-                      auth_threads=s.authThreads, auth_cache_ttl=formatDuration(s.authCacheTTL))
+                      auth_threads=s.authThreads, auth_cache_ttl=formatDuration(s.authCacheTTL),
+                      notify_max_mailboxes=s.notifyMaxMailboxes)
         if s.specialUse is not None:
             server["special_use"] = dict(s.specialUse)
         section = effectiveSection(s.backend, s.backendSection, config.path)

@@ -2,7 +2,8 @@
 What a backend reports when a mailbox changes: frozen events keyed by UID.
 
 Backends publish these to the mailbox's L{idlemail.tracker.MailboxTracker};
-they never see sequence numbers or tags.
+they never see sequence numbers or tags. Every field is a plain value (ints, strs,
+tuples, frozensets), so that an event can cross a process boundary (the change bus).
 """
 
 from __future__ import annotations
@@ -16,9 +17,11 @@ class MessagesAdded:
     New messages, each UID higher than any the mailbox held before.
 
     @ivar uids: ascending UIDs.
+    @ivar modseq: the MODSEQ the backend gave them (RFC 7162); 0 if it keeps none.
     """
 
     uids: tuple[int, ...]
+    modseq: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,9 +30,13 @@ class MessagesExpunged:
     Messages that are gone for good.
 
     @ivar uids: UIDs that the mailbox held until now.
+    @ivar modseq: the MODSEQ of the expunge (RFC 7162: the mailbox's HIGHESTMODSEQ grows
+        with it, and QRESYNC reports the UIDs as VANISHED since a lower one); 0 if the
+        backend keeps none.
     """
 
     uids: tuple[int, ...]
+    modseq: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,9 +45,12 @@ class FlagsChanged:
     New flag sets of some messages.
 
     @ivar flags: C{(uid, flags)} pairs; C{flags} is the whole new set.
+    @ivar modseq: the MODSEQ every one of these messages has now (one change, one
+        MODSEQ, as Dovecot gives one per transaction); 0 if the backend keeps none.
     """
 
     flags: tuple[tuple[int, frozenset[str]], ...]
+    modseq: int = 0
 
 
 @dataclass(frozen=True, slots=True)

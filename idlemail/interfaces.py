@@ -283,3 +283,57 @@ class ICachedLogin(Interface):
         accepted within the cache's time to live, with C{credentialsVersion()} unchanged
         since; it may fail with L{twisted.cred.error.UnauthorizedLogin} (the user is gone).
         """
+
+
+# --- CONDSTORE and QRESYNC (RFC 7162), NOTIFY (RFC 5465): what the server advertises
+# depends on the backend, since a backend that cannot keep MODSEQs (or watch mailboxes
+# cheaply) must not be offered to clients as if it could.
+
+class ICondStoreBackend(Interface):
+    """
+    Optional for L{IBackend} (a marker, checked with providedBy): every mailbox it opens
+    provides L{IModSeqMailbox}, its trackers carry C{highestModseq}, the events it
+    publishes carry their C{modseq}, and C{IAccount.status} fills in
+    C{MailboxStatus.highestmodseq}. The server then advertises CONDSTORE and QRESYNC.
+
+    The MODSEQs of a mailbox (RFC 7162 3.1): every change of a message's flags, every
+    new message and every expunge gets a MODSEQ greater than any given before in that
+    mailbox (one change, e.g. one STORE, may give several messages the same one); they
+    survive restarts and never go backwards while the UIDVALIDITY stays. The mailbox's
+    HIGHESTMODSEQ is the greatest given, at least 1.
+    """
+
+
+class IModSeqMailbox(Interface):
+    """Optional for L{IMailbox}: per-message MODSEQs and the expunges since one."""
+
+    def modseqs(uids):
+        """
+        L{Deferred} firing with a dict uid -> MODSEQ for those of C{uids} that still
+        exist. Cheap, as C{flags}: CHANGEDSINCE asks it of every message of a FETCH.
+        """
+
+    def expungedSince(modseq: int):
+        """
+        L{Deferred} firing with the UIDs (ascending) of the messages expunged with a
+        MODSEQ above C{modseq}; or with None if the backend no longer remembers that far
+        back (it keeps a bounded record), in which case the server answers QRESYNC
+        conservatively: every UID the client may know that is not there now.
+        """
+
+    def storeUnchangedSince(uids, flags, mode: str, unchangedSince: int, origin=None):
+        """
+        STORE with UNCHANGEDSINCE (RFC 7162 3.1.3): as C{IMailbox.store}, but a message
+        whose MODSEQ is above C{unchangedSince} when the change is made is left as it is.
+        L{Deferred} firing with C{(stored, modified)}: the dict uid -> flags of the
+        messages changed (or already as asked), and the ascending UIDs left unchanged.
+        """
+
+
+class INotifyBackend(Interface):
+    """
+    Optional for L{IBackend} (a marker): opening a mailbox only to watch it (NOTIFY's
+    mailboxes other than the selected one, RFC 5465) is cheap, since every session of a
+    user shares the one open mailbox and its tracker, and C{IAccount.status} of an open
+    mailbox reads counters rather than the store. The server then advertises NOTIFY.
+    """

@@ -53,6 +53,7 @@ class MailboxStatus:
     uidnext: int
     uidvalidity: int
     unseen: int
+    highestmodseq: int = 0  # RFC 7162 HIGHESTMODSEQ; 0 from a backend that keeps none
 
 
 def applyFlags(old: frozenset[str], flags, mode: str) -> frozenset[str]:

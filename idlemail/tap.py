@@ -154,7 +154,8 @@ def _buildServer(config: Config, listenWhere: str, metrics, reactor) -> MultiSer
         trustedNetworks=server.trustedNetworks, maxConnectionsPerIP=server.maxConnectionsPerIP,
         maxUserIPConnections=server.maxUserIPConnections,
         preloginTimeout=server.preloginTimeout, authThreads=server.authThreads,
-        authCacheTTL=server.authCacheTTL, specialUse=server.specialUse)
+        authCacheTTL=server.authCacheTTL, specialUse=server.specialUse,
+        notifyMaxMailboxes=server.notifyMaxMailboxes)
     # The change bus, started and stopped with the server: the backend publishes every
     # change through it and feeds its trackers from it (a third-party backend without
     # useBus keeps feeding its trackers itself).

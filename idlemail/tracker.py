@@ -15,6 +15,11 @@ Wake-ups are level-triggered: the tracker appends to a session's pending state a
 then calls its C{wake}; whatever the session cannot send now stays pending and goes
 out at the next chance, so a change that lands while a session is busy is never lost.
 Everything here runs on the reactor thread.
+
+MODSEQ (RFC 7162) rides along as a number: the tracker keeps the mailbox's highest,
+and a pending flag change keeps the MODSEQ its event carried, so that a push can say it
+without asking the backend. L{MailboxTracker.watchers} are told that a mailbox changed
+without having it selected (NOTIFY's STATUS pushes, RFC 5465).
 """
 
 from __future__ import annotations
@@ -51,16 +56,26 @@ class MailboxTracker:
         longer recent for anyone else (Maildir moves them from new/ to cur/).
     @ivar resetReason: None, or why the mailbox was reset (L{MailboxReset}): its
         sessions are to end.
+    @ivar highestModseq: the mailbox's HIGHESTMODSEQ (RFC 7162) as published: the
+        greatest MODSEQ of any event so far, or what the backend opened it with (0 for
+        a backend that keeps none).
+    @ivar version: how many changes were published; what a watcher compares to tell
+        whether it is up to date.
+    @ivar watchers: objects with C{mailboxChanged(tracker, event)}, told of every
+        message change after the sessions (NOTIFY watches of mailboxes not selected).
     """
 
     __slots__ = ("uids", "sessions", "keywords", "keywordsVersion", "_keywordsLower",
-                 "publishedAt",
+                 "publishedAt", "highestModseq", "version", "watchers",
                  "_unclaimed", "onEmpty", "onClaim", "resetReason")
 
-    def __init__(self, uids=(), recent=(), keywords=()):
+    def __init__(self, uids=(), recent=(), keywords=(), highestModseq: int = 0):
         self.uids: list[int] = sorted(uids)
         self.sessions: list[SessionTracker] = []
         self.publishedAt = 0.0
+        self.highestModseq = highestModseq
+        self.version = 0
+        self.watchers: list = []
         # \Recent belongs to exactly one session (RFC 3501 2.3.2): the first read-write
         # session told of the message. These are the recent UIDs no such session has
         # claimed yet; read-only sessions share this very set (EXAMINE shows them as
@@ -138,6 +153,9 @@ class MailboxTracker:
         """
         # For the push latency metric (change published -> bytes written to an idler).
         self.publishedAt = monotonic()
+        modseq = getattr(event, "modseq", 0)
+        if modseq > self.highestModseq:
+            self.highestModseq = modseq
         if isinstance(event, MessagesAdded):
             fresh = [uid for uid in event.uids if not self.uids or uid > self.uids[-1]]
             if not fresh:
@@ -165,10 +183,10 @@ class MailboxTracker:
                 return
             self._unclaimed.difference_update(gone)
             for session in self.sessions:
-                session._expunged(gone)
+                session._expunged(gone, modseq)
         elif isinstance(event, FlagsChanged):
             for session in self.sessions:
-                session._flagsChanged(event.flags, origin is session)
+                session._flagsChanged(event.flags, origin is session, modseq)
         elif isinstance(event, KeywordsAdded):
             if not self._addKeywords(event.keywords):
                 return
@@ -178,11 +196,18 @@ class MailboxTracker:
                 session.reset = event.reason
         else:
             raise TypeError(f"not a mailbox event: {event!r}")
+        self.version += 1
         for session in list(self.sessions):
             try:
                 session.wake()
             except Exception:
                 log.failure("Waking a session failed")
+        if self.watchers and not isinstance(event, KeywordsAdded):
+            for watcher in list(self.watchers):
+                try:
+                    watcher.mailboxChanged(self, event)
+                except Exception:
+                    log.failure("Telling a mailbox watcher failed")
 
 
 class SessionTracker:
@@ -195,7 +220,7 @@ class SessionTracker:
     """
 
     __slots__ = ("mailbox", "wake", "readonly", "known", "recent", "closed", "reset",
-                 "_expunged_", "_flags", "_newest", "_keywordsSeen")
+                 "_expunged_", "_flags", "_newest", "_keywordsSeen", "_heldModseq")
 
     def __init__(self, mailbox: MailboxTracker, wake: Callable[[], None], readonly: bool):
         self.mailbox = mailbox
@@ -209,15 +234,19 @@ class SessionTracker:
         # Why the session must end (the mailbox was reset, L{MailboxReset}), or None.
         self.reset: str | None = mailbox.resetReason
         self._expunged_: list[int] = []  # ascending; in this view, gone from the mailbox
-        self._flags: dict[int, tuple[frozenset[str], bool]] | None = None
+        # uid -> (flags, own change?, MODSEQ)
+        self._flags: dict[int, tuple[frozenset[str], bool, int]] | None = None
         self._newest = self.known  # highest UID added, told or not
         self._keywordsSeen = mailbox.keywordsVersion
+        self._heldModseq = 0  # the lowest MODSEQ of an expunge not told yet, or 0
 
     # --- fed by MailboxTracker -------------------------------------------------
     def _added(self, newest: int) -> None:
         self._newest = newest
 
-    def _expunged(self, uids: list[int]) -> None:
+    def _expunged(self, uids: list[int], modseq: int = 0) -> None:
+        if modseq and not self._heldModseq and any(uid <= self.known for uid in uids):
+            self._heldModseq = modseq
         for uid in uids:
             if uid in self.recent:
                 self.recent.discard(uid)
@@ -227,17 +256,27 @@ class SessionTracker:
                 insort(self._expunged_, uid)
             # else: added and gone before this session heard of it; nothing to say
 
-    def _flagsChanged(self, pairs, own: bool) -> None:
+    def _flagsChanged(self, pairs, own: bool, modseq: int = 0) -> None:
         if self._flags is None:
             self._flags = {}
         for uid, flags in pairs:
-            self._flags[uid] = (flags, own)
+            self._flags[uid] = (flags, own, modseq)
 
     # --- the view ---------------------------------------------------------------
     @property
     def exists(self) -> int:
         """The message count as this session knows it."""
         return bisect_right(self.mailbox.uids, self.known) + len(self._expunged_)
+
+    def toldModseq(self) -> int:
+        """
+        The HIGHESTMODSEQ this session may be given now (RFC 7162): the mailbox's, less
+        what an expunge it has not been told yet would hide. A client that resumes from
+        it must not miss that expunge, so it is below the expunge's MODSEQ.
+        """
+        if self._expunged_ and self._heldModseq:
+            return self._heldModseq - 1
+        return self.mailbox.highestModseq
 
     def hasPending(self) -> bool:
         return bool(self.reset is not None or self._expunged_ or self._flags or self._newest > self.known
@@ -292,7 +331,8 @@ class SessionTracker:
         return j < len(self._expunged_) and self._expunged_[j] == uid
 
     # --- telling the session ----------------------------------------------------
-    def drain(self, expunges: bool = True, ownFlags: bool = True):
+    def drain(self, expunges: bool = True, ownFlags: bool = True, vanished: bool = False,
+              modseqs: bool = False):
         """
         Take what the session may be told now, in the order to say it, as
         C{("FLAGS", keywords)}, C{("EXPUNGE", seq)}, C{("EXISTS", n)}, C{("RECENT", n)}
@@ -304,6 +344,10 @@ class SessionTracker:
             stay pending (RFC 3501 7.4.1).
         @param ownFlags: False after STORE .SILENT: the session's own flag changes
             are dropped, others' still go out.
+        @param vanished: the expunges as one C{("VANISHED", uids)} (ascending) instead
+            of EXPUNGEs, for a session that enabled QRESYNC (RFC 7162 3.2.10).
+        @param modseqs: each FETCH tuple gets the message's MODSEQ as a fifth item
+            (CONDSTORE enabled, RFC 7162 3.1).
 
         After a L{MailboxReset} it is C{[("BYE", reason)]} alone: the view's numbers
         no longer mean anything, and the session is to end.
@@ -314,12 +358,16 @@ class SessionTracker:
         if self._keywordsSeen != self.mailbox.keywordsVersion:
             out.append(("FLAGS", self.takeKeywords()))
         if expunges and self._expunged_:
-            uids = self.mailbox.uids
-            # Highest first, so each number is still valid when the client reads it.
-            for j in range(len(self._expunged_) - 1, -1, -1):
-                gone = self._expunged_[j]
-                out.append(("EXPUNGE", bisect_left(uids, gone) + j + 1))
+            if vanished:
+                out.append(("VANISHED", tuple(self._expunged_)))
+            else:
+                uids = self.mailbox.uids
+                # Highest first, so each number is still valid when the client reads it.
+                for j in range(len(self._expunged_) - 1, -1, -1):
+                    gone = self._expunged_[j]
+                    out.append(("EXPUNGE", bisect_left(uids, gone) + j + 1))
             self._expunged_ = []
+            self._heldModseq = 0
         if self._newest > self.known:
             before = self.exists
             self.known = self._newest
@@ -330,12 +378,13 @@ class SessionTracker:
         if self._flags:
             flags, self._flags = self._flags, None
             for uid in sorted(flags):
-                newFlags, own = flags[uid]
+                newFlags, own, modseq = flags[uid]
                 if own and not ownFlags:
                     continue
                 seq = self.seqOf(uid)
                 if seq is not None:
-                    out.append(("FETCH", seq, uid, newFlags))
+                    out.append(("FETCH", seq, uid, newFlags, modseq) if modseqs
+                               else ("FETCH", seq, uid, newFlags))
         elif self._flags is not None:
             self._flags = None
         return out

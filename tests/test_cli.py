@@ -127,6 +127,7 @@ listen = "tcp:9143:interface=127.0.0.1"
         "plaintext_auth": "loopback", "trusted_networks": ["127.0.0.0/8", "::1"],
         "max_connections_per_ip": 100, "max_userip_connections": 10,
         "prelogin_timeout": "1m", "auth_threads": 2, "auth_cache_ttl": "1h",
+        "notify_max_mailboxes": 100,
         "maildir": {"root": "/srv/mail", "passwd_file": "/srv/mail/passwd",
                     "poll_interval": 2.0, "io_threads": 4,
                     "watch": "inotify"}}

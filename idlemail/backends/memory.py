@@ -7,6 +7,10 @@ demos, tests, and the conformance suite's own check of itself.
 Every change is published to the change bus (L{idlemail.bus}); each mailbox's tracker is
 fed from it for as long as an account holds the mailbox. Its mail lives in this process
 only, so no other process's envelope ever names anything here to read again.
+
+MODSEQs (RFC 7162): each mailbox counts its changes from 1; a change (one APPEND, STORE or
+EXPUNGE) takes the next number for every message it touches, and the expunged UIDs are
+kept with theirs (bounded, L{ExpungedUids}) for QRESYNC.
 """
 
 from __future__ import annotations
@@ -23,13 +27,17 @@ from zope.interface import implementer
 from idlemail.bus import LocalBus
 from idlemail.bus.feed import MailboxPublisher, TrackerFeed
 from idlemail.errors import IMAPError, MailboxExists, NoSuchMailbox
+from idlemail.backends.vanished import ExpungedUids
 from idlemail.events import FlagsChanged, KeywordsAdded, MessagesAdded, MessagesExpunged
 from idlemail.interfaces import (
     IAccount,
     IBackend,
     IBodyStreams,
     ICachedLogin,
+    ICondStoreBackend,
     IMailbox,
+    IModSeqMailbox,
+    INotifyBackend,
     ISpecialUseAccount,
 )
 from idlemail.records import (
@@ -60,6 +68,7 @@ class _Message:
     body: bytes
     flags: frozenset[str]
     internaldate: datetime
+    modseq: int = 0
 
 
 @dataclass
@@ -72,7 +81,10 @@ class _Store:
     uidNext: int = 1
     messages: dict[int, _Message] = field(default_factory=dict)
     keywords: KeywordSpellings = field(default_factory=KeywordSpellings)
-    tracker: MailboxTracker = field(default_factory=MailboxTracker)
+    # HIGHESTMODSEQ starts at 1 (RFC 7162: a mod-sequence is a positive number).
+    tracker: MailboxTracker = field(default_factory=lambda: MailboxTracker(highestModseq=1))
+    highestModseq: int = 1
+    expunged: ExpungedUids = field(default_factory=ExpungedUids)
     # Set while an account holds the mailbox (L{_User.place}).
     publisher: MailboxPublisher | None = None
     feed: TrackerFeed | None = None
@@ -94,9 +106,24 @@ class _Store:
         flags = self.canonical(flags)
         uid = self.uidNext
         self.uidNext += 1
-        self.messages[uid] = _Message(_crlf(body), flags, internaldate)
-        self.publish(MessagesAdded((uid,)))
+        modseq = self.nextModseq()
+        self.messages[uid] = _Message(_crlf(body), flags, internaldate, modseq)
+        self.publish(MessagesAdded((uid,), modseq))
         return uid
+
+    def nextModseq(self) -> int:
+        self.highestModseq += 1
+        return self.highestModseq
+
+    def remove(self, uids, origin=None) -> None:
+        """Expunge these (existing) UIDs, with one MODSEQ."""
+        if not uids:
+            return
+        modseq = self.nextModseq()
+        for uid in uids:
+            del self.messages[uid]
+        self.expunged.add(uids, modseq)
+        self.publish(MessagesExpunged(tuple(uids), modseq), origin)
 
 
 def _nothingToRead(*args) -> None:
@@ -133,7 +160,7 @@ class _User:
             self.place(name, self.remove(name))
 
 
-@implementer(IBackend, ICachedLogin)
+@implementer(IBackend, ICachedLogin, ICondStoreBackend, INotifyBackend)
 class MemoryBackend:
     """
     @param users: user name -> password.
@@ -255,9 +282,7 @@ class MemoryAccount:
             moved = self._user.place(new, _Store())
             for message in store.messages.values():
                 moved.add(message.body, message.flags, message.internaldate)
-            gone = tuple(store.messages)
-            store.messages.clear()
-            store.publish(MessagesExpunged(gone))
+            store.remove(sorted(store.messages))
             return
         mailboxes, uses = self._user.mailboxes, self._user.specialUse
         for name in [n for n in mailboxes if n == old or n.startswith(old + self.delimiter)]:
@@ -284,7 +309,7 @@ class MemoryAccount:
         store = self._store(name)
         unseen = sum(1 for m in store.messages.values() if "\\Seen" not in m.flags)
         return MailboxStatus(len(store.messages), store.tracker.recentCount,
-                             store.uidNext, store.uidValidity, unseen)
+                             store.uidNext, store.uidValidity, unseen, store.highestModseq)
 
     def open(self, name: str, readonly: bool):
         return defer.maybeDeferred(lambda: MemoryMailbox(name, self._store(name), self, readonly))
@@ -310,7 +335,7 @@ class _BodyReader:
         self._data, self._offset = b"", self.size
 
 
-@implementer(IMailbox, IBodyStreams)
+@implementer(IMailbox, IBodyStreams, IModSeqMailbox)
 class MemoryMailbox:
     permanentFlags = SYSTEM_FLAGS + ("\\*",)
 
@@ -352,11 +377,21 @@ class MemoryMailbox:
         return defer.succeed(self._store.add(message, flags, when))
 
     def store(self, uids, flags, mode: str, origin=None):
-        flags = self._store.canonical(flags, register=mode != "-")
-        result, changed = {}, []
+        return defer.succeed(self._change(uids, flags, mode, None, origin)[0])
+
+    def storeUnchangedSince(self, uids, flags, mode: str, unchangedSince: int, origin=None):
+        return defer.succeed(self._change(uids, flags, mode, unchangedSince, origin))
+
+    def _change(self, uids, flags, mode, unchangedSince, origin):
+        store = self._store
+        flags = store.canonical(flags, register=mode != "-")
+        result, changed, modified = {}, [], []
         for uid in uids:
-            m = self._store.messages.get(uid)
+            m = store.messages.get(uid)
             if m is None:
+                continue
+            if unchangedSince is not None and m.modseq > unchangedSince:
+                modified.append(uid)  # RFC 7162 3.1.3: changed since; left alone
                 continue
             new = applyFlags(m.flags, flags, mode)
             if new != m.flags:
@@ -364,17 +399,25 @@ class MemoryMailbox:
                 changed.append((uid, new))
             result[uid] = new
         if changed:
-            self._store.publish(FlagsChanged(tuple(changed)), origin)
-        return defer.succeed(result)
+            modseq = store.nextModseq()
+            for uid, _ in changed:
+                store.messages[uid].modseq = modseq
+            store.publish(FlagsChanged(tuple(changed), modseq), origin)
+        return result, modified
+
+    def modseqs(self, uids):
+        found = self._store.messages
+        return defer.succeed({uid: m.modseq for uid in uids
+                              if (m := found.get(uid)) is not None})
+
+    def expungedSince(self, modseq: int):
+        return defer.succeed(self._store.expunged.since(modseq))
 
     def expunge(self, uids=None, origin=None):
         messages = self._store.messages
         candidates = sorted(messages) if uids is None else sorted(set(uids) & set(messages))
         gone = [uid for uid in candidates if DELETED in messages[uid].flags]
-        for uid in gone:
-            del messages[uid]
-        if gone:
-            self._store.publish(MessagesExpunged(tuple(gone)), origin)
+        self._store.remove(gone, origin)
         return defer.succeed(gone)
 
     def copy(self, uids, destination: str, move: bool = False, origin=None):
@@ -388,9 +431,7 @@ class MemoryMailbox:
             if m is not None:
                 pairs.append((uid, target.add(m.body, m.flags, m.internaldate)))
         if move and pairs:
-            for uid, _ in pairs:
-                del self._store.messages[uid]
-            self._store.publish(MessagesExpunged(tuple(u for u, _ in pairs)), origin)
+            self._store.remove([u for u, _ in pairs], origin)
         return (target.uidValidity, pairs)
 
     def close(self) -> None:

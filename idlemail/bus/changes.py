@@ -42,11 +42,22 @@ def encodeChange(change) -> tuple[str, object, dict | None]:
     one of L{idlemail.events}."""
     codec = _codecOf(type(change))
     kind = CODES.get(type(change), type(change).__name__)
-    values = [encode(getattr(change, name)) for name, encode, _, _ in codec]
-    if not values:
+    if not codec:
         return kind, None, None
-    rest = {name: value for (name, _, _, _), value in zip(codec[1:], values[1:])}
-    return kind, values[0], rest or None
+    first = codec[0]
+    # A field at its default is left out (the receiver takes the default): an event
+    # without a MODSEQ travels as it did before events had one.
+    rest = {}
+    for name, encode, _, required in codec[1:]:
+        value = getattr(change, name)
+        if required or value != _defaultOf(type(change), name):
+            rest[name] = encode(value)
+    return kind, first[1](getattr(change, first[0])), rest or None
+
+
+@cache
+def _defaultOf(cls, name: str):
+    return next(f.default for f in dataclasses.fields(cls) if f.name == name)
 
 
 def decodeChange(kind, first, rest):

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from idlemail.errors import IMAPError, NoSuchMailbox
 from idlemail.records import RECENT
-from idlemail.server.messages import compactSet
+from idlemail.server.sequences import compactSet
 from idlemail.server.names import decodeName
 from idlemail.server.registry import AUTHED, command
 from idlemail.wire.imapurl import BadURL, parseMessageURL

@@ -13,6 +13,7 @@ from idlemail.server import (  # noqa: F401  imported for their registrations
     listing,
     mailboxes,
     messages,
+    notify,
     search,
     selection,
     session_commands,

@@ -6,7 +6,7 @@ result of SEARCHRES (RFC 5182: C{RETURN (SAVE)}, then C{$} in later commands).
 
 from __future__ import annotations
 
-from idlemail.server.messages import compactSet
+from idlemail.server.sequences import compactSet
 
 
 def _numbers(session, cmd, uids) -> list[int]:
@@ -16,7 +16,7 @@ def _numbers(session, cmd, uids) -> list[int]:
     return [n for n in map(view.seqOf, uids) if n is not None]
 
 
-def _esearch(session, cmd, numbers, options, sorted_: bool) -> None:
+def _esearch(session, cmd, numbers, options, sorted_: bool, modseq: int | None = None) -> None:
     """C{* ESEARCH (TAG "t") [UID] ...}: MIN, MAX, COUNT, ALL as asked; MIN, MAX and ALL
     are left out when nothing matched (RFC 4731 3.1)."""
     line = b'ESEARCH (TAG "' + cmd.tag.encode() + b'")'
@@ -34,36 +34,42 @@ def _esearch(session, cmd, numbers, options, sorted_: bool) -> None:
     if numbers and "ALL" in options:
         # SORT's keep the sort order (RFC 5267 3): only runs that ascend are joined.
         line += b" ALL " + compactSet(numbers if sorted_ else sorted(numbers)).encode()
+    if numbers and modseq is not None:
+        line += b" MODSEQ %d" % modseq  # RFC 7162 3.1.5 (search-return-data)
     session.untagged(line)
 
 
-def _plain(session, cmd, name: bytes, numbers) -> bool:
-    """C{* SEARCH n ...} or C{* SORT n ...} when no result option was asked for."""
+def _plain(session, cmd, name: bytes, numbers, modseq: int | None = None) -> bool:
+    """C{* SEARCH n ...} or C{* SORT n ...} when no result option was asked for; with
+    C{(MODSEQ m)} after them if given (RFC 7162 3.1.5)."""
     if cmd.args.returns is not None:
         return False
-    session.untagged(name + b"".join(b" %d" % n for n in numbers))
+    tail = b" (MODSEQ %d)" % modseq if numbers and modseq is not None else b""
+    session.untagged(name + b"".join(b" %d" % n for n in numbers) + tail)
     return True
 
 
-def answerSearch(session, cmd, uids) -> None:
-    """Answer a SEARCH that found C{uids} (ascending), saving the result if asked."""
+def answerSearch(session, cmd, uids, modseq: int | None = None) -> None:
+    """Answer a SEARCH that found C{uids} (ascending), saving the result if asked;
+    C{modseq}: the highest MODSEQ of those found, when the criteria had MODSEQ."""
     returns = cmd.args.returns
     numbers = _numbers(session, cmd, uids)
-    if _plain(session, cmd, b"SEARCH", numbers):
+    if _plain(session, cmd, b"SEARCH", numbers, modseq):
         return
     options = [o for o in returns if o != "SAVE"] if returns else ["ALL"]
     if "SAVE" in returns:
         saveResult(session, uids, options)
         if not options:
             return  # RFC 5182 2.4: SAVE alone answers with no ESEARCH
-    _esearch(session, cmd, numbers, options, sorted_=False)
+    _esearch(session, cmd, numbers, options, sorted_=False, modseq=modseq)
 
 
-def answerSort(session, cmd, uids) -> None:
+def answerSort(session, cmd, uids, modseq: int | None = None) -> None:
     """Answer a SORT whose result is C{uids} in sort order: C{* SORT}, or ESORT's ESEARCH."""
     numbers = _numbers(session, cmd, uids)
-    if not _plain(session, cmd, b"SORT", numbers):
-        _esearch(session, cmd, numbers, cmd.args.returns or ["ALL"], sorted_=True)
+    if not _plain(session, cmd, b"SORT", numbers, modseq):
+        _esearch(session, cmd, numbers, cmd.args.returns or ["ALL"], sorted_=True,
+                 modseq=modseq)
 
 
 def saveResult(session, uids, options) -> None:

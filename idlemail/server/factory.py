@@ -12,11 +12,12 @@ from twisted.internet import task
 from twisted.internet.protocol import ServerFactory
 from twisted.logger import Logger
 
-from idlemail.interfaces import ISpecialUseAccount
+from idlemail.interfaces import ICondStoreBackend, INotifyBackend, ISpecialUseAccount
 from idlemail.metrics import NO_METRICS
 from idlemail.server import sessionlog
 from idlemail.server.credentials import AuthThreads, CredentialsCache
 from idlemail.server.limits import DEFAULT_TRUSTED, Limits, isLoopback
+from idlemail.server.notify import WatchRegistry
 from idlemail.server.protocol import IMAPServerProtocol
 from idlemail.server.registry import NOT_AUTHENTICATED
 from idlemail.server.specialuse import SpecialUseNames
@@ -30,6 +31,17 @@ _BASE_CAPABILITIES = (b"IMAP4rev1 LITERAL+ SASL-IR IDLE UIDPLUS MOVE UNSELECT ID
                       b"THREAD=ORDEREDSUBJECT THREAD=REFERENCES BINARY")
 #: Where LOGIN and AUTHENTICATE may be used without TLS ([server] plaintext_auth).
 PLAINTEXT_AUTH = ("loopback", "always", "never")
+
+
+def backendCapabilities(backend) -> bytes:
+    """What depends on the backend: CONDSTORE and QRESYNC (RFC 7162) where it keeps
+    MODSEQs, NOTIFY (RFC 5465) where watching a mailbox not selected is cheap."""
+    extra = b""
+    if ICondStoreBackend.providedBy(backend):
+        extra += b" CONDSTORE QRESYNC"
+    if INotifyBackend.providedBy(backend):
+        extra += b" NOTIFY"
+    return extra
 
 
 class IMAPServerFactory(ServerFactory):
@@ -48,7 +60,8 @@ class IMAPServerFactory(ServerFactory):
                  preloginTimeout: float = 60.0, authThreads: int = 2,
                  authCacheTTL: float = 3600.0, authFailureDelay: float = 2.0,
                  authFailureDelayMax: float = 15.0, maxAuthFailures: int = 3,
-                 specialUse: dict[str, str] | None = None):
+                 specialUse: dict[str, str] | None = None,
+                 notifyMaxMailboxes: int = 100):
         if reactor is None:
             from twisted.internet import reactor
         if plaintextAuth not in PLAINTEXT_AUTH:
@@ -74,6 +87,9 @@ class IMAPServerFactory(ServerFactory):
         self.credentials = CredentialsCache(backend, reactor, authCacheTTL)
         self.structures = StructureCache()
         self.specialUseNames = SpecialUseNames(specialUse)
+        # NOTIFY (RFC 5465): the mailboxes watched for sessions, and how many one may watch.
+        self.notifyWatches = WatchRegistry()
+        self.notifyMaxMailboxes = notifyMaxMailboxes
         self.refusals = sessionlog.RefusalLog(reactor)
         self.sessions: set[IMAPServerProtocol] = set()
         self.prelogin: set[IMAPServerProtocol] = set()  # not logged in yet
@@ -82,8 +98,9 @@ class IMAPServerFactory(ServerFactory):
         self.sweepInterval = sweepInterval
         self._sweepers: list[task.LoopingCall] = []
         self._appendLimit = b" APPENDLIMIT=%d" % appendLimit
-        self._preAuth = _BASE_CAPABILITIES  # and what logging in needs, per session
-        self._postAuth = _BASE_CAPABILITIES + self._appendLimit
+        base = _BASE_CAPABILITIES + backendCapabilities(backend)
+        self._preAuth = base  # and what logging in needs, per session
+        self._postAuth = base + self._appendLimit
 
     def capabilities(self, session) -> bytes:
         if session.state != NOT_AUTHENTICATED:

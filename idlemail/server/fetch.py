@@ -12,12 +12,13 @@ from the process's cache of rendered structures when they can
 
 from __future__ import annotations
 
-from idlemail.errors import IMAPError
+from idlemail.errors import BadRequest, IMAPError
 from idlemail.interfaces import IBodyStreams, IPartialBodies
+from idlemail.server import condstore
 from idlemail.server.output import writeResponse
 from idlemail.server.registry import ONLY_SELECTED, command
 from idlemail.server.responses import flagsItem
-from idlemail.server.sequences import resolveUids
+from idlemail.server.sequences import mergedRanges, resolveUids
 from idlemail.server.slices import Slices
 from idlemail.wire.command import FetchAttribute
 from idlemail.wire.encode import dateTime as internalDate
@@ -86,13 +87,15 @@ def _literal(label: bytes, data) -> list:
     return [label + b" {%d}\r\n" % size, data]
 
 
-def _render(att: FetchAttribute, info, raw, structure, recent) -> list:
+def _render(att: FetchAttribute, info, raw, structure, recent, modseq) -> list:
     """One data item the server makes itself, as pieces for L{writeResponse}."""
     name = att.name
     if name == "FLAGS":
         return [flagsItem(info.flags, info.uid in recent)]
     if name == "UID":
         return [b"UID %d" % info.uid]
+    if name == "MODSEQ":
+        return [condstore.modseqItem(modseq)]
     if name == "INTERNALDATE":
         return [b"INTERNALDATE " + internalDate(info.internaldate)]
     if name == "RFC822.SIZE":
@@ -139,7 +142,7 @@ class _Plan:
         self.headerOnly = parts  # ENVELOPE from the header alone, if that is all to parse
 
 
-async def _message(session, mailbox, plan: _Plan, info, seq: int):
+async def _message(session, mailbox, plan: _Plan, info, seq: int, modseq: int = 0):
     """The pieces of one message's FETCH response, or None if it is gone."""
     cache, uid = session.factory.structures, info.uid
     key = (mailbox.uidValidity, uid)
@@ -186,7 +189,8 @@ async def _message(session, mailbox, plan: _Plan, info, seq: int):
             pieces.extend(_literal(_label(att), served[att]))
         else:
             try:
-                pieces.extend(_render(att, info, raw, structure, session.view.recent))
+                pieces.extend(_render(att, info, raw, structure, session.view.recent,
+                                      modseq))
             except UnknownTransferEncoding:
                 _close(served.values())
                 raise
@@ -200,15 +204,39 @@ def _close(streams) -> None:
             s.close()
 
 
+def _withItem(atts: list, name: str, first: bool = False) -> None:
+    if not any(a.name == name for a in atts):
+        atts.insert(0, FetchAttribute(name)) if first else atts.append(FetchAttribute(name))
+
+
 @command("FETCH", ONLY_SELECTED, expungesAfter=False)
 async def fetch(session, cmd):
-    view, mailbox = session.view, session.mailbox
-    uids = resolveUids(session, cmd.args.sequenceSet, cmd.uid)
+    view, mailbox, args = session.view, session.mailbox, cmd.args
+    atts = list(args.attributes)
+    changedSince = args.changedSince
+    if args.vanished and not (cmd.uid and session.qresync):
+        # RFC 7162 3.2.6: only UID FETCH, only once QRESYNC is enabled.
+        raise BadRequest("VANISHED needs UID FETCH and ENABLE QRESYNC")
+    if changedSince is not None or any(a.name == "MODSEQ" for a in atts):
+        condstore.enable(session)  # RFC 7162 3.1: these enable CONDSTORE
+        condstore.modseqMailbox(session)
+        _withItem(atts, "MODSEQ")  # RFC 7162 3.1.4: CHANGEDSINCE implies MODSEQ
+    uids = resolveUids(session, args.sequenceSet, cmd.uid)
+    if args.vanished:
+        ranges = mergedRanges(args.sequenceSet, mailbox.uidNext - 1)
+        gone = await condstore.vanishedSince(session, changedSince, ranges)
+        if gone:
+            session.untagged(b"VANISHED (EARLIER) " + gone.encode())
+    if changedSince is not None and uids:
+        # Before anything is read: only the messages changed since are looked at.
+        modseqs = await mailbox.modseqs(uids)
+        uids = [uid for uid in uids if modseqs.get(uid, 0) > changedSince]
     if not uids:
         return None
-    atts = list(cmd.args.attributes)
-    if cmd.uid and not any(a.name == "UID" for a in atts):
-        atts.insert(0, FetchAttribute("UID"))  # RFC 3501 6.4.8
+    if cmd.uid:
+        _withItem(atts, "UID", first=True)  # RFC 3501 6.4.8
+    if session.condstore and any(a.name == "FLAGS" for a in atts):
+        _withItem(atts, "MODSEQ")  # with CONDSTORE on, flags are told with their MODSEQ
     infos = await mailbox.messages(uids)
     if not view.readonly and any(_marksSeen(a) for a in atts):
         unseen = [i.uid for i in infos if _SEEN not in i.flags]
@@ -216,32 +244,49 @@ async def fetch(session, cmd):
             changed = await mailbox.store(unseen, [_SEEN], "+", origin=view)
             infos = [i.__class__(i.uid, changed.get(i.uid, i.flags), i.internaldate, i.size)
                      for i in infos]
-            if not any(a.name == "FLAGS" for a in atts):
-                # The change is told in this response, not again afterwards.
-                atts.append(FetchAttribute("FLAGS"))
+            # The change is told in this response, not again afterwards; with CONDSTORE
+            # on, as a flag change is told (RFC 7162 3.1: with UID and MODSEQ).
+            _withItem(atts, "FLAGS")
+            if session.condstore:
+                _withItem(atts, "UID", first=True)
+                _withItem(atts, "MODSEQ")
     missing = len(infos) < len(uids)
+    complete, undecodable = await writeMessages(session, atts, infos)
+    if undecodable:
+        raise IMAPError("Cannot undo the transfer encoding of some of the messages",
+                        "UNKNOWN-CTE")
+    if missing or not complete:
+        return ("EXPUNGEISSUED", "Some of the requested messages were expunged")
+    return None
+
+
+async def writeMessages(session, atts, infos) -> tuple[bool, bool]:
+    """
+    The FETCH responses of C{atts} for the messages C{infos} (L{MessageInfo}, ascending)
+    of the selected mailbox, each written before the next is read (the FETCH command, and
+    NOTIFY's MessageNew, RFC 5465 5.2); whether all of them were there, and whether one
+    had a transfer encoding BINARY cannot undo (RFC 3516 4.3: the others are answered).
+    """
+    view, mailbox = session.view, session.mailbox
+    uids = [i.uid for i in infos]
+    modseqs = await mailbox.modseqs(uids) if any(a.name == "MODSEQ" for a in atts) else {}
     session.announceKeywords()  # a FETCH may show a keyword new to this session
     plan = _Plan(atts, mailbox)
     slices = Slices(session)
-    undecodable = False
+    complete, undecodable = True, False
     for info in infos:
         seq = view.seqOf(info.uid)
         if seq is None:
             continue
         try:
-            pieces = await _message(session, mailbox, plan, info, seq)
+            pieces = await _message(session, mailbox, plan, info, seq, modseqs.get(info.uid, 0))
         except UnknownTransferEncoding:
-            undecodable = True  # RFC 3516 4.3: the other messages are still answered
+            undecodable = True
             continue
         if pieces is None:
-            missing = True
+            complete = False
             continue
         await writeResponse(session, pieces)
         if slices.due():
             await slices.pause()
-    if undecodable:
-        raise IMAPError("Cannot undo the transfer encoding of some of the messages",
-                        "UNKNOWN-CTE")
-    if missing:
-        return ("EXPUNGEISSUED", "Some of the requested messages were expunged")
-    return None
+    return complete, undecodable

@@ -7,48 +7,52 @@ from __future__ import annotations
 
 from idlemail.errors import IMAPError, NoSuchMailbox
 from idlemail.records import RECENT
+from idlemail.server import condstore
 from idlemail.server.names import decodeName
 from idlemail.server.registry import ONLY_SELECTED, command
 from idlemail.server.responses import fetchFlags
 from idlemail.server.selection import requireWritable
-from idlemail.server.sequences import resolveUids
-
-
-def compactSet(numbers) -> str:
-    """C{[1, 2, 3, 7]} -> C{"1:3,7"} (RFC 4315 uid-set); in the order given, joining only
-    runs that ascend by one."""
-    out = []
-    numbers = list(numbers)
-    i = 0
-    while i < len(numbers):
-        j = i
-        while j + 1 < len(numbers) and numbers[j + 1] == numbers[j] + 1:
-            j += 1
-        out.append(str(numbers[i]) if i == j else f"{numbers[i]}:{numbers[j]}")
-        i = j + 1
-    return ",".join(out)
+from idlemail.server.sequences import compactSet, resolveUids
 
 
 @command("STORE", ONLY_SELECTED, expungesAfter=False)
 async def store(session, cmd):
     args = cmd.args
     requireWritable(session)
-    view = session.view
+    view, mailbox = session.view, session.mailbox
+    conditional = args.unchangedSince is not None
+    if conditional:
+        condstore.enable(session)  # RFC 7162 3.1: UNCHANGEDSINCE enables CONDSTORE
+        condstore.modseqMailbox(session)
     uids = resolveUids(session, args.sequenceSet, cmd.uid)
     # \Recent is the server's to set (RFC 3501 2.3.2).
     flags = [f for f in args.flags if f != RECENT]
     if not uids:
         return None
-    result = await session.mailbox.store(uids, flags, args.mode, origin=view)
+    modified: list[int] = []
+    if conditional:
+        result, modified = await mailbox.storeUnchangedSince(
+            uids, flags, args.mode, args.unchangedSince, origin=view)
+    else:
+        result = await mailbox.store(uids, flags, args.mode, origin=view)
     session.announceKeywords()  # before any FETCH that shows a new one
-    if not args.silent:
+    # With CONDSTORE on, a flag change is told with its UID and MODSEQ (RFC 7162 3.1),
+    # and UNCHANGEDSINCE tells it even with .SILENT (RFC 7162 3.1.3).
+    withModseq = session.condstore and not (args.silent and not conditional)
+    modseqs = await mailbox.modseqs(list(result)) if withModseq and result else {}
+    if not args.silent or conditional:
         # Tell every stored message's flags, changed or not; the tracker's copy of
         # our own change is then dropped (ownFlags=False after STORE).
         for uid in uids:
             seq = view.seqOf(uid)
             if uid in result and seq is not None:
-                session.untagged(fetchFlags(seq, result[uid], uid in view.recent,
-                                            uid if cmd.uid else None))
+                session.untagged(fetchFlags(
+                    seq, result[uid], uid in view.recent,
+                    uid if cmd.uid or withModseq else None, modseqs.get(uid)))
+    if modified:
+        numbers = modified if cmd.uid else sorted(n for u in modified
+                                                  if (n := view.seqOf(u)) is not None)
+        return ("MODIFIED " + compactSet(numbers), "Conditional STORE failed")
     if len(result) < len(uids):
         return ("EXPUNGEISSUED", "Some of the messages were expunged")
     return None

@@ -32,6 +32,7 @@ from idlemail.errors import IMAPError
 from idlemail.server import sessionlog
 from idlemail.server.commands import lookup
 from idlemail.server.limits import parseAddress
+from idlemail.server.sequences import compactSet
 from idlemail.server.registry import ANSWERED, AUTHENTICATED, LOGOUT, NOT_AUTHENTICATED, SELECTED
 from idlemail.server.responses import fetchFlags, mailboxFlags
 from idlemail.server.writethrough import writeNow
@@ -58,7 +59,7 @@ class IMAPServerProtocol(LineReceiver):
     # Slots keep an idle connection small: thousands of idlers are the normal case.
     __slots__ = ("state", "account", "user", "mailbox", "view", "peer", "connectedAt",
                  "loginAt", "lastHeard", "idlingSince", "lastKeepalive", "tlsActive",
-                 "authFailures", "_idleTag", "_partial", "_literalLeft", "_discardLeft",
+                 "authFailures", "condstore", "qresync", "notify", "_idleTag", "_partial", "_literalLeft", "_discardLeft",
                  "_refusal", "_queue", "_queuedBytes", "_busy", "_queueFull", "_outputFull",
                  "_holding", "_socketPaused", "_drained", "_continuation", "_failures",
                  "savedSearch")
@@ -77,6 +78,9 @@ class IMAPServerProtocol(LineReceiver):
         self.idlingSince: float | None = None
         self.lastKeepalive = 0.0
         self.authFailures = 0
+        # RFC 7162: CONDSTORE / QRESYNC enabled in this session (QRESYNC implies both).
+        self.condstore = self.qresync = False
+        self.notify = None  # a NotifySet (idlemail.server.notify) once NOTIFY SET is done
         self._partial = b""  # the command being collected, literals inline
         self._literalLeft = 0
         self._discardLeft = 0  # octets of a refused non-synchronizing literal
@@ -131,6 +135,9 @@ class IMAPServerProtocol(LineReceiver):
             d, self._drained = self._drained, None
             d.errback(ConnectionDone("connection lost"))
         self.deselect()
+        if self.notify is not None:
+            self.notify.stop()
+            self.notify = None
         if self.account is not None:
             self.account.logout()
             self.account = None
@@ -320,9 +327,15 @@ class IMAPServerProtocol(LineReceiver):
             if d is not None:
                 d.callback(None)
             self._updateReading()
+            self.caughtUp()
 
     def stopProducing(self) -> None:
         pass  # connectionLost follows
+
+    def caughtUp(self) -> None:
+        """The client read what it was behind on: NOTIFY's held pushes may go now."""
+        if self.notify is not None and not self._busy:
+            self.notify.flush()
 
     def whenWritable(self) -> defer.Deferred | None:
         """None if the client keeps up with what it is sent; else a Deferred that fires
@@ -357,7 +370,8 @@ class IMAPServerProtocol(LineReceiver):
 
     def _runQueue(self) -> None:
         while self._queue and self.state != LOGOUT:
-            if self._idleTag is not None:
+            # (A NOTIFY push being written, which holds _busy, finishes before DONE.)
+            if self._idleTag is not None and not self._busy:
                 line = self._pop()
                 done = line.strip().upper() == b"DONE"
                 self._stopIdle(done)
@@ -384,7 +398,22 @@ class IMAPServerProtocol(LineReceiver):
 
     def _commandDone(self, _) -> None:
         self._busy = False
+        self.runPush()
         self._runQueue()
+
+    def runPush(self) -> None:
+        """
+        Run NOTIFY's MessageNew FETCH (RFC 5465 5.2) now if no command is running, as if
+        it were one: a command read meanwhile waits for it, and it never writes into
+        another command's responses.
+        """
+        if self._busy or self.notify is None or not self.notify.fetchDue() \
+                or self.state == LOGOUT:
+            return
+        self._busy = True
+        d = defer.ensureDeferred(self.notify.fetchNew())
+        d.addErrback(self._crashed)
+        d.addBoth(self._commandDone)
 
     def _crashed(self, failure) -> None:
         # _execute answers every failure itself; this is the last net, and the
@@ -426,6 +455,8 @@ class IMAPServerProtocol(LineReceiver):
             return
         if self.view is not None:
             self.sendUpdates()
+        if self.notify is not None:
+            self.notify.flush()
         self.factory.metrics.command("IDLE", "OK")
         self._finish(tag, "OK", None, "IDLE terminated")
 
@@ -490,8 +521,20 @@ class IMAPServerProtocol(LineReceiver):
             self.disconnect()
             return cmd.tag
         if self.view is not None:
-            self.sendUpdates(expunges=cmd.uid or handler.expungesAfter,
-                             ownFlags=cmd.name not in ("STORE", "FETCH"))
+            expunges = cmd.uid or handler.expungesAfter or (
+                self.notify is not None and self.notify.immediateExpunges)
+            lines, expunged = self._collectUpdates(expunges, cmd.name not in ("STORE", "FETCH"))
+            if expunged and self.qresync:
+                # RFC 7162 3.2.10: say how far the expunges took HIGHESTMODSEQ, in the
+                # tagged OK where it has room (as RFC 7162's EXPUNGE example does).
+                highest = f"HIGHESTMODSEQ {self.view.toldModseq()}"
+                if status == "OK" and code is None:
+                    code = highest
+                else:
+                    lines.append(b"* OK [" + highest.encode() + b"] Highest\r\n")
+            self._writeUpdates(lines)
+        if self.notify is not None:
+            self.notify.flush()
         self._finish(cmd.tag, status, code, text)
         return cmd.tag
 
@@ -511,22 +554,52 @@ class IMAPServerProtocol(LineReceiver):
         Tell the session what changed in its mailbox, as far as it may be told now;
         return how many responses were written.
         """
-        lines = []
-        view = self.view
-        for item in view.drain(expunges=expunges, ownFlags=ownFlags):
+        lines, expunged = self._collectUpdates(expunges, ownFlags)
+        if expunged and self.qresync and self.state != LOGOUT:
+            lines.append(b"* OK [HIGHESTMODSEQ %d] Highest\r\n" % self.view.toldModseq())
+        sent = self._writeUpdates(lines)
+        self.runPush()  # NOTIFY's FETCH of new messages, after their EXISTS
+        return sent
+
+    def _collectUpdates(self, expunges: bool, ownFlags: bool) -> tuple[list[bytes], bool]:
+        """The lines telling what the session may be told now, and whether they include
+        expunges. QRESYNC sessions are told VANISHED (RFC 7162 3.2.10); CONDSTORE ones
+        get each FETCH's MODSEQ (RFC 7162 3.1); a NOTIFY that leaves out the selected
+        mailbox's events (RFC 5465 5.2-5.4) drops them, as told."""
+        lines: list[bytes] = []
+        view, notify, condstore = self.view, self.notify, self.condstore
+        counts = flagChanges = True
+        if notify is not None:
+            counts, flagChanges = notify.selectedCounts, notify.selectedFlags
+        known, expunged = view.known, False
+        for item in view.drain(expunges, ownFlags, self.qresync, condstore):
             kind = item[0]
             if kind == "BYE":
                 self._endForReset(item[1])
-                return 0
+                return [], False
             if kind == "FETCH":
-                _, seq, uid, flags = item
+                if not flagChanges:
+                    continue
                 # UID too, so a client need not ask which message it was.
-                lines.append(b"* " + fetchFlags(seq, flags, uid in view.recent, uid) + b"\r\n")
+                lines.append(b"* " + fetchFlags(item[1], item[3], item[2] in view.recent,
+                                                item[2], item[4] if condstore else None)
+                             + b"\r\n")
             elif kind == "FLAGS":
                 lines.extend(b"* " + line + b"\r\n" for line in self.flagsResponses(item[1]))
+            elif not counts:
+                continue
+            elif kind == "VANISHED":
+                expunged = True
+                lines.append(b"* VANISHED " + compactSet(item[1]).encode() + b"\r\n")
             else:
+                expunged = expunged or kind == "EXPUNGE"
                 lines.append(b"* %d %s\r\n" % (item[1], kind.encode()))
-        if lines:
+        if counts and notify is not None and notify.fetch and view.known > known:
+            notify.newMessages(known)  # MessageNew's FETCH, after the EXISTS
+        return lines, expunged
+
+    def _writeUpdates(self, lines: list[bytes]) -> int:
+        if lines and self.state != LOGOUT:
             writeNow(self.transport, b"".join(lines))
             # Pushes are the one output no command waits for: a client that reads none of
             # them (idling on a busy mailbox) would make the server hold them all.
@@ -548,13 +621,17 @@ class IMAPServerProtocol(LineReceiver):
         return mailboxFlags(keywords, self.mailbox.permanentFlags, self.view.readonly)
 
     def wake(self) -> None:
-        """Called by the tracker when something changed: push at once while idling."""
+        """Called by the tracker when something changed: push at once while idling, or
+        while no command is in progress once NOTIFY asked for the selected mailbox's
+        events (RFC 5465 3.1)."""
         if self.idlingSince is not None or (self.view.reset is not None and not self._busy):
-            sent = self.sendUpdates()
+            sent = self.sendUpdates()  # IDLE allows expunges, SELECTED-DELAYED or not
             if sent and self.idlingSince is not None:
                 metrics = self.factory.metrics
                 metrics.pushSent(sent)
                 metrics.pushLatency(monotonic() - self.view.mailbox.publishedAt)
+        elif self.notify is not None and not self._busy and self.notify.selectedCounts:
+            self.sendUpdates(self.notify.immediateExpunges)
 
     def _endForReset(self, reason: str) -> None:
         # The mailbox was reset (its UIDs changed meaning): end the session rather than

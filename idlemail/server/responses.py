@@ -17,11 +17,15 @@ def flagsItem(flags, recent: bool) -> bytes:
     return b"FLAGS " + flagList(flags | {RECENT} if recent else flags)
 
 
-def fetchFlags(seq: int, flags, recent: bool, uid: int | None = None) -> bytes:
-    """C{n FETCH (FLAGS (...) UID u)}, the UID only if given (without C{* })."""
+def fetchFlags(seq: int, flags, recent: bool, uid: int | None = None,
+               modseq: int | None = None) -> bytes:
+    """C{n FETCH (FLAGS (...) UID u MODSEQ (m))}, the UID and the MODSEQ (RFC 7162 3.1.4)
+    only if given (without C{* })."""
     if uid is None:
         return b"%d FETCH (%s)" % (seq, flagsItem(flags, recent))
-    return b"%d FETCH (%s UID %d)" % (seq, flagsItem(flags, recent), uid)
+    if modseq is None:
+        return b"%d FETCH (%s UID %d)" % (seq, flagsItem(flags, recent), uid)
+    return b"%d FETCH (%s UID %d MODSEQ (%d))" % (seq, flagsItem(flags, recent), uid, modseq)
 
 
 def mailboxFlags(keywords, permanentFlags, readonly: bool) -> list[bytes]:

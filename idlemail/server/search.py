@@ -15,6 +15,7 @@ from email.utils import parsedate_to_datetime
 
 from idlemail.errors import IMAPError
 from idlemail.interfaces import ISearchMailbox
+from idlemail.server import condstore
 from idlemail.server.registry import ONLY_SELECTED, command
 from idlemail.server.esearch import answerSearch
 from idlemail.server.searchuids import resolveSaved, resolveSearch
@@ -51,11 +52,13 @@ def _addressTexts(items):
 class _Message:
     """One message as SEARCH sees it; every text is made (decoded, case-folded) once."""
 
-    __slots__ = ("info", "seq", "recent", "structure", "_flags", "_fields", "_body",
-                 "_bodyJoined", "_text", "_textJoined", "_sent")
+    __slots__ = ("info", "seq", "recent", "structure", "modseq", "_flags", "_fields",
+                 "_body", "_bodyJoined", "_text", "_textJoined", "_sent")
 
-    def __init__(self, info, seq: int, recent: bool, structure: MessageStructure | None):
+    def __init__(self, info, seq: int, recent: bool, structure: MessageStructure | None,
+                 modseq: int = 0):
         self.info, self.seq, self.recent, self.structure = info, seq, recent, structure
+        self.modseq = modseq
         self._flags = self._body = self._bodyJoined = self._text = self._textJoined = None
         self._sent = None
         self._fields: dict[str, list[str]] = {}
@@ -152,6 +155,11 @@ def compileKey(key: SearchKey, largestSeq: int, largestUid: int):
         return lambda m: m.recent and "\\seen" not in m.flags()
     if op == "OLD":
         return lambda m: not m.recent
+    if op == "MODSEQ":
+        # RFC 7162 3.1.5: at least this MODSEQ. A message has one MODSEQ for all its
+        # flags here, so the entry name does not narrow it.
+        least = args[0]
+        return lambda m: m.modseq >= least
     if op == "LARGER":
         return lambda m: m.info.size > args[0]
     if op == "SMALLER":
@@ -202,7 +210,12 @@ async def searchUids(session, charset: str | None, criteria: SearchKey) -> list[
     if not inView:
         return []
     criteria = resolveSaved(criteria, session.savedSearch)
-    if ISearchMailbox.providedBy(mailbox):  # the backend searches (e.g. upstream)
+    modseqs = None
+    if usesModseq(criteria):
+        condstore.enable(session)  # RFC 7162 3.1: SEARCH MODSEQ enables CONDSTORE
+        condstore.modseqMailbox(session)
+        modseqs = await mailbox.modseqs(inView)
+    elif ISearchMailbox.providedBy(mailbox):  # the backend searches (e.g. upstream)
         return list(await mailbox.search(resolveSearch(criteria, view, inView), inView))
     infos = await mailbox.messages(inView)
     matches = compileKey(criteria, len(inView), inView[-1])
@@ -219,9 +232,16 @@ async def searchUids(session, charset: str | None, criteria: SearchKey) -> list[
                 continue
             structure = MessageStructure.parse(raw)
         seq = view.seqOf(info.uid)
-        if seq is not None and matches(_Message(info, seq, info.uid in view.recent, structure)):
+        modseq = modseqs.get(info.uid, 0) if modseqs is not None else 0
+        if seq is not None and matches(_Message(info, seq, info.uid in view.recent,
+                                                structure, modseq)):
             found.append(info.uid)
     return found
+
+
+def usesModseq(key: SearchKey) -> bool:
+    return key.op == "MODSEQ" or any(isinstance(a, SearchKey) and usesModseq(a)
+                                     for a in key.args)
 
 
 @command("SEARCH", ONLY_SELECTED, expungesAfter=False)
@@ -234,5 +254,13 @@ async def search(session, cmd):
         if saving:
             session.savedSearch = ()  # RFC 5182 2.1: a failed SEARCH saves nothing
         raise
-    answerSearch(session, cmd, uids)
+    answerSearch(session, cmd, uids, await foundModseq(session, args.criteria, uids))
     return None
+
+
+async def foundModseq(session, criteria: SearchKey, uids) -> int | None:
+    """RFC 7162 3.1.5: with MODSEQ in the criteria, the highest MODSEQ of the messages
+    found, which SEARCH and SORT say after them; else None."""
+    if not uids or not usesModseq(criteria):
+        return None
+    return max((await session.mailbox.modseqs(uids)).values(), default=None)

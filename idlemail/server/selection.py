@@ -4,7 +4,9 @@ Selecting a mailbox and leaving it: SELECT, EXAMINE, CLOSE, UNSELECT, CHECK, EXP
 
 from __future__ import annotations
 
-from idlemail.errors import IMAPError
+from idlemail.errors import BadRequest, IMAPError
+from idlemail.interfaces import IModSeqMailbox
+from idlemail.server import condstore
 from idlemail.server.names import decodeName
 from idlemail.server.registry import AUTHED, ONLY_SELECTED, command
 from idlemail.server.sequences import resolveUids
@@ -13,8 +15,18 @@ _SEEN = "\\Seen"
 
 
 async def _open(session, cmd, readonly: bool):
+    args = cmd.args
+    if args.qresync is not None and not session.qresync:
+        # RFC 7162 3.2.5: QRESYNC parameters without ENABLE QRESYNC first are BAD.
+        raise BadRequest("QRESYNC is not enabled (ENABLE QRESYNC first)")
+    closed = session.mailbox is not None
     session.deselect()  # RFC 3501 6.3.1: a failed SELECT leaves no mailbox selected
-    name = decodeName(cmd.args.mailbox, session.account.delimiter)
+    if closed and condstore.offered(session):
+        # RFC 7162 3.2.11: what follows is about the new mailbox, not the one closed.
+        session.untagged(b"OK [CLOSED] Previous mailbox closed")
+    if args.condstore:
+        condstore.enable(session, announce=False)  # RFC 7162 3.1.8
+    name = decodeName(args.mailbox, session.account.delimiter)
     mailbox = await session.account.open(name, readonly)
     if session.state not in AUTHED:  # connection lost meanwhile
         mailbox.close()
@@ -36,6 +48,12 @@ async def _open(session, cmd, readonly: bool):
     session.untagged(b"OK [UIDVALIDITY %d] UIDs valid" % mailbox.uidValidity)
     session.untagged(b"OK [UIDNEXT %d] Predicted next UID" % mailbox.uidNext)
     session.untagged(permanentLine)
+    if IModSeqMailbox.providedBy(mailbox) and condstore.offered(session):
+        # RFC 7162 3.1.2.1: on every SELECT and EXAMINE, CONDSTORE enabled or not.
+        session.untagged(b"OK [HIGHESTMODSEQ %d] Highest" % view.toldModseq())
+        qresync = args.qresync
+        if qresync is not None and qresync.uidValidity == mailbox.uidValidity:
+            await condstore.resync(session, qresync)
     return ("READ-ONLY" if readonly else "READ-WRITE",
             f"{cmd.name} completed")
 

@@ -58,3 +58,18 @@ def resolveUids(session, seqset, uid: bool) -> list[int]:
     for lo, hi in ranges:
         out.extend(inView[lo - 1:hi])
     return out
+
+
+def compactSet(numbers) -> str:
+    """C{[1, 2, 3, 7]} -> C{"1:3,7"} (RFC 4315 uid-set); in the order given, joining only
+    runs that ascend by one."""
+    out = []
+    numbers = list(numbers)
+    i = 0
+    while i < len(numbers):
+        j = i
+        while j + 1 < len(numbers) and numbers[j + 1] == numbers[j] + 1:
+            j += 1
+        out.append(str(numbers[i]) if i == j else f"{numbers[i]}:{numbers[j]}")
+        i = j + 1
+    return ",".join(out)

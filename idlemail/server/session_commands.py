@@ -5,6 +5,7 @@ Commands valid in any state: CAPABILITY, NOOP, LOGOUT, ID, and NAMESPACE, ENABLE
 from __future__ import annotations
 
 from idlemail import __version__
+from idlemail.server import condstore
 from idlemail.server.registry import ANY, AUTHED, LOGOUT, command
 
 
@@ -40,5 +41,21 @@ async def namespace(session, cmd):
 
 @command("ENABLE", AUTHED)
 async def enable(session, cmd):
-    # RFC 5161: we have no extension that needs enabling.
-    session.untagged(b"ENABLED")
+    # RFC 5161: ENABLED lists what this command turned on; what we have not is ignored.
+    wanted = [c for c in dict.fromkeys(cmd.args.capabilities) if c in _ENABLES]
+    if wanted and not condstore.offered(session):
+        wanted = []
+    enabled = []
+    for name in wanted:
+        if name == "QRESYNC" and session.qresync:
+            continue
+        if name == "CONDSTORE" and session.condstore:
+            continue
+        enabled.append(name)
+    session.untagged(b" ".join([b"ENABLED"] + [n.encode() for n in enabled]))
+    if enabled:
+        # RFC 7162 3.2.3: QRESYNC implies CONDSTORE.
+        condstore.enable(session, qresync="QRESYNC" in enabled)
+
+
+_ENABLES = ("CONDSTORE", "QRESYNC")

@@ -10,11 +10,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from idlemail.wire import appendgrammar, listgrammar, searchgrammar
+from idlemail.wire import (appendgrammar, listgrammar, notifygrammar, searchgrammar,
+                           selectgrammar)
 from idlemail.wire.appendgrammar import AppendArgs, AppendMessage, CatenatePart
 from idlemail.wire.listgrammar import CreateArgs, ListArgs, StatusArgs
+from idlemail.wire.notifygrammar import NotifyArgs
 from idlemail.wire.message import Section
 from idlemail.wire.reader import ATOM_SPECIALS, TAG_SPECIALS, ParseError, Reader, SequenceSet
+from idlemail.wire.selectgrammar import SelectArgs
 from idlemail.wire.searchgrammar import (
     SearchArgs,
     SearchKey,
@@ -78,8 +81,12 @@ class RenameArgs:
 
 @dataclass(frozen=True, slots=True)
 class FetchArgs:
+    """C{changedSince} and C{vanished}: the modifiers of RFC 7162 3.1.4 and 3.2.6."""
+
     sequenceSet: SequenceSet
     attributes: tuple[FetchAttribute, ...]
+    changedSince: int | None = None
+    vanished: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,6 +97,7 @@ class StoreArgs:
     mode: str
     silent: bool
     flags: tuple[str, ...]
+    unchangedSince: int | None = None  # RFC 7162 3.1.3
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,9 +120,10 @@ class EnableArgs:
     capabilities: tuple[str, ...]
 
 
-CommandArgs = (MailboxArgs | CreateArgs | LoginArgs | AuthenticateArgs | RenameArgs | ListArgs
-               | StatusArgs | AppendArgs | SearchArgs | SortArgs | ThreadArgs | FetchArgs
-               | StoreArgs | CopyArgs | ExpungeArgs | EnableArgs | None)
+CommandArgs = (MailboxArgs | SelectArgs | CreateArgs | LoginArgs | AuthenticateArgs
+               | RenameArgs | ListArgs | StatusArgs | AppendArgs | SearchArgs | SortArgs
+               | ThreadArgs | FetchArgs | StoreArgs | CopyArgs | ExpungeArgs | EnableArgs
+               | NotifyArgs | None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,7 +143,7 @@ class Command:
 
 _NO_ARGS = {"CAPABILITY", "NOOP", "LOGOUT", "STARTTLS", "CHECK", "CLOSE", "EXPUNGE",
             "IDLE", "UNSELECT", "NAMESPACE"}
-_ONE_MAILBOX = {"SELECT", "EXAMINE", "DELETE", "SUBSCRIBE", "UNSUBSCRIBE"}
+_ONE_MAILBOX = {"DELETE", "SUBSCRIBE", "UNSUBSCRIBE"}
 #: Commands that have a UID form (RFC 3501 6.4.8, RFC 4315, RFC 6851, RFC 5256).
 _UID_COMMANDS = ("FETCH", "STORE", "COPY", "MOVE", "SEARCH", "EXPUNGE", "SORT", "THREAD")
 _FETCH_MACROS = {
@@ -143,7 +152,7 @@ _FETCH_MACROS = {
     "FULL": ("FLAGS", "INTERNALDATE", "RFC822.SIZE", "ENVELOPE", "BODY"),
 }
 _SIMPLE_FETCH = {"FLAGS", "UID", "INTERNALDATE", "RFC822.SIZE", "ENVELOPE",
-                 "BODYSTRUCTURE", "RFC822", "RFC822.HEADER", "RFC822.TEXT"}
+                 "BODYSTRUCTURE", "RFC822", "RFC822.HEADER", "RFC822.TEXT", "MODSEQ"}
 
 
 def parseTag(data: bytes) -> str:
@@ -231,7 +240,25 @@ def _fetch(r: Reader, uid: bool):
         else:
             r.pos = save
             atts = [_fetchAtt(r)]
-    return FetchArgs(seqs, tuple(atts))
+    changedSince, vanished = None, False
+    if r.maybe(b" "):
+        # RFC 4466 fetch-modifiers: CHANGEDSINCE (RFC 7162 3.1.4), VANISHED (3.2.6)
+        r.expect(b"(", "FETCH modifiers")
+        while True:
+            name = r.atom(what="a FETCH modifier").upper()
+            if name == "CHANGEDSINCE" and changedSince is None:
+                r.sp()
+                changedSince = r.modseq()
+            elif name == "VANISHED" and not vanished:
+                vanished = True
+            else:
+                r.fail(f"Unknown or repeated FETCH modifier {name}")
+            if r.maybe(b")"):
+                break
+            r.sp()
+        if vanished and changedSince is None:
+            r.fail("VANISHED needs CHANGEDSINCE")
+    return FetchArgs(seqs, tuple(atts), changedSince, vanished)
 
 
 def _fetchAtt(r: Reader) -> FetchAttribute:
@@ -321,6 +348,17 @@ def _store(r: Reader, uid: bool):
     r.sp()
     seqs = r.sequenceSet()
     r.sp()
+    unchangedSince = None
+    if r.peek() == 0x28:
+        # RFC 7162 3.1.3: STORE seq (UNCHANGEDSINCE n) flags
+        r.pos += 1
+        word = r.atom(what="a STORE modifier").upper()
+        if word != "UNCHANGEDSINCE":
+            r.fail(f"Unknown STORE modifier {word}")
+        r.sp()
+        unchangedSince = r.modseq()
+        r.expect(b")")
+        r.sp()
     mode = ""
     if r.peek() in (0x2B, 0x2D):
         mode = chr(r.peek())
@@ -335,7 +373,7 @@ def _store(r: Reader, uid: bool):
         flags = [r.flag()]
         while r.maybe(b" "):
             flags.append(r.flag())
-    return StoreArgs(seqs, mode, item == "FLAGS.SILENT", tuple(flags))
+    return StoreArgs(seqs, mode, item == "FLAGS.SILENT", tuple(flags), unchangedSince)
 
 
 def _copy(r: Reader, uid: bool):
@@ -385,5 +423,6 @@ _GRAMMARS.update({
     "APPEND": appendgrammar.append, "SEARCH": searchgrammar.search,
     "SORT": searchgrammar.sort, "THREAD": searchgrammar.thread, "FETCH": _fetch,
     "STORE": _store, "COPY": _copy, "MOVE": _copy, "EXPUNGE": _expunge, "ID": _id,
-    "ENABLE": _enable,
+    "ENABLE": _enable, "SELECT": selectgrammar.select, "EXAMINE": selectgrammar.select,
+    "NOTIFY": lambda r, uid: notifygrammar.notify(r, uid, _fetchAtt),
 })

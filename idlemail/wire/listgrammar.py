@@ -15,7 +15,8 @@ from idlemail.wire.reader import Reader
 SELECTION_OPTIONS = frozenset({"SUBSCRIBED", "REMOTE", "RECURSIVEMATCH", "SPECIAL-USE"})
 #: RFC 5258 3.2 return options, RFC 5819 STATUS and RFC 6154 SPECIAL-USE.
 RETURN_OPTIONS = frozenset({"SUBSCRIBED", "CHILDREN", "STATUS", "SPECIAL-USE"})
-STATUS_ITEMS = ("MESSAGES", "RECENT", "UIDNEXT", "UIDVALIDITY", "UNSEEN")
+STATUS_ITEMS = ("MESSAGES", "RECENT", "UIDNEXT", "UIDVALIDITY", "UNSEEN",
+                "HIGHESTMODSEQ")  # RFC 7162 3.1.10
 #: RFC 6154 2: the special-use attributes, as spelt there.
 SPECIAL_USES = ("\\All", "\\Archive", "\\Drafts", "\\Flagged", "\\Junk", "\\Sent", "\\Trash")
 _USE_BY_LOWER = {use.lower(): use for use in SPECIAL_USES}

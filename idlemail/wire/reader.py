@@ -17,6 +17,9 @@ from datetime import datetime, timedelta, timezone
 from idlemail.records import systemFlag
 
 
+#: RFC 7162 7: a mod-sequence-value is a positive 63-bit number.
+MAX_MODSEQ = 2 ** 63 - 1
+
 class ParseError(Exception):
     """
     The command is malformed. C{tag} is what could be read of it (or C{"*"}).
@@ -103,16 +106,20 @@ class Reader:
             self.fail(f"Expected {what}")
         return word.decode("ascii", "replace")
 
-    def number(self, what="a number") -> int:
+    def number(self, what="a number", largest: int = 0xFFFFFFFF) -> int:
         start = self.pos
         while self.pos < len(self.data) and 0x30 <= self.data[self.pos] <= 0x39:
             self.pos += 1
-        if start == self.pos or self.pos - start > 10:
+        if start == self.pos or self.pos - start > len(str(largest)):
             self.fail(f"Expected {what}")
         value = int(self.data[start:self.pos])
-        if value > 0xFFFFFFFF:
+        if value > largest:
             self.fail(f"{what.capitalize()} out of range")
         return value
+
+    def modseq(self, what="a mod-sequence") -> int:
+        """A mod-sequence-value (RFC 7162 7): up to 63 bits, 0 allowed (valzer)."""
+        return self.number(what, MAX_MODSEQ)
 
     def quoted(self) -> bytes:
         self.expect(b'"')

@@ -18,7 +18,8 @@ class SearchKey:
     OR (two keys), NOT (one key), SEQ / UID (a L{SequenceSet}, which may be C{$}),
     FLAG (flag, wanted: bool), RECENT (wanted), NEW, OLD, HEADER (name, text), BODY (text),
     TEXT (text), BEFORE / ON / SINCE and SENTBEFORE / SENTON / SENTSINCE (a date),
-    LARGER / SMALLER (octets).
+    LARGER / SMALLER (octets), MODSEQ (the least MODSEQ, then the entry name and type of
+    RFC 7162's C{MODSEQ "/flags/\\seen" all 5} form, or None).
     """
 
     op: str
@@ -194,6 +195,18 @@ def searchKey(r: Reader, depth: int = 0) -> SearchKey:
     if word == "UID":
         r.sp()
         return SearchKey("UID", (r.sequenceSet(),))
+    if word == "MODSEQ":
+        # RFC 7162 3.1.5: MODSEQ [entry-name SP entry-type-req] SP mod-sequence-valzer
+        r.sp()
+        entry = kind = None
+        if r.peek() == 0x22:
+            entry = r.quoted().decode("utf-8", "replace")
+            r.sp()
+            kind = r.atom(what="an entry type").lower()
+            if kind not in ("priv", "shared", "all"):
+                r.fail(f"Unknown entry type {kind}")
+            r.sp()
+        return SearchKey("MODSEQ", (r.modseq(), entry, kind))
     if word == "NOT":
         r.sp()
         return SearchKey("NOT", (searchKey(r, depth + 1),))

@@ -102,14 +102,21 @@ def test_a_field_added_to_an_event_travels_without_a_change_to_the_codec(monkeyp
     monkeypatch.delitem(changes.CODES, events.MessagesAdded)
     sent = Envelope("a", "INBOX", 1, "o", 1, MessagesAdded((4, 5), 9, ((4, 8), (5, 9))))
     data = encodeEnvelope(sent)
-    assert json.loads(data)["e"] == {"modseq": 9, "modseqs": [[8, "4"], [9, "5"]], "note": None}
+    # A field at its default (note) is left out, and read back as its default.
+    assert json.loads(data)["e"] == {"modseq": 9, "modseqs": [[8, "4"], [9, "5"]]}
     assert decodeEnvelope(data) == sent
 
 
 def test_a_field_this_version_does_not_know_is_ignored():
     data = json.dumps({"v": 1, "o": "o", "s": 1, "u": "a", "m": "INBOX", "uv": 1,
-                       "c": "a", "d": "4:5", "e": {"modseq": 9}})
-    assert decodeEnvelope(data).change == MessagesAdded((4, 5))
+                       "c": "a", "d": "4:5", "e": {"modseq": 9, "later": 1}})
+    assert decodeEnvelope(data).change == MessagesAdded((4, 5), modseq=9)
+
+
+def test_an_event_at_its_defaults_travels_as_before_it_had_them():
+    sent = Envelope("a", "INBOX", 1, "o", 1, MessagesExpunged((4, 5)))
+    assert "e" not in json.loads(encodeEnvelope(sent))
+    assert decodeEnvelope(encodeEnvelope(sent)) == sent
 
 
 def test_an_event_kind_added_later_travels_by_its_class_name(monkeypatch):

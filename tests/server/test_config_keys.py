@@ -13,7 +13,8 @@ from idlemail.tap import buildService
 KEYS = {"plaintext_auth": "never", "trusted_networks": ["10.0.0.0/8"],
         "max_connections_per_ip": 20, "max_userip_connections": 50,
         "prelogin_timeout": "30s", "auth_threads": 4, "auth_cache_ttl": "10m",
-        "special_use": {"Outbox": "\\sent", "Gesendet": "\\Sent"}}
+        "special_use": {"Outbox": "\\sent", "Gesendet": "\\Sent"},
+        "notify_max_mailboxes": 7}
 
 
 def serverConfig(**keys):
@@ -40,6 +41,7 @@ def test_the_keys_reach_the_server_factory():
     assert factory.credentials.ttl == 600.0
     names = factory.specialUseNames
     assert names.uses("outbox", (), "/") == ("\\Sent",) and names.uses("Sent", (), "/") == ()
+    assert factory.notifyMaxMailboxes == 7
 
 
 @pytest.mark.parametrize("key,value,message", [
@@ -47,6 +49,7 @@ def test_the_keys_reach_the_server_factory():
     ("trusted_networks", ["10.0.0.300/8"], "server.trusted_networks: '10.0.0.300/8' is not a"),
     ("max_userip_connections", -1, "server.max_userip_connections: must be at least 0"),
     ("auth_threads", 0, "server.auth_threads: must be at least 1"),
+    ("notify_max_mailboxes", "many", "server.notify_max_mailboxes: expected an int"),
     ("prelogin_timeout", "soon", "server.prelogin_timeout: 'soon' is not a duration"),
     ("special_use", {"Old": "\\Old"}, "server.special_use.Old: '\\\\Old' is not a special use"),
     ("special_use", {"Old": 3}, "server.special_use.Old: expected a str, got int"),

@@ -233,7 +233,7 @@ class MaildirAccount:
             await folder.scan()
             recent = folder.inNew
         return MailboxStatus(len(folder.byUid), recent, folder.uidNext, folder.uidValidity,
-                             folder.unseen)
+                             folder.unseen, max(folder.highestModseq, 1))
 
     def open(self, name: str, readonly: bool):
         return defer.ensureDeferred(self._open(name, readonly))

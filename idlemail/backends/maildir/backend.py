@@ -33,7 +33,7 @@ from idlemail.backends.maildir.validity import nextUidValidity
 from idlemail.backends.maildir.watch import WatchHub
 from idlemail.bus import LocalBus
 from idlemail.bus.feed import MailboxPublisher
-from idlemail.interfaces import IBackend, ICachedLogin
+from idlemail.interfaces import IBackend, ICachedLogin, ICondStoreBackend, INotifyBackend
 from idlemail.tracker import MailboxTracker
 
 log = Logger()
@@ -100,7 +100,8 @@ class OpenFolder:
         # What is in new/ is \Recent; a read-write session that claims it moves it to
         # cur/, as Dovecot does, so that no other program counts it as recent again.
         recent = [e.uid for e in folder.byUid.values() if e.subdir == "new"]
-        self.tracker = MailboxTracker(folder.uids(), recent, folder.keywordNames)
+        self.tracker = MailboxTracker(folder.uids(), recent, folder.keywordNames,
+                                      folder.highestModseq)
         self.tracker.onClaim = folder.claim
         self.tracker.onEmpty = lambda tracker: self._unused()
         self.feed.tracker = self.tracker
@@ -144,7 +145,7 @@ class OpenFolder:
             del self.backend.folders[self.path]
 
 
-@implementer(IBackend, ICachedLogin)
+@implementer(IBackend, ICachedLogin, ICondStoreBackend, INotifyBackend)
 class MaildirBackend:
     """
     @param ioThreads: the size of the disk thread pool (C{[server.maildir] io_threads}).

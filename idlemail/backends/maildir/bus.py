@@ -64,13 +64,24 @@ class FolderPublisher:
         if len(known) != self._keywordsTold:
             self._keywordsTold = len(known)
             events.append(KeywordsAdded(tuple(known)))
-        if changes.expunged:
-            events.append(MessagesExpunged(tuple(changes.expunged)))
-        if changes.added:
-            events.append(MessagesAdded(tuple(changes.added)))
-        if changes.flags:
-            events.append(FlagsChanged(tuple(changes.flags)))
+        # One event per MODSEQ (RFC 7162): a look may find changes other processes made,
+        # each with its own.
+        modseqs = changes.modseqs
+        for uids, modseq in _byModseq(changes.expunged, modseqs):
+            events.append(MessagesExpunged(tuple(uids), modseq))
+        for uids, modseq in _byModseq(changes.added, modseqs):
+            events.append(MessagesAdded(tuple(uids), modseq))
+        for pairs, modseq in _byModseq(changes.flags, modseqs, key=lambda p: p[0]):
+            events.append(FlagsChanged(tuple(pairs), modseq))
         return events
+
+
+def _byModseq(items, modseqs: dict, key=lambda uid: uid):
+    """C{items} (ascending) in groups of one MODSEQ, lowest MODSEQ first."""
+    groups: dict[int, list] = {}
+    for item in items:
+        groups.setdefault(modseqs.get(key(item), 0), []).append(item)
+    return [(groups[m], m) for m in sorted(groups)]
 
 
 def openFeed(bus, user: str, mailbox: str, folder) -> TrackerFeed:

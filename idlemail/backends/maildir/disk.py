@@ -22,6 +22,7 @@ from twisted.logger import Logger
 
 from idlemail.backends.maildir import flags as F
 from idlemail.backends.maildir.pool import breathing
+from idlemail.backends.maildir.safe import writeAll
 
 log = Logger()
 SUBDIRS = ("new", "cur")
@@ -258,9 +259,7 @@ def writeTmp(folder: Path, data: bytes, stamp: float | None) -> Prepared:
     tmp = folder / "tmp" / base
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
     try:
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view):]
+        writeAll(fd, data)
         os.fsync(fd)
         if stamp is not None:
             os.utime(fd, (stamp, stamp))

@@ -56,6 +56,7 @@ class Entry:
     flags: frozenset
     size: int | None = None  # RFC822.SIZE (CRLF line ends): from ,W= or learned once
     mtime: float | None = None  # INTERNALDATE: the file's mtime, learned once
+    modseq: int = 0  # RFC 7162 MODSEQ (idlemail.backends.maildir.modseq)
 
     @property
     def where(self) -> tuple:
@@ -69,6 +70,7 @@ class Changes:
     expunged: list = field(default_factory=list)
     flags: list = field(default_factory=list)  # (uid, frozenset)
     recent: list = field(default_factory=list)  # those of added found in new/
+    modseqs: dict = field(default_factory=dict)  # uid -> MODSEQ of each change above
 
     def __bool__(self):
         return bool(self.added or self.expunged or self.flags)
@@ -112,13 +114,24 @@ class Index:
         self.uidNext = 1
         self.keywordNames: tuple[str, ...] = ()
         self.keywordsFull = False
+        self.highestModseq = 0
 
-    def _takeCopies(self, copies) -> None:
-        self.keywordNames, self.keywordsFull, validity, uidNext = copies
+    def _takeCopies(self, copies, changes: Changes | None = None) -> None:
+        """The lane's figures after a job; messages whose MODSEQ the job gave anew
+        without a change of their own (the MODSEQ file was rebuilt) join C{changes}."""
+        self.keywordNames, self.keywordsFull, validity, uidNext, highest, renumbered = copies
         if validity != self.uidValidity:
             self.uidValidity, self.uidNext = validity, uidNext
         else:
             self.uidNext = max(self.uidNext, uidNext)
+        self.highestModseq = max(self.highestModseq, highest)
+        for uid, modseq in renumbered:
+            e = self.byUid.get(uid)
+            if e is not None:
+                e.modseq = modseq
+                if changes is not None:
+                    changes.flags.append((uid, e.flags))
+                    changes.modseqs[uid] = modseq
 
     def _publish(self, changes: Changes, origin=None) -> None:
         if self.onChanges is not None and changes:
@@ -156,28 +169,36 @@ class Index:
     def _applyFound(self, result, origin: Cause = CAUGHT_UP) -> Changes:
         """A scan's result: files gone, renamed and new (see L{store._Found})."""
         found, copies = result
-        self._takeCopies(copies)
         changes = Changes()
+        self._takeCopies(copies, changes)
         if found.built is not None and not self.byUid:  # a first scan, made whole
             built = found.built
             self.byUid, self.byBase = built.byUid, built.byBase
             self.unseen, self.inNew = built.unseen, built.inNew
             changes.added = [e.uid for e in found.added]
             changes.recent = [e.uid for e in found.added if e.subdir == "new"]
+            changes.modseqs = {e.uid: e.modseq for e in found.added}
             self._publish(changes, CAUGHT_UP)
             return changes
+        modseqs = found.modseqs
         for uid in found.expunged:
             if self._drop(uid) is not None:
                 changes.expunged.append(uid)
+                changes.modseqs[uid] = modseqs[uid]
         for uid, subdir, name, newFlags in found.moved:
             e = self.byUid.get(uid)
-            if e is not None and self._move(e, subdir, name, newFlags):
+            if e is None:
+                continue
+            e.modseq = modseqs.get(uid, e.modseq)
+            if self._move(e, subdir, name, newFlags):
                 changes.flags.append((uid, newFlags))
+                changes.modseqs[uid] = e.modseq
         for e in found.added:
             if e.uid in self.byUid or e.base in self.byBase:
                 continue
             self._insert(e)
             changes.added.append(e.uid)
+            changes.modseqs[e.uid] = e.modseq
             if e.subdir == "new":
                 changes.recent.append(e.uid)
         changes.flags.sort()

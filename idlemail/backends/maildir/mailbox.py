@@ -5,6 +5,8 @@ FLAGS, UID, RFC822.SIZE and INTERNALDATE come from the folder's index and never 
 message file once known (sizes from C{,W=} in the name, or counted once; dates from the
 file's mtime, read once); bodies are read in the backend's disk threads. Changes go
 through the folder's lane, its serial queue (L{idlemail.backends.maildir.store.Folder}).
+MODSEQs (L{IModSeqMailbox}) come from the index too; the expunges since one, and the
+conditional STORE, from the lane, which keeps the MODSEQ file.
 """
 
 from __future__ import annotations
@@ -16,11 +18,11 @@ from zope.interface import implementer
 
 from idlemail.backends.maildir.body import MessageStream, openStream
 from idlemail.backends.maildir.store import Delivery
-from idlemail.interfaces import IBodyStreams, IMailbox
+from idlemail.interfaces import IBodyStreams, IMailbox, IModSeqMailbox
 from idlemail.records import SYSTEM_FLAGS, MessageInfo
 
 
-@implementer(IMailbox, IBodyStreams)
+@implementer(IMailbox, IBodyStreams, IModSeqMailbox)
 class MaildirMailbox:
 
     def __init__(self, name: str, opened, account, readonly: bool):
@@ -63,6 +65,14 @@ class MaildirMailbox:
         entries = self._folder.byUid
         return defer.succeed({uid: e.flags for uid in uids if (e := entries.get(uid)) is not None})
 
+    def modseqs(self, uids):
+        entries = self._folder.byUid
+        return defer.succeed({uid: e.modseq for uid in uids
+                              if (e := entries.get(uid)) is not None})
+
+    def expungedSince(self, modseq: int):
+        return self._folder.expungedSince(modseq)
+
     def body(self, uid: int):
         return self._folder.read(uid)
 
@@ -90,7 +100,10 @@ class MaildirMailbox:
         return done
 
     def store(self, uids, flags, mode: str, origin=None):
-        return self._folder.store(uids, flags, mode, origin)
+        return self._folder.store(uids, flags, mode, origin).addCallback(lambda r: r[0])
+
+    def storeUnchangedSince(self, uids, flags, mode: str, unchangedSince: int, origin=None):
+        return self._folder.store(uids, flags, mode, origin, unchangedSince)
 
     def expunge(self, uids=None, origin=None):
         return self._folder.remove(uids, onlyDeleted=True, origin=origin)

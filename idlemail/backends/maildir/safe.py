@@ -1,6 +1,7 @@
 """
 File access that never follows a symlink out of a user's Maildir: a message file, a
-folder or an index file that is a symlink is treated as not being there.
+folder or an index file that is a symlink is treated as not being there. And the two ways
+an index file (uidlist, MODSEQs) is made durable: appended to, or written whole.
 """
 
 from __future__ import annotations
@@ -44,3 +45,21 @@ def isRealDir(path: Path) -> bool:
 def isFolder(path: Path) -> bool:
     """True if C{path} and its cur/, new/ and tmp/ are all real directories."""
     return isRealDir(path) and all(isRealDir(path / sub) for sub in ("cur", "new", "tmp"))
+
+
+def writeAll(fd: int, data: bytes) -> None:
+    """Write all of C{data} to C{fd} (a write may take only part of it)."""
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
+
+
+def appendSynced(path: Path, data: bytes) -> os.stat_result:
+    """Append C{data} to the (existing, regular) file and fdatasync it; its stat after."""
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_NOFOLLOW)
+    try:
+        writeAll(fd, data)
+        os.fdatasync(fd)
+        return os.fstat(fd)
+    finally:
+        os.close(fd)

@@ -18,6 +18,10 @@ Who touches what (the rule every method here keeps):
   calls on the reactor with each job's result, in the order of the jobs.
 - The tracker is never touched here: each apply hands its L{Changes} to C{onChanges}
   (the open folder's publisher), on the reactor thread.
+- MODSEQs (L{idlemail.backends.maildir.modseq}): every job that changes the folder, or
+  finds it changed, holds the MODSEQ file's lock while it works, gives its changes one
+  new MODSEQ, and makes the records durable before its result is applied; so a MODSEQ is
+  told to nobody before it is on disk.
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ from idlemail.backends.maildir import flags as F
 from idlemail.backends.maildir.dotlock import DotLock, tryLocked
 from idlemail.backends.maildir.index import CAUGHT_UP, WATCHED, Changes, Entry, Index, build, either
 from idlemail.backends.maildir.lane import Lane, Later
+from idlemail.backends.maildir.modseq import ModseqLock, ModseqLog, lettersOf
 from idlemail.backends.maildir.pool import breathing
 from idlemail.backends.maildir.uidlist import UidList
 from idlemail.errors import IMAPError
@@ -42,6 +47,7 @@ from idlemail.records import applyFlags
 
 log = Logger()
 DELETED = "\\Deleted"
+MODSEQ_WAIT = 0.005  # before trying again when another process holds the MODSEQ lock
 
 
 @dataclass(slots=True)
@@ -52,6 +58,8 @@ class OnDisk:
     subdir: str
     filename: str
     flags: frozenset
+    modseq: int = 0
+    logged: str | None = None  # the letters the MODSEQ file says it has since modseq
 
     @property
     def where(self) -> tuple:
@@ -86,6 +94,7 @@ class _Found:
     added: list = field(default_factory=list)  # Entry, ascending UID
     mtimes: dict = field(default_factory=dict)
     built: object = None  # a first scan: the whole index, made in the thread
+    modseqs: dict = field(default_factory=dict)  # uid -> MODSEQ, of expunged and moved
 
 
 class Folder(Index):
@@ -102,6 +111,9 @@ class Folder(Index):
         # The lane's model: lane jobs only.
         self.uidlist = UidList(path) if newValidity is None else UidList(path, newValidity)
         self.keywords = F.Keywords(path)
+        self.modseqs = ModseqLog(path)
+        self._modseqLock = ModseqLock(path)
+        self._renumbered: list[tuple[int, int]] = []  # (uid, MODSEQ) given anew, untold
         self._files: dict[int, OnDisk] = {}
         self._fileOf: dict[str, int] = {}
         self._symlinks: set[str] = set()  # message files skipped, warned about once
@@ -127,8 +139,94 @@ class Folder(Index):
     # --- the lane's side ------------------------------------------------------------------
     def _copies(self):
         """What the reactor keeps a copy of (lane side)."""
+        renumbered, self._renumbered = self._renumbered, []
         return (tuple(self.keywords.known()), self.keywords.full(),
-                self.uidlist.uidValidity, self.uidlist.uidNext)
+                self.uidlist.uidValidity, self.uidlist.uidNext, self.modseqs.highest,
+                renumbered)
+
+    # --- MODSEQs ---------------------------------------------------------------------------
+    def _locked(self, work):
+        """
+        C{work()} holding the MODSEQ lock, after reading the MODSEQ file's news (another
+        process's changes); the records it made are durable when it returns. A L{Later}
+        if another process holds the lock (or C{work} returns one: its records wait, and
+        are committed by the run that finishes).
+        """
+        if not self._modseqLock.acquire():
+            return Later(MODSEQ_WAIT)
+        try:
+            self._loadModseqsThread()
+            result = work()
+            if not isinstance(result, Later):
+                self.modseqs.commit(self._files)
+            return result
+        except BaseException:
+            self.modseqs.rollback()
+            raise
+        finally:
+            self._modseqLock.release()
+
+    def _loadModseqsThread(self) -> None:
+        self.uidlist.load()  # whether the folder had messages: see modseq.py's recovery
+        self.modseqs.load(self._files, self.uidlist.uidValidity, self.uidlist.uidNext > 1)
+        self._renumberThread()
+
+    def _renumberThread(self) -> None:
+        mlog = self.modseqs
+        if mlog.takeReseed() and self._files:
+            # The records are gone: every message known gets a new MODSEQ, and is told.
+            modseq = mlog.fresh()
+            for f in self._files.values():
+                self._logThread(f, modseq, lettersOf(f.filename))
+                self._renumbered.append((f.uid, modseq))
+
+    def _logThread(self, f: OnDisk, modseq: int, letters: str) -> None:
+        f.modseq, f.logged = modseq, letters
+        self.modseqs.record(f.uid, modseq, letters)
+
+    def _reconcileThread(self, found: _Found, full: bool) -> None:
+        """
+        The MODSEQ of each change a scan found: the MODSEQ file's if it recorded the
+        state found (another idlemail process made the change), else a new one (another
+        program did, or this process before a crash).
+        """
+        mlog = self.modseqs
+        mlog.checkValidity(self.uidlist.uidValidity)  # numbering may have made a new one
+        self._renumberThread()
+        for uid, subdir, name, newFlags in found.moved:
+            f, letters = self._files[uid], lettersOf(name)
+            if f.logged != letters:
+                self._logThread(f, mlog.fresh(), letters)
+            found.modseqs[uid] = f.modseq
+        for e in found.added:
+            letters = lettersOf(e.filename)
+            record = mlog.pending.pop(e.uid, None)
+            if record is not None and record[1] == letters:
+                e.modseq = record[0]
+            else:
+                e.modseq = mlog.fresh()
+                mlog.record(e.uid, e.modseq, letters)
+        vanished = []
+        for uid in found.expunged:
+            modseq = mlog.gone.pop(uid, None)
+            if modseq is None:
+                vanished.append(uid)
+                modseq = mlog.fresh()
+            found.modseqs[uid] = modseq
+        if full:
+            # Recorded as here, but not on disk now: gone while nobody looked.
+            here = set(self._files) | {e.uid for e in found.added}
+            for uid in [u for u in mlog.pending if u not in here]:
+                del mlog.pending[uid]
+                vanished.append(uid)
+        if vanished:
+            mlog.expunge(vanished, mlog.fresh())
+
+    def expungedSince(self, modseq: int) -> defer.Deferred:
+        """The UIDs expunged with a MODSEQ above C{modseq}, or None if not known that far
+        back (L{idlemail.interfaces.IModSeqMailbox.expungedSince})."""
+        return self.lane.submit(lambda: self._locked(
+            lambda: self.modseqs.expunged.since(modseq)))
 
     def _remember(self, f: OnDisk) -> None:
         self._files[f.uid] = f
@@ -227,6 +325,7 @@ class Folder(Index):
                 if isinstance(numbered, Later):
                     return numbered
             self._addedThread(found)
+            self._reconcileThread(found, scope[0] is None)
             if not self._files:  # a first scan: the reactor takes the index as made
                 found.built = build(found.added)
             for uid in found.expunged:
@@ -235,9 +334,10 @@ class Folder(Index):
                 f = self._files[uid]
                 f.subdir, f.filename, f.flags = subdir, name, newFlags
             for e in breathing(found.added):
-                self._remember(OnDisk(e.uid, e.base, e.subdir, e.filename, e.flags))
+                self._remember(OnDisk(e.uid, e.base, e.subdir, e.filename, e.flags,
+                                      e.modseq, lettersOf(e.filename)))
             return found, self._copies()
-        return work
+        return lambda: self._locked(work)
 
     def _findThread(self, bases) -> _Found:
         self.keywords.load()
@@ -354,7 +454,8 @@ class Folder(Index):
             start, self._commitQueued = not self._commitQueued, True
         if start:
             taken: list[list[Delivery]] = []
-            self.lane.submit(self._commitJob(taken), self._applyDeliveries).addErrback(
+            job = self._commitJob(taken)
+            self.lane.submit(lambda: self._locked(job), self._applyDeliveries).addErrback(
                 lambda failure: self._unanswered(failure, taken[0] if taken else []))
 
     def _commitJob(self, taken: list):
@@ -377,17 +478,21 @@ class Folder(Index):
             except BaseException as e:
                 # Nothing acknowledged: take back what was written; every APPEND is NO.
                 self._unlinkWrittenThread(batch)
-                return batch, e, None
+                return batch, e, None, 0
             if isinstance(uids, Later):
                 return uids
+            modseq = 0
             for d in batch:
                 done = d.result
                 if isinstance(done, disk.Delivered):
                     d.stored = self.keywords.toFlags(F.split(done.name)[1])
                     if uids[done.base] not in self._files:
-                        self._remember(OnDisk(uids[done.base], done.base, done.subdir,
-                                              done.name, d.stored))
-            return batch, uids, self._copies()
+                        f = OnDisk(uids[done.base], done.base, done.subdir, done.name,
+                                   d.stored)
+                        modseq = self.modseqs.fresh()
+                        self._logThread(f, modseq, lettersOf(done.name))
+                        self._remember(f)
+            return batch, uids, self._copies(), modseq
         return work
 
     def _placeThread(self, batch: list[Delivery]) -> None:
@@ -433,21 +538,22 @@ class Folder(Index):
                         path=str(self.path))
 
     def _applyDeliveries(self, result) -> None:
-        batch, uids, copies = result
+        batch, uids, copies, modseq = result
         if copies is None:  # failed: uids is the exception
             for delivery in batch:
                 delivery.done.errback(uids)
             return
-        self._takeCopies(copies)
         changes = Changes()
+        self._takeCopies(copies, changes)
         for delivery in batch:
             done = delivery.result
             if isinstance(done, disk.Delivered):
                 uid = uids[done.base]
                 if uid not in self.byUid and done.base not in self.byBase:
                     self._insert(Entry(uid, done.base, done.subdir, done.name,
-                                       delivery.stored, done.size, done.mtime))
+                                       delivery.stored, done.size, done.mtime, modseq))
                     changes.added.append(uid)
+                    changes.modseqs[uid] = modseq
         changes.added.sort()
         self._publish(changes)
         for delivery in batch:
@@ -458,20 +564,30 @@ class Folder(Index):
                 delivery.done.callback(None if done is None else uids[done.base])
 
     # --- flags, expunges, claims ----------------------------------------------------------
-    def store(self, uids, flags, mode: str, origin=None) -> defer.Deferred:
-        """Rename files to carry the new flags; a dict uid -> flags of those that exist."""
+    def store(self, uids, flags, mode: str, origin=None,
+              unchangedSince: int | None = None) -> defer.Deferred:
+        """
+        Rename files to carry the new flags; fires with C{(stored, modified)}: a dict
+        uid -> flags of those that exist, and the UIDs left alone because their MODSEQ is
+        above C{unchangedSince} (RFC 7162 3.1.3; checked in the lane, at the change).
+        """
         uids = list(uids)
-        return self.lane.submit(lambda: self._storeThread(uids, flags, mode),
-                                lambda result: self._applyStore(result, origin))
+        return self.lane.submit(
+            lambda: self._locked(lambda: self._storeThread(uids, flags, mode, unchangedSince)),
+            lambda result: self._applyStore(result, origin))
 
-    def _storeThread(self, uids, flags, mode):
+    def _storeThread(self, uids, flags, mode, unchangedSince):
         wanted = self.keywords.canonical(flags)
-        plans = []
+        plans, modified = [], []
         for uid in uids:  # every letter first: a refusal (LIMIT) renames nothing
             f = self._files.get(uid)
-            if f is not None:
-                info = self.keywords.toInfo(applyFlags(f.flags, wanted, mode), keep=f.info)
-                plans.append((f, info))
+            if f is None:
+                continue
+            if unchangedSince is not None and f.modseq > unchangedSince:
+                modified.append(uid)
+                continue
+            info = self.keywords.toInfo(applyFlags(f.flags, wanted, mode), keep=f.info)
+            plans.append((f, info))
         out = []
         for f, info in plans:
             name = f.base + F.INFO + info
@@ -480,31 +596,37 @@ class Folder(Index):
                 if where is None:
                     continue  # gone: an expunge to come
                 f.subdir, f.filename, f.flags = *where, self.keywords.toFlags(info)
-            out.append((f.uid, f.subdir, f.filename, f.flags))
-        return out, self._copies()
+                letters = lettersOf(f.filename)
+                if letters != f.logged:
+                    self._logThread(f, self.modseqs.fresh(), letters)
+            out.append((f.uid, f.subdir, f.filename, f.flags, f.modseq))
+        return out, modified, self._copies()
 
-    def _applyStore(self, result, origin) -> dict:
-        renamed, copies = result
-        self._takeCopies(copies)
+    def _applyStore(self, result, origin) -> tuple[dict, list]:
+        renamed, modified, copies = result
         stored, changes = {}, Changes()
-        for uid, subdir, name, newFlags in renamed:
+        self._takeCopies(copies, changes)
+        for uid, subdir, name, newFlags, modseq in renamed:
             e = self.byUid.get(uid)
             if e is None:
                 continue
+            e.modseq = modseq
             if self._move(e, subdir, name, newFlags):
                 changes.flags.append((uid, newFlags))
+                changes.modseqs[uid] = modseq
             stored[uid] = newFlags
         self._publish(changes, origin)
-        return stored
+        return stored, modified
 
     def remove(self, uids=None, onlyDeleted: bool = True, origin=None) -> defer.Deferred:
         """Unlink messages (those flagged \\Deleted, among C{uids} if given); the UIDs
         removed, ascending."""
         uids = None if uids is None else sorted(uids)
-        return self.lane.submit(lambda: self._removeThread(uids, onlyDeleted),
-                                lambda gone: self._applyRemove(gone, origin))
+        return self.lane.submit(
+            lambda: self._locked(lambda: self._removeThread(uids, onlyDeleted)),
+            lambda result: self._applyRemove(result, origin))
 
-    def _removeThread(self, uids, onlyDeleted: bool) -> list[int]:
+    def _removeThread(self, uids, onlyDeleted: bool):
         candidates = sorted(self._files) if uids is None else uids
         doomed = [f for u in candidates if (f := self._files.get(u)) is not None
                   and (DELETED in f.flags or not onlyDeleted)]
@@ -512,12 +634,19 @@ class Folder(Index):
             disk.unlinkMessage(self.path, *f.where, self.ownChanges)
             self._forgetFile(f.uid)
         self.uidlist.forget(f.base for f in doomed)
-        return [f.uid for f in doomed]
+        gone = [f.uid for f in doomed]
+        modseq = self.modseqs.fresh() if gone else 0
+        self.modseqs.expunge(gone, modseq)
+        return gone, modseq, self._copies()
 
-    def _applyRemove(self, gone, origin) -> list[int]:
-        gone = [uid for uid in gone if self._drop(uid) is not None]
-        self._publish(Changes(expunged=gone), origin)
-        return gone
+    def _applyRemove(self, result, origin) -> list[int]:
+        gone, modseq, copies = result
+        changes = Changes()
+        self._takeCopies(copies, changes)
+        changes.expunged = [uid for uid in gone if self._drop(uid) is not None]
+        changes.modseqs.update(dict.fromkeys(changes.expunged, modseq))
+        self._publish(changes, origin)
+        return changes.expunged
 
     def claim(self, uids) -> None:
         """Messages a session has seen as \\Recent leave new/ for cur/, as Dovecot

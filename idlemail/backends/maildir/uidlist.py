@@ -37,6 +37,7 @@ from twisted.logger import Logger
 
 from idlemail.backends.maildir.dotlock import DotLock
 from idlemail.backends.maildir.pool import breathing
+from idlemail.backends.maildir.safe import appendSynced
 
 log = Logger()
 COMPRESS_PERCENTAGE = 75
@@ -237,17 +238,8 @@ class UidList:
             return
         if not assigned:
             return
-        text = "".join(self._line(base, uid) for base, uid in assigned)
-        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_NOFOLLOW)
-        try:
-            data = text.encode("utf-8")
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view):]
-            os.fdatasync(fd)
-            st = os.fstat(fd)
-        finally:
-            os.close(fd)
+        data = "".join(self._line(base, uid) for base, uid in assigned).encode("utf-8")
+        st = appendSynced(self.path, data)
         self.lines += len(assigned)
         self._highest = max(self._highest, assigned[-1][1])
         if (st.st_dev, st.st_ino) == self._identity and st.st_size == self._offset + len(data):

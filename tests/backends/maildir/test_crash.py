@@ -18,7 +18,8 @@ def serve(tmp_path, port):
     return twistd(tmp_path, "--config", "c.toml")
 
 
-def test_kill_9_mid_append_loses_nothing_acknowledged(tmp_path):
+def maildirServer(tmp_path) -> int:
+    """Write c.toml for a Maildir server of alice/alicepw on a free port; the port."""
     port = freePort()
     writePasswd(tmp_path / "passwd", {"alice": "alicepw"})
     (tmp_path / "c.toml").write_text(f"""
@@ -29,6 +30,11 @@ backend = "maildir"
 root = "mail"
 passwd_file = "passwd"
 """)
+    return port
+
+
+def test_kill_9_mid_append_loses_nothing_acknowledged(tmp_path):
+    port = maildirServer(tmp_path)
     proc = serve(tmp_path, port)
     acknowledged: dict[int, bytes] = {}
     stopAt = time.monotonic() + 30

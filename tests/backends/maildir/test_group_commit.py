@@ -1,8 +1,8 @@
 """
 Group commit: APPENDs (and COPY targets) written in tmp/ while a folder's lane is busy share
-one directory fsync and one dovecot-uidlist write, and each is answered only once its own
-message is durable: file fsynced, renamed into cur/ or new/, directory fsynced, UID
-recorded.
+one directory fsync, one dovecot-uidlist write and one MODSEQ record, and each is answered
+only once its own message is durable: file fsynced, renamed into cur/ or new/, directory
+fsynced, UID recorded.
 """
 
 import os
@@ -72,7 +72,10 @@ async def test_appends_waiting_together_share_one_commit_and_each_is_durable_whe
     assert sorted(uids) == list(range(min(uids), min(uids) + 10))
     directories = {("fsync", str(maildir / sub)) for sub in ("cur", "new")}
     commit = diskLog[before:]
-    assert [kind for kind, _ in commit].count("fdatasync") == 1  # one uidlist write
+    # One uidlist write and one MODSEQ record for the whole group.
+    assert [e for e in commit if e[0] == "fdatasync"] == [
+        ("fdatasync", str(maildir / "dovecot-uidlist")),
+        ("fdatasync", str(maildir / "idlemail-modseq"))]
     assert sum(event in directories for event in commit) == 1  # one directory fsync
     for uid, path, base, seen in acknowledged:
         assert path is not None, f"UID {uid} answered before its file and line were there"
