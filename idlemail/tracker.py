@@ -67,10 +67,13 @@ class MailboxTracker:
 
     __slots__ = ("uids", "sessions", "keywords", "keywordsVersion", "_keywordsLower",
                  "publishedAt", "highestModseq", "version", "watchers",
-                 "_unclaimed", "onEmpty", "onClaim", "resetReason")
+                 "_unclaimed", "onEmpty", "onClaim", "resetReason", "newestEver")
 
     def __init__(self, uids=(), recent=(), keywords=(), highestModseq: int = 0):
         self.uids: list[int] = sorted(uids)
+        # The newest UID this tracker ever held: UIDs only grow (RFC 3501 2.3.1.1), so an
+        # expunged newest message must not make room for its UID, or one below it, again.
+        self.newestEver = self.uids[-1] if self.uids else 0
         self.sessions: list[SessionTracker] = []
         self.publishedAt = 0.0
         self.highestModseq = highestModseq
@@ -144,6 +147,16 @@ class MailboxTracker:
         return bool(fresh)
 
     # --- changes -----------------------------------------------------------------
+    def _refused(self, uids, fresh) -> None:
+        # A UID published again while held is normal (two paths told the same message);
+        # one at or below the newest ever that is not held means the backend published
+        # out of order: the message cannot be shown without breaking sequence numbers.
+        lost = _notHeld(self, [u for u in uids if u <= self.newestEver])
+        if lost:
+            log.warn("Dropped MessagesAdded for UIDs {uids} at or below the newest ever "
+                     "held ({newest}): published out of order", uids=lost[:10],
+                     newest=self.newestEver)
+
     def publish(self, event: MailboxEvent, origin: object = None) -> None:
         """
         Apply C{event} to the UID list and queue it on every session, then wake each.
@@ -157,9 +170,12 @@ class MailboxTracker:
         if modseq > self.highestModseq:
             self.highestModseq = modseq
         if isinstance(event, MessagesAdded):
-            fresh = [uid for uid in event.uids if not self.uids or uid > self.uids[-1]]
+            fresh = [uid for uid in event.uids if uid > self.newestEver]
+            if len(fresh) < len(event.uids):
+                self._refused(event.uids, fresh)
             if not fresh:
                 return
+            self.newestEver = fresh[-1]
             self.uids.extend(fresh)
             claimer = next((s for s in self.sessions if not s.readonly), None)
             if claimer is None:
@@ -208,6 +224,12 @@ class MailboxTracker:
                     watcher.mailboxChanged(self, event)
                 except Exception:
                     log.failure("Telling a mailbox watcher failed")
+
+
+def _notHeld(tracker: MailboxTracker, uids) -> list[int]:
+    held = tracker.uids
+    return [u for u in uids if not (0 <= bisect_left(held, u) < len(held)
+                                    and held[bisect_left(held, u)] == u)]
 
 
 class SessionTracker:

@@ -186,3 +186,24 @@ def test_a_reset_ends_every_session_and_says_why():
     assert before.drain() == [("BYE", "INBOX was replaced upstream")]
     after = mailbox.openSession()  # a session that joins a reset mailbox ends too
     assert after.drain() == [("BYE", "INBOX was replaced upstream")]
+
+
+def test_an_expunged_newest_uid_is_never_added_again_and_a_late_lower_one_is_reported():
+    from twisted.logger import globalLogPublisher
+    warnings = []
+    globalLogPublisher.addObserver(warnings.append)
+    try:
+        mailbox = MailboxTracker(uids=[1, 2, 3])
+        session = mailbox.openSession()
+        mailbox.publish(MessagesExpunged((3,)))
+        mailbox.publish(MessagesAdded((3,)))  # the newest UID came and went: not again
+        assert mailbox.uids == [1, 2]
+        mailbox.publish(MessagesAdded((5,)))
+        mailbox.publish(MessagesAdded((5,)))  # told twice: normal, no warning
+        mailbox.publish(MessagesAdded((4,)))  # below the newest and never held: out of order
+        assert mailbox.uids == [1, 2, 5]
+        assert session.drain()[:2] == [("EXPUNGE", 3), ("EXISTS", 3)]
+    finally:
+        globalLogPublisher.removeObserver(warnings.append)
+    dropped = [w for w in warnings if "published out of order" in w.get("log_format", "")]
+    assert [w["uids"] for w in dropped] == [[3], [4]]
