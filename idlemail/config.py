@@ -12,13 +12,12 @@ from pathlib import Path
 
 from idlemail.errors import ConfigError
 # Re-exported: code written before idlemail.settings imports them from here.
-from idlemail.settings import Table, parseDuration, parseSize
+from idlemail.settings import DEFAULT_DATA, Table, parseDuration, parseSize  # noqa: F401  DEFAULT_DATA re-exported
 
 __all__ = ["Config", "ServerConfig", "BusConfig", "MetricsConfig", "loadConfig", "parseConfig",
            "Table", "parseDuration", "parseSize", "DEFAULT_LISTEN", "DEFAULT_DATA"]
 
 DEFAULT_LISTEN = ("tcp:1143:interface=127.0.0.1",)
-DEFAULT_DATA = "./idlemail-data"
 DEFAULT_TRUSTED = ("127.0.0.0/8", "::1")
 MAX_WORKERS = 256
 BUS_KINDS = ("local", "redis")

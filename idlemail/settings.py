@@ -13,6 +13,9 @@ import re
 
 from idlemail.errors import ConfigError
 
+#: The embedded default's data directory (Maildir root, passwd-file, demo password).
+DEFAULT_DATA = "./idlemail-data"
+
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
 _UNITS = {None: 1.0, "ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 _SIZE = re.compile(r"^\s*(\d+)\s*([kKmMgG]i?[bB]?|[bB])?\s*$")

@@ -90,11 +90,13 @@ def test_the_metrics_table(tmp_path):
 
 def test_settings_is_a_leaf_and_the_configs_import_no_circle():
     """idlemail.settings imports nothing of idlemail but errors; the notifier's config and
-    sinks no longer import idlemail.config (which imports them)."""
+    sinks and the backend registry do not import idlemail.config (which imports them)."""
     code = ("import sys, idlemail.settings; "
             "assert {m for m in sys.modules if m.startswith('idlemail.')} == {'idlemail.settings', 'idlemail.errors'}; "
             "import idlemail.notifier.config, idlemail.notifier.sinks; "
             "assert 'idlemail.config' not in sys.modules, 'notifier imports idlemail.config'; "
+            "import idlemail.backends.registry as r; r.effectiveSection('maildir', {}, 'f'); "
+            "assert 'idlemail.config' not in sys.modules, 'the backend registry imports it'; "
             "from idlemail.config import Table, parseDuration, parseSize")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           timeout=60, env={**os.environ, "PYTHONPATH": REPO})

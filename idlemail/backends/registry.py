@@ -15,7 +15,7 @@ from zope.interface import implementer
 
 from idlemail.errors import ConfigError
 from idlemail.interfaces import IBackendFactory
-from idlemail.settings import Table, didYouMean
+from idlemail.settings import DEFAULT_DATA, Table, didYouMean
 
 
 @implementer(IPlugin, IBackendFactory)
@@ -47,7 +47,6 @@ class MaildirBackendFactory:
     def settings(self, section: dict) -> dict:
         from idlemail.backends.maildir.pool import DEFAULT_THREADS
         from idlemail.backends.maildir.watch import MODES as WATCH_MODES
-        from idlemail.config import DEFAULT_DATA
         table = Table(section, "", "")
         root = table.get("root", str, DEFAULT_DATA)
         settings = {"root": root, "passwd_file": table.get("passwd_file", str, f"{root}/passwd"),
