@@ -117,6 +117,7 @@ async def starttls(session, cmd):
         raise BadRequest("TLS is already active")
     session.factory.metrics.command("STARTTLS", "OK")
     session.sendLine(f"{cmd.tag} OK Begin TLS negotiation now".encode())
+    session.flushOutput()  # in the clear, before the handshake
     # Anything the client sent after STARTTLS in the clear must not be run as if it
     # came over TLS (CVE-2011-0411 class command injection).
     session.discardInput()

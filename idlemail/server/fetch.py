@@ -7,10 +7,14 @@ serve itself it serves: a whole message in pieces (L{IBodyStreams}), a section o
 of octets (L{IPartialBodies}), a header alone for ENVELOPE; ENVELOPE and BODYSTRUCTURE come
 from the process's cache of rendered structures when they can
 (L{idlemail.server.structures}); and a long FETCH gives the reactor back between messages
-(L{idlemail.server.slices}).
+(L{idlemail.server.slices}). A message read only for its structure is read a few messages
+ahead of the one being written (L{READ_AHEAD}), so that those reads overlap, and once for
+every FETCH that wants it at the same time.
 """
 
 from __future__ import annotations
+
+from twisted.internet import defer
 
 from idlemail.errors import BadRequest, IMAPError
 from idlemail.interfaces import IBodyStreams, IPartialBodies
@@ -36,6 +40,8 @@ _STRUCTURE = {"ENVELOPE": lambda s: s.envelope(),
               "BODYSTRUCTURE": lambda s: s.bodystructure(True),
               "BODY": lambda s: s.bodystructure(False)}
 _SEEN = "\\Seen"
+#: Messages a FETCH reads ahead for their structure (each is held parsed until written).
+READ_AHEAD = 8
 #: Items cut out of the message by section: BODY[...], and RFC 3516's BINARY[...].
 _CUT = ("BODY[]", "BINARY[]")
 _BINARY = {"BINARY[]": b"BINARY[", "BINARY.SIZE": b"BINARY.SIZE["}
@@ -142,24 +148,78 @@ class _Plan:
         self.headerOnly = parts  # ENVELOPE from the header alone, if that is all to parse
 
 
-async def _message(session, mailbox, plan: _Plan, info, seq: int, modseq: int = 0):
+class _Structures:
+    """
+    The parsed messages a FETCH needs for the structure items it finds in no cache,
+    when nothing else of the message is read: loaded up to L{READ_AHEAD} messages ahead
+    of the one being written, each shared with any other FETCH loading it meanwhile.
+    """
+
+    def __init__(self, session, mailbox, plan: _Plan, infos):
+        self.mailbox, self.plan, self.infos = mailbox, plan, infos
+        self.cache = session.factory.structures
+        self.loads: dict[int, defer.Deferred] = {}
+        self._next = 0  # the first message not looked at yet
+
+    def missing(self, uid: int) -> tuple[dict, list[str]]:
+        """The items of the plan cached for C{uid}, and those not."""
+        cached = self.cache.get(self.mailbox.tracker, (self.mailbox.uidValidity, uid)) or {}
+        return cached, [n for n in self.plan.structures if n not in cached]
+
+    def ahead(self, index: int) -> None:
+        """Start the loads of the messages from C{index} to L{READ_AHEAD} beyond it."""
+        if not self.plan.structures or self.plan.rest:
+            return  # nothing to load, or the whole message is read anyway
+        end = min(len(self.infos), index + READ_AHEAD)
+        for info in self.infos[max(self._next, index):end]:
+            missing = self.missing(info.uid)[1]
+            if missing:
+                self.loads[info.uid] = self.load(info.uid, missing)
+        self._next = max(self._next, end)
+
+    def load(self, uid: int, missing: list[str]) -> defer.Deferred:
+        """The message parsed (from its header alone if that is enough), or None if gone."""
+        mailbox = self.mailbox
+        header = self.plan.headerOnly and missing == ["ENVELOPE"]
+
+        def start():
+            read = (mailbox.bodyPart(uid, _HEADER, None) if header else mailbox.body(uid))
+            return read.addCallback(lambda raw: None if raw is None
+                                    else MessageStructure.parse(raw))
+        key = (mailbox.tracker, mailbox.uidValidity, uid, header)
+        return self.cache.shared(key, start)
+
+    def take(self, uid: int, missing: list[str]) -> defer.Deferred:
+        d = self.loads.pop(uid, None)
+        return d if d is not None else self.load(uid, missing)
+
+    def drop(self) -> None:
+        """The FETCH ends: loads it will not take are left to finish unheard."""
+        for d in self.loads.values():
+            d.addErrback(lambda _: None)
+        self.loads = {}
+
+
+async def _message(session, mailbox, plan: _Plan, info, seq: int, modseq: int,
+                   structures: _Structures):
     """The pieces of one message's FETCH response, or None if it is gone."""
     cache, uid = session.factory.structures, info.uid
     key = (mailbox.uidValidity, uid)
-    cached = (cache.get(mailbox.tracker, key) or {}) if plan.structures else {}
-    missing = [n for n in plan.structures if n not in cached]
+    cached, missing = structures.missing(uid) if plan.structures else ({}, [])
     raw = structure = None
-    if plan.rest or (missing and not (plan.headerOnly and missing == ["ENVELOPE"])):
+    if plan.rest:
         raw = await mailbox.body(uid)
         if raw is None:
             return None
         if missing or plan.parseRest:
             structure = MessageStructure.parse(raw)
     elif missing:
-        header = await mailbox.bodyPart(uid, _HEADER, None)
-        if header is None:
+        structure = await structures.take(uid, missing)
+        if structure is None:
             return None
-        structure = MessageStructure.parse(header)
+        # Another FETCH may have rendered some meanwhile (what we found stays ours).
+        cached = {**cached, **structures.missing(uid)[0]}
+        missing = [n for n in plan.structures if n not in cached]
     served = {}
     try:
         for att in plan.atts:
@@ -263,30 +323,37 @@ async def fetch(session, cmd):
 async def writeMessages(session, atts, infos) -> tuple[bool, bool]:
     """
     The FETCH responses of C{atts} for the messages C{infos} (L{MessageInfo}, ascending)
-    of the selected mailbox, each written before the next is read (the FETCH command, and
-    NOTIFY's MessageNew, RFC 5465 5.2); whether all of them were there, and whether one
-    had a transfer encoding BINARY cannot undo (RFC 3516 4.3: the others are answered).
+    of the selected mailbox, each written before the next is read, but for a few read
+    ahead only for their structure (the FETCH command, and NOTIFY's MessageNew, RFC 5465
+    5.2); whether all of them were there, and whether one had a transfer encoding BINARY
+    cannot undo (RFC 3516 4.3: the others are answered).
     """
     view, mailbox = session.view, session.mailbox
     uids = [i.uid for i in infos]
     modseqs = await mailbox.modseqs(uids) if any(a.name == "MODSEQ" for a in atts) else {}
     session.announceKeywords()  # a FETCH may show a keyword new to this session
     plan = _Plan(atts, mailbox)
+    structures = _Structures(session, mailbox, plan, infos)
     slices = Slices(session)
     complete, undecodable = True, False
-    for info in infos:
-        seq = view.seqOf(info.uid)
-        if seq is None:
-            continue
-        try:
-            pieces = await _message(session, mailbox, plan, info, seq, modseqs.get(info.uid, 0))
-        except UnknownTransferEncoding:
-            undecodable = True
-            continue
-        if pieces is None:
-            complete = False
-            continue
-        await writeResponse(session, pieces)
-        if slices.due():
-            await slices.pause()
+    try:
+        for index, info in enumerate(infos):
+            seq = view.seqOf(info.uid)
+            if seq is None:
+                continue
+            structures.ahead(index)
+            try:
+                pieces = await _message(session, mailbox, plan, info, seq,
+                                        modseqs.get(info.uid, 0), structures)
+            except UnknownTransferEncoding:
+                undecodable = True
+                continue
+            if pieces is None:
+                complete = False
+                continue
+            await writeResponse(session, pieces)
+            if slices.due():
+                await slices.pause()
+    finally:
+        structures.drop()
     return complete, undecodable

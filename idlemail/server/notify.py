@@ -216,7 +216,7 @@ class NotifySet:
             if status is not False:
                 lines.append(self._statusLine(watch, status, kinds))
         if lines:
-            session.transport.write(b"".join(b"* " + line + b"\r\n" for line in lines))
+            session.write(b"".join(b"* " + line + b"\r\n" for line in lines))
 
     def _status(self, watch: MailboxWatch):
         """The watched mailbox's STATUS figures now; None while they are being read,

@@ -54,7 +54,7 @@ async def writeResponse(session, pieces) -> None:
 
 
 async def _write(session, data: bytes) -> None:
-    session.transport.write(data)
+    session.write(data)
     wait = session.whenWritable()
     if wait is not None:
         await wait

@@ -14,6 +14,11 @@ Nothing a client sends, or leaves unread, is held without bound:
  - The queue of waiting commands is bounded in count and octets: reading stops when full.
  - The protocol is its transport's producer: while the unsent output is over the bound,
    nothing more is read, and a command with much to say (FETCH) waits (L{whenWritable}).
+
+What a command writes is gathered (up to L{OUTPUT_CHUNK}) and handed to the socket in one
+write when the command ends, goes on waiting for something, or the client must read it
+(a continuation); so that one command costs one send, not a write queued per line and a
+reactor pass to send it (L{idlemail.server.writethrough}).
 """
 
 from __future__ import annotations
@@ -43,6 +48,8 @@ _QUEUE_HIGH = 64  # queued commands before we stop reading from the socket
 _QUEUE_BYTES = 1024 * 1024  # queued octets before we stop reading from the socket
 _INPUT_HIGH = 64 * 1024  # unparsed octets read while the output is behind, at most
 _PUSH_SLACK = 16  # unsent pushes kept up to this many output bounds, then the client is cut
+#: What a running command may have gathered before it is handed to the transport.
+OUTPUT_CHUNK = 64 * 1024
 
 
 class IMAPServerProtocol(LineReceiver):
@@ -62,7 +69,7 @@ class IMAPServerProtocol(LineReceiver):
                  "authFailures", "condstore", "qresync", "notify", "_idleTag", "_partial", "_literalLeft", "_discardLeft",
                  "_refusal", "_queue", "_queuedBytes", "_busy", "_queueFull", "_outputFull",
                  "_holding", "_socketPaused", "_drained", "_continuation", "_failures",
-                 "savedSearch")
+                 "savedSearch", "_out", "_outLen")
 
     def __init__(self) -> None:
         self.state = NOT_AUTHENTICATED
@@ -96,6 +103,8 @@ class IMAPServerProtocol(LineReceiver):
         self._drained: defer.Deferred | None = None  # fired when the client catches up
         self._continuation: defer.Deferred | None = None
         self._failures: sessionlog.RepeatedFailures | None = None
+        self._out: list[bytes] | None = None  # gathered output of the running command
+        self._outLen = 0
 
     # --- connection ------------------------------------------------------------
     @property
@@ -128,6 +137,7 @@ class IMAPServerProtocol(LineReceiver):
         self.factory.sessionEnded(self)
         self.state = LOGOUT
         self._queue.clear()
+        self._out, self._outLen = None, 0
         if self._continuation is not None:
             d, self._continuation = self._continuation, None
             d.errback(ConnectionError("connection lost"))
@@ -155,6 +165,7 @@ class IMAPServerProtocol(LineReceiver):
 
     def disconnect(self) -> None:
         """Close once what is written is sent (Twisted waits for the producer to go first)."""
+        self.flushOutput()
         self.transport.unregisterProducer()
         self.transport.loseConnection()
 
@@ -340,6 +351,8 @@ class IMAPServerProtocol(LineReceiver):
     def whenWritable(self) -> defer.Deferred | None:
         """None if the client keeps up with what it is sent; else a Deferred that fires
         when it has caught up (and fails if the connection is lost first)."""
+        if self._outLen >= OUTPUT_CHUNK:
+            self.flushOutput()
         if not self._outputFull:
             return None
         if self._drained is None:
@@ -348,7 +361,7 @@ class IMAPServerProtocol(LineReceiver):
 
     def heldBytes(self) -> int:
         """Octets this connection holds: unparsed input, queued commands, unsent output."""
-        held = len(self._buffer) + len(self._partial) + self._queuedBytes
+        held = len(self._buffer) + len(self._partial) + self._queuedBytes + self._outLen
         socket = _socketOf(self.transport)
         if socket is not None:
             held += len(socket.dataBuffer) - socket.offset + socket._tempDataLen
@@ -394,6 +407,8 @@ class IMAPServerProtocol(LineReceiver):
             self._queueFull = False
         if self._holding and not self._busy and not self._queue:
             self._holding = False
+        # The commands run so far are done, or wait for something: their output goes.
+        self.flushOutput()
         self._updateReading()
 
     def _commandDone(self, _) -> None:
@@ -434,6 +449,7 @@ class IMAPServerProtocol(LineReceiver):
         """
         self._continuation = d = defer.Deferred()
         self.sendLine(b"+ " + prompt)
+        self.flushOutput()  # the client waits for it
         return d
 
     # --- IDLE (RFC 2177) ---------------------------------------------------------
@@ -546,8 +562,31 @@ class IMAPServerProtocol(LineReceiver):
         self.sendLine(line.encode("utf-8"))
 
     # --- responses -------------------------------------------------------------
+    def write(self, data: bytes) -> None:
+        """Send C{data}: gathered while a command runs, else at once (a push, a
+        continuation, the answer to IDLE's DONE)."""
+        if self._busy:
+            if self._out is None:
+                self._out = []
+            self._out.append(data)
+            self._outLen += len(data)
+            return
+        if self._out is not None:
+            self.flushOutput()
+        writeNow(self.transport, data)
+
+    def flushOutput(self) -> None:
+        """Hand what was gathered to the transport, in one write."""
+        if self._out is not None:
+            data = b"".join(self._out)
+            self._out, self._outLen = None, 0
+            writeNow(self.transport, data)
+
+    def sendLine(self, line: bytes) -> None:
+        self.write(line + b"\r\n")
+
     def untagged(self, data: bytes) -> None:
-        self.transport.write(b"* " + data + b"\r\n")
+        self.write(b"* " + data + b"\r\n")
 
     def sendUpdates(self, expunges: bool = True, ownFlags: bool = True) -> int:
         """
@@ -600,7 +639,7 @@ class IMAPServerProtocol(LineReceiver):
 
     def _writeUpdates(self, lines: list[bytes]) -> int:
         if lines and self.state != LOGOUT:
-            writeNow(self.transport, b"".join(lines))
+            self.write(b"".join(lines))
             # Pushes are the one output no command waits for: a client that reads none of
             # them (idling on a busy mailbox) would make the server hold them all.
             if self._outputFull and self.heldBytes() > self.factory.outputBound * _PUSH_SLACK:

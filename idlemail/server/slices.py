@@ -31,6 +31,7 @@ class Slices:
 
     async def pause(self) -> None:
         """Let the reactor run; raise L{ConnectionDone} if the client went away meanwhile."""
+        self.session.flushOutput()  # what the slice made goes out while others run
         await task.deferLater(self.session.factory.clock, 0)
         if self.session.state == LOGOUT:
             raise ConnectionDone("the client went away during the command")

@@ -9,11 +9,18 @@ A message's content never changes while its UID and the mailbox's UIDVALIDITY st
 the UIDVALIDITY and the UID, and is never stale. The cache is least-recently-used, bounded
 by entries, by octets and by mailboxes (an entry holds its tracker alive, so the number of
 trackers held is bounded too).
+
+A message being read for its structure is read once however many FETCHes want it at
+that moment (L{StructureCache.shared}): every session told of a new message by IDLE
+fetches its ENVELOPE at about the same time.
 """
 
 from __future__ import annotations
 
 from collections import OrderedDict
+
+from twisted.internet import defer
+from twisted.python.failure import Failure
 
 #: What an entry costs beyond its rendered octets (dict, key tuple, ints), roughly.
 _ENTRY_OVERHEAD = 200
@@ -26,6 +33,30 @@ class StructureCache:
         self._boxes: OrderedDict[object, OrderedDict[tuple, dict]] = OrderedDict()
         self.entries = 0
         self.size = 0
+        self._loading: dict[tuple, list[defer.Deferred]] = {}
+
+    def shared(self, key: tuple, start) -> defer.Deferred:
+        """
+        What C{start()} (a Deferred) gives, shared by every caller with the same C{key}
+        while it is under way: only the first caller starts it. Each caller gets its
+        own Deferred, which fires (or fails) with the one result.
+        """
+        mine = defer.Deferred()
+        waiting = self._loading.get(key)
+        if waiting is not None:
+            waiting.append(mine)
+            return mine
+        waiting = self._loading[key] = [mine]
+
+        def done(result):
+            del self._loading[key]
+            for d in waiting:
+                if isinstance(result, Failure):
+                    d.errback(result)
+                else:
+                    d.callback(result)
+        defer.maybeDeferred(start).addBoth(done)
+        return mine
 
     def get(self, tracker, key: tuple) -> dict[str, bytes] | None:
         """The items cached for message C{key} (uidValidity, uid) of C{tracker}'s mailbox."""

@@ -1,5 +1,6 @@
 """
-Write-through for pushes: send at once when nothing is queued on the connection.
+Write-through: send at once when nothing is queued on the connection (a push, or what a
+command gathered, L{idlemail.server.protocol}).
 
 Twisted queues every write and sends it on the next reactor pass, after two epoll_ctl
 calls per connection. When one change fans out to thousands of idlers, that doubles the
@@ -14,8 +15,8 @@ from twisted.internet import tcp
 
 def writeNow(transport, data: bytes) -> None:
     if (type(transport) is tcp.Server and not transport.TLS and transport.connected
-            and not transport.disconnecting and not transport.dataBuffer
-            and not transport._tempDataBuffer):
+            and not transport.disconnecting and not transport._aborting
+            and not transport.dataBuffer and not transport._tempDataBuffer):
         try:
             sent = transport.socket.send(data)
         except (BlockingIOError, InterruptedError):

@@ -53,3 +53,54 @@ def test_the_cache_is_bounded_by_entries_octets_and_mailboxes():
     cache.put(c, (1, 2), "ENVELOPE", b"w" * 5000)  # too big for its share: not kept
     assert cache.get(c, (1, 2)) is None
     assert cache.entries == 2
+
+
+def slowBodies(monkeypatch, delay=0.05):
+    """MemoryMailbox.body answering after C{delay} (as a disk does), counting the reads
+    and the most under way at once."""
+    from twisted.internet import reactor, task
+    body = MemoryMailbox.body
+    seen = {"reads": [], "now": 0, "most": 0}
+
+    def slow(self, uid):
+        seen["reads"].append(uid)
+        seen["now"] += 1
+        seen["most"] = max(seen["most"], seen["now"])
+
+        def answer():
+            seen["now"] -= 1
+            return body(self, uid)
+        return task.deferLater(reactor, delay, answer)
+    monkeypatch.setattr(MemoryMailbox, "body", slow)
+    return seen
+
+
+@pytest_twisted.ensureDeferred
+async def test_sessions_fetching_one_new_message_at_once_read_it_once(server, monkeypatch):
+    server.deliver(MESSAGE % (1, 1))
+    seen = slowBodies(monkeypatch)
+
+    def script(c):
+        c.command(b"s", b"EXAMINE INBOX")
+        return c.command(b"a", b"FETCH 1 (ENVELOPE BODYSTRUCTURE)")
+    from twisted.internet import defer
+    answers = await defer.gatherResults([run(server, script) for _ in range(4)])
+    assert all(ok(a) == ok(answers[0]) for a in answers)
+    assert b'"note 1"' in ok(answers[0])[0]
+    assert seen["reads"] == [1]  # one read for the four sessions
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_long_fetch_reads_the_next_messages_while_it_waits_for_one(
+        server, monkeypatch):
+    for i in range(20):
+        server.deliver(MESSAGE % (i, i))
+    seen = slowBodies(monkeypatch)
+
+    def script(c):
+        c.command(b"s", b"EXAMINE INBOX")
+        return c.command(b"a", b"FETCH 1:* (ENVELOPE BODYSTRUCTURE)")
+    lines = ok(await run(server, script))
+    assert [int(line.split()[1]) for line in lines] == list(range(1, 21))  # in order
+    assert sorted(seen["reads"]) == list(range(1, 21))
+    assert 1 < seen["most"] <= 8  # reads overlap, within the read-ahead bound

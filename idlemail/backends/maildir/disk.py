@@ -61,14 +61,6 @@ def uniqueName() -> str:
     return f"{int(now)}.M{int((now % 1) * 1e6)}P{os.getpid()}Q{_counter}.{host}"
 
 
-def fsyncDir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 # --- finding files -------------------------------------------------------------------
 class Listing(dict):
     """base -> (subdir, filename) of every message file in new/ and cur/."""

@@ -85,10 +85,11 @@ class MaildirMailbox:
         def opened(found):
             if found is None:
                 return None
-            fd, size, counted = found
+            fd, size, counted, head = found
             if counted and folder.entry(uid) is e:
                 e.size = size
-            return MessageStream(folder.pool, fd, size, folder.path / e.subdir / e.filename)
+            return MessageStream(folder.pool, fd, size, folder.path / e.subdir / e.filename,
+                                 head)
         return folder.pool.run(openStream, folder.path, e.where, e.size).addCallback(opened)
 
     # --- changing -------------------------------------------------------------------------

@@ -51,9 +51,8 @@ from pathlib import Path
 from twisted.logger import Logger
 
 from idlemail.backends.maildir import flags as F
-from idlemail.backends.maildir.disk import fsyncDir
 from idlemail.backends.maildir.pool import breathing
-from idlemail.backends.maildir.safe import appendSynced, writeAll
+from idlemail.backends.maildir.safe import appendSynced, fsyncDir, writeAll
 from idlemail.backends.vanished import DEFAULT_LIMIT, ExpungedUids
 from idlemail.bus.changes import parseUidSet, uidSet
 
@@ -269,18 +268,19 @@ class ModseqLog:
             self.expunged.add(uids, modseq)
             self._newGone.setdefault(modseq, []).extend(uids)
 
-    def commit(self, files: dict) -> None:
+    def commit(self, files: dict, owed=None) -> None:
         """Make this job's records durable: appended, or the file written whole (nothing,
-        if the folder was deleted meanwhile)."""
+        if the folder was deleted meanwhile). An append's fdatasync is left to C{owed}
+        (L{idlemail.backends.maildir.safe.Owed}) if given."""
         try:
-            self._commit(files)
+            self._commit(files, owed)
         except FileNotFoundError:
             if self.path.parent.is_dir():
                 raise
         finally:
             self._new, self._newGone, self._fresh = {}, {}, 0
 
-    def _commit(self, files: dict) -> None:
+    def _commit(self, files: dict, owed) -> None:
         if not (self._new or self._newGone or self.repaired):
             return
         if not (self._new or self._newGone or files or self.pending or len(self.expunged)):
@@ -291,7 +291,7 @@ class ModseqLog:
             return
         text = self._records(self._new, self._newGone)
         data = text.encode("ascii")
-        st = appendSynced(self.path, data)
+        st = appendSynced(self.path, data, owed)
         self.lines += text.count("\n")
         if (st.st_dev, st.st_ino) == self._identity and \
                 st.st_size == self._offset + len(data):
@@ -302,6 +302,23 @@ class ModseqLog:
     def rollback(self) -> None:
         """The job failed before its commit: nothing of it is recorded."""
         self._new, self._newGone, self._fresh = {}, {}, 0
+
+    # --- a group of jobs, committed once (L{idlemail.backends.maildir.lane}) --------------
+    def mark(self) -> tuple:
+        """Where the next job of a group starts: L{undo} takes back its records alone."""
+        self._fresh = 0  # each job of a group gets its own MODSEQ
+        return ({key: len(uids) for key, uids in self._new.items()},
+                {key: len(uids) for key, uids in self._newGone.items()})
+
+    def undo(self, mark: tuple) -> None:
+        """The job started at C{mark} failed: its records go, the group's others stay."""
+        for records, lengths in zip((self._new, self._newGone), mark):
+            for key in list(records):
+                if key in lengths:
+                    del records[key][lengths[key]:]
+                else:
+                    del records[key]
+        self._fresh = 0
 
     @staticmethod
     def _records(states: dict, gone: dict) -> str:

@@ -54,12 +54,62 @@ def writeAll(fd: int, data: bytes) -> None:
         view = view[os.write(fd, view):]
 
 
-def appendSynced(path: Path, data: bytes) -> os.stat_result:
-    """Append C{data} to the (existing, regular) file and fdatasync it; its stat after."""
+def fsyncDir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+class Owed:
+    """
+    The syncs owed before what a group of lane jobs did may be acknowledged: files
+    appended to (fdatasync) and directories renamed into (fsync), each once, in the
+    order first owed. Done together at the group's end, after every write, the first
+    sync commits the file system's journal for all of them and the others find little
+    left to do (one commit instead of one per file).
+    """
+
+    def __init__(self):
+        self._paths: dict[Path, bool] = {}  # path -> is a directory
+
+    def file(self, path: Path) -> None:
+        self._paths.setdefault(path, False)
+
+    def directory(self, path: Path) -> None:
+        self._paths.setdefault(path, True)
+
+    def sync(self) -> None:
+        """Do every sync owed (a file gone meanwhile, with its folder, owes nothing)."""
+        paths, self._paths = self._paths, {}
+        for path, isDir in paths.items():
+            if isDir:
+                fsyncDir(path)
+                continue
+            try:
+                fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+            except FileNotFoundError:
+                continue
+            try:
+                os.fdatasync(fd)
+            finally:
+                os.close(fd)
+
+    def forget(self) -> None:
+        self._paths = {}
+
+
+def appendSynced(path: Path, data: bytes, owed: Owed | None = None) -> os.stat_result:
+    """Append C{data} to the (existing, regular) file and fdatasync it, or add it to
+    what C{owed} syncs later; its stat after."""
     fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_NOFOLLOW)
     try:
         writeAll(fd, data)
-        os.fdatasync(fd)
+        if owed is None:
+            os.fdatasync(fd)
+        else:
+            owed.file(path)
         return os.fstat(fd)
     finally:
         os.close(fd)

@@ -21,7 +21,8 @@ Who touches what (the rule every method here keeps):
 - MODSEQs (L{idlemail.backends.maildir.modseq}): every job that changes the folder, or
   finds it changed, holds the MODSEQ file's lock while it works, gives its changes one
   new MODSEQ, and makes the records durable before its result is applied; so a MODSEQ is
-  told to nobody before it is on disk.
+  told to nobody before it is on disk. Jobs waiting in the lane together run as one group
+  (L{Folder._locked}): one hold of the lock and one fdatasync of the records for all.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from pathlib import Path
 
 from twisted.internet import defer
 from twisted.logger import Logger
+from twisted.python.failure import Failure
 
 from idlemail.backends.maildir import disk
 from idlemail.backends.maildir import flags as F
@@ -41,6 +43,7 @@ from idlemail.backends.maildir.index import CAUGHT_UP, WATCHED, Changes, Entry, 
 from idlemail.backends.maildir.lane import Lane, Later
 from idlemail.backends.maildir.modseq import ModseqLock, ModseqLog, lettersOf
 from idlemail.backends.maildir.pool import breathing
+from idlemail.backends.maildir.safe import Owed
 from idlemail.backends.maildir.uidlist import UidList
 from idlemail.errors import IMAPError
 from idlemail.records import applyFlags
@@ -106,13 +109,14 @@ class Folder(Index):
 
     def __init__(self, path: Path, pool, reactor, newValidity=None):
         super().__init__(path, pool)
-        self.lane = Lane(pool, reactor)
+        self.lane = Lane(pool, reactor, self._locked)
         self.ownChanges = None
         # The lane's model: lane jobs only.
         self.uidlist = UidList(path) if newValidity is None else UidList(path, newValidity)
         self.keywords = F.Keywords(path)
         self.modseqs = ModseqLog(path)
         self._modseqLock = ModseqLock(path)
+        self._owed = Owed()  # the syncs owed by the group of jobs running (lane only)
         self._renumbered: list[tuple[int, int]] = []  # (uid, MODSEQ) given anew, untold
         self._files: dict[int, OnDisk] = {}
         self._fileOf: dict[str, int] = {}
@@ -145,24 +149,45 @@ class Folder(Index):
                 renumbered)
 
     # --- MODSEQs ---------------------------------------------------------------------------
-    def _locked(self, work):
+    def _locked(self, works) -> list:
         """
-        C{work()} holding the MODSEQ lock, after reading the MODSEQ file's news (another
-        process's changes); the records it made are durable when it returns. A L{Later}
-        if another process holds the lock (or C{work} returns one: its records wait, and
-        are committed by the run that finishes).
+        The lane's group (L{Lane}): C{works} one after another holding the MODSEQ lock,
+        after reading the MODSEQ file's news (another process's changes); the records
+        they made are durable, with one commit for all, when it returns their results.
+        Each gets its own MODSEQ; one that fails has its records taken back and its
+        L{Failure} as result, the others go on. A L{Later} if another process holds the
+        lock; one that returns a L{Later} ends the group (its records wait, and are
+        committed by the run that finishes).
         """
         if not self._modseqLock.acquire():
-            return Later(MODSEQ_WAIT)
+            return [Later(MODSEQ_WAIT)]
+        results = []
         try:
-            self._loadModseqsThread()
-            result = work()
-            if not isinstance(result, Later):
-                self.modseqs.commit(self._files)
-            return result
-        except BaseException:
-            self.modseqs.rollback()
-            raise
+            try:
+                self._loadModseqsThread()
+            except BaseException:
+                self.modseqs.rollback()
+                return [Failure()] * len(works)
+            for work in works:
+                mark = self.modseqs.mark()
+                try:
+                    result = work()
+                except BaseException:
+                    self.modseqs.undo(mark)
+                    result = Failure()
+                results.append(result)
+                if isinstance(result, Later):
+                    break
+            try:
+                self.modseqs.commit(self._files, self._owed)
+                self._owed.sync()
+            except BaseException:
+                self.modseqs.rollback()
+                self._owed.forget()
+                failure = Failure()
+                # Nothing of the group is durable: none of it may be told.
+                return [failure if not isinstance(r, Later) else r for r in results]
+            return results
         finally:
             self._modseqLock.release()
 
@@ -225,8 +250,7 @@ class Folder(Index):
     def expungedSince(self, modseq: int) -> defer.Deferred:
         """The UIDs expunged with a MODSEQ above C{modseq}, or None if not known that far
         back (L{idlemail.interfaces.IModSeqMailbox.expungedSince})."""
-        return self.lane.submit(lambda: self._locked(
-            lambda: self.modseqs.expunged.since(modseq)))
+        return self.lane.submit(lambda: self.modseqs.expunged.since(modseq), grouped=True)
 
     def _remember(self, f: OnDisk) -> None:
         self._files[f.uid] = f
@@ -251,7 +275,7 @@ class Folder(Index):
             if after is not None:
                 after()
             return changes
-        return self.lane.submit(self._scanJob(lambda: None), apply)
+        return self.lane.submit(self._scanJob(lambda: None), apply, grouped=True)
 
     def rescan(self, origin=WATCHED) -> None:
         """A full scan unless one is already waiting (the poller's tick, a resync)."""
@@ -266,7 +290,8 @@ class Folder(Index):
                 taken.append(self._rescanOrigin)
                 self._rescanOrigin = None
         self.lane.submit(self._scanJob(started),
-                         lambda result: self._applyFound(result, taken[0])).addErrback(
+                         lambda result: self._applyFound(result, taken[0]),
+                         grouped=True).addErrback(
             self._logged, "Scanning")
 
     def refresh(self, bases=(), origin=WATCHED, uids=()) -> None:
@@ -291,7 +316,8 @@ class Folder(Index):
                 bases |= self._basesOfThread(uids)
             return bases
         self.lane.submit(self._scanJob(started),
-                         lambda result: self._applyFound(result, taken[0])).addErrback(
+                         lambda result: self._applyFound(result, taken[0]),
+                         grouped=True).addErrback(
             self._logged, "Reading changes of")
 
     def _basesOfThread(self, uids) -> set[str]:
@@ -337,7 +363,7 @@ class Folder(Index):
                 self._remember(OnDisk(e.uid, e.base, e.subdir, e.filename, e.flags,
                                       e.modseq, lettersOf(e.filename)))
             return found, self._copies()
-        return lambda: self._locked(work)
+        return work
 
     def _findThread(self, bases) -> _Found:
         self.keywords.load()
@@ -388,7 +414,7 @@ class Folder(Index):
             found.mtimes[base] = disk.mtimeOf(self.path, *found.fresh[base]) or 0.0
         order = sorted((b for b in found.unnumbered if b not in self.uidlist.byBase),
                        key=lambda b: (found.mtimes[b], b))
-        self.uidlist.record(lock, self.uidlist.assign(order), self._presentThread)
+        self.uidlist.record(lock, self.uidlist.assign(order), self._presentThread, self._owed)
 
     def _presentThread(self) -> set[str]:
         # Two listings: a file being renamed may be missed by one readdir.
@@ -411,15 +437,21 @@ class Folder(Index):
         Add messages. Each is first written and fsynced in tmp/ by any disk thread,
         outside the lane (so the lane does not wait for it); then the lane renames
         every message ready by the time its commit starts and numbers them, with one
-        uidlist write and one directory fsync for all. The messages of one call stay
-        together, in order (a COPY's). Each Deferred fires with the message's UID (None
-        if a copy's source is gone) once it is durable, after its L{Changes} were handed
-        to C{onChanges}.
+        uidlist write and one directory fsync for all (the thread that wrote them works
+        the lane if it is idle: no hand-off). The messages of one call stay together,
+        in order (a COPY's). Each Deferred fires with the message's UID (None if a
+        copy's source is gone) once it is durable, after its L{Changes} were handed to
+        C{onChanges}.
         """
-        d = self.pool.run(self._prepareThread, deliveries)
-        d.addCallbacks(lambda _: self._ready(deliveries), self._unanswered,
-                       errbackArgs=(deliveries,))
+        self.pool.callInThread(self._deliverThread, deliveries)
         return [delivery.done for delivery in deliveries]
+
+    def _deliverThread(self, deliveries: list[Delivery]) -> None:
+        try:
+            self._prepareThread(deliveries)
+            self._ready(deliveries)
+        except BaseException:
+            self.lane.reactor.callFromThread(self._unanswered, Failure(), deliveries)
 
     def _prepareThread(self, deliveries: list[Delivery]) -> None:
         """Any disk thread: each message in tmp/, fsynced (or hard-linked there)."""
@@ -442,21 +474,43 @@ class Folder(Index):
                              disk.mtimeOf(delivery.source, *delivery.where[1:]))
 
     def _unanswered(self, failure, deliveries: list[Delivery]) -> None:
-        """A bug, not a disk error: still answer every APPEND."""
+        """
+        A bug, or a commit that could not be made durable (a sync failed): nothing of
+        these deliveries was acknowledged. What was written is taken back, then every
+        APPEND is answered with the failure.
+        """
         self._logged(failure, "Delivering to")
-        for delivery in deliveries:
-            if not delivery.done.called:
-                delivery.done.errback(failure)
+
+        def answer(_):
+            for delivery in deliveries:
+                if not delivery.done.called:
+                    delivery.done.errback(failure)
+        taken = self.lane.submit(lambda: self._takeBackThread(deliveries))
+        taken.addErrback(self._logged, "Cleaning up after a failed delivery to")
+        taken.addCallback(answer)
+
+    def _takeBackThread(self, batch: list[Delivery]) -> None:
+        """The lane forgets these deliveries: files unlinked, their uidlist lines dead."""
+        self._unlinkWrittenThread(batch)
+        bases = [d.result.base for d in batch if isinstance(d.result, disk.Delivered)]
+        for base in bases:
+            uid = self._fileOf.get(base)
+            if uid is not None:
+                self._forgetFile(uid)
+        self.uidlist.forget(bases)
 
     def _ready(self, deliveries: list[Delivery]) -> None:
+        """In the disk thread that prepared them: to the next commit."""
         with self._deliveriesGuard:
             self._deliveries.extend(deliveries)
             start, self._commitQueued = not self._commitQueued, True
         if start:
             taken: list[list[Delivery]] = []
-            job = self._commitJob(taken)
-            self.lane.submit(lambda: self._locked(job), self._applyDeliveries).addErrback(
+            done = defer.Deferred()
+            done.addErrback(
                 lambda failure: self._unanswered(failure, taken[0] if taken else []))
+            self.lane.submit(self._commitJob(taken), self._applyDeliveries, grouped=True,
+                             inline=True, done=done)
 
     def _commitJob(self, taken: list):
         """The lane job that takes the deliveries ready when it starts (into C{taken}),
@@ -512,18 +566,18 @@ class Folder(Index):
 
     def _recordThread(self, lock: DotLock, batch: list[Delivery]) -> dict:
         """
-        Holding the lock: number the batch and make it durable, one uidlist write and
-        one fsync per directory for all. (Either order of the two is safe, as nothing
-        is acknowledged before both: a line whose file was lost is a dead line, a file
-        whose line was lost is numbered again. The uidlist's fdatasync first usually
-        commits the renames with it, which leaves the directory fsync little to do.)
+        Holding the lock: number the batch, one uidlist write for all; its fdatasync and
+        one fsync per directory are owed to the group's end (L{_locked}), where the
+        first sync commits the renames, the lines and the MODSEQ records together. (Any
+        order of them is safe, as nothing is acknowledged before all: a line whose file
+        was lost is a dead line, a file whose line was lost is numbered again.)
         """
         self.uidlist.load()
         written = [d.result for d in batch if isinstance(d.result, disk.Delivered)]
         assigned = self.uidlist.assign([d.base for d in written])
-        self.uidlist.record(lock, assigned, self._presentThread)
+        self.uidlist.record(lock, assigned, self._presentThread, self._owed)
         for subdir in sorted({d.subdir for d in written}):
-            disk.fsyncDir(self.path / subdir)
+            self._owed.directory(self.path / subdir)
         return {d.base: self.uidlist.byBase[d.base] for d in written}
 
     def _unlinkWrittenThread(self, batch: list[Delivery]) -> None:
@@ -573,8 +627,8 @@ class Folder(Index):
         """
         uids = list(uids)
         return self.lane.submit(
-            lambda: self._locked(lambda: self._storeThread(uids, flags, mode, unchangedSince)),
-            lambda result: self._applyStore(result, origin))
+            lambda: self._storeThread(uids, flags, mode, unchangedSince),
+            lambda result: self._applyStore(result, origin), grouped=True)
 
     def _storeThread(self, uids, flags, mode, unchangedSince):
         wanted = self.keywords.canonical(flags)
@@ -623,8 +677,8 @@ class Folder(Index):
         removed, ascending."""
         uids = None if uids is None else sorted(uids)
         return self.lane.submit(
-            lambda: self._locked(lambda: self._removeThread(uids, onlyDeleted)),
-            lambda result: self._applyRemove(result, origin))
+            lambda: self._removeThread(uids, onlyDeleted),
+            lambda result: self._applyRemove(result, origin), grouped=True)
 
     def _removeThread(self, uids, onlyDeleted: bool):
         candidates = sorted(self._files) if uids is None else uids

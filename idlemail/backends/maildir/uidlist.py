@@ -226,12 +226,12 @@ class UidList:
         return live * 100 <= self.lines * COMPRESS_PERCENTAGE and self.lines > 0 \
             and bool(self.dead)
 
-    def record(self, lock: DotLock, assigned, present=None) -> None:
+    def record(self, lock: DotLock, assigned, present=None, owed=None) -> None:
         """
         Make the UIDs just assigned durable: append their lines, or rewrite the whole
         list when L{wantsRewrite}. For a rewrite, C{present()} gives the bases now on
         disk: a base believed dead but still there (a rename caught mid-way) keeps
-        its line.
+        its line. An append's fdatasync is left to C{owed} (L{Owed}) if given.
         """
         if self.wantsRewrite():
             self._rewrite(lock, present)
@@ -239,7 +239,7 @@ class UidList:
         if not assigned:
             return
         data = "".join(self._line(base, uid) for base, uid in assigned).encode("utf-8")
-        st = appendSynced(self.path, data)
+        st = appendSynced(self.path, data, owed)
         self.lines += len(assigned)
         self._highest = max(self._highest, assigned[-1][1])
         if (st.st_dev, st.st_ino) == self._identity and st.st_size == self._offset + len(data):

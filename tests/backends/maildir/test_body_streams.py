@@ -101,3 +101,23 @@ async def test_an_expunged_message_opens_as_none(makeBackend):
     uid = await inbox.append(b"Subject: x\r\n\r\ny\r\n", ["\\Deleted"], None)
     await inbox.expunge()
     assert await inbox.openBody(uid) is None
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_small_message_is_read_at_open_and_its_file_closed_at_once(makeBackend):
+    backend = makeBackend()
+    inbox = await openInbox(backend)
+    uid = await inbox.append(b"Subject: small\r\n\r\nhello\r\n", [], None)
+    pool = inbox._folder.pool
+    trips = []
+    run = pool.run
+    pool.run = lambda f, *args: (trips.append(f), run(f, *args))[1]
+    fds = len(os.listdir("/proc/self/fd"))
+    try:
+        stream = await inbox.openBody(uid)
+        assert len(trips) == 1  # the open, which read it all
+        assert len(os.listdir("/proc/self/fd")) == fds  # and closed the file
+        assert await readAll(stream, 1 << 16) == b"Subject: small\r\n\r\nhello\r\n"
+        assert len(trips) == 1  # no other trip to the disk threads
+    finally:
+        del pool.run

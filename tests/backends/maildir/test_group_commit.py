@@ -127,3 +127,68 @@ async def test_a_bad_keyword_fails_only_its_own_append_in_a_shared_commit(makeBa
     assert refused.value.status == "BAD"
     assert uids[1] == uids[0] + 1 and inbox.tracker.uids == uids
     assert os.listdir(backend.root / "alice" / "Maildir" / "tmp") == []  # nothing left
+
+
+@pytest_twisted.ensureDeferred
+async def test_flag_changes_and_expunges_waiting_together_share_one_modseq_record(
+        makeBackend, diskLog):
+    backend = makeBackend()
+    inbox = await openInbox(backend)
+    uids = [await inbox.append(message(n), [], None) for n in range(6)]
+    maildir = backend.root / "alice" / "Maildir"
+    record = ("fdatasync", str(maildir / "idlemail-modseq"))
+    answeredAfter = []
+
+    def answered(result):
+        answeredAfter.append(diskLog.count(record))
+        return result
+    release = await inbox._folder.lane.hold()  # the lane is busy: the changes wait
+    before = diskLog.count(record)
+    waiting = [inbox.store([uid], ["\\Seen"], "+").addCallback(answered) for uid in uids[:4]]
+    waiting.append(inbox.store(uids[4:], ["\\Deleted"], "+").addCallback(answered))
+    waiting.append(inbox.expunge().addCallback(answered))
+    release()
+    results = await defer.gatherResults(waiting)
+    assert results[-1] == uids[4:]
+    assert diskLog.count(record) == before + 1  # one fdatasync for the six changes
+    assert answeredAfter == [before + 1] * 6  # none answered before it
+    modseqs = await inbox.modseqs(uids[:4])
+    assert len(set(modseqs.values())) == 4  # still one MODSEQ per change, in order
+    assert [modseqs[uid] for uid in uids[:4]] == sorted(modseqs.values())
+    # What the group recorded is on disk: a fresh process reads the same MODSEQs.
+    backend.close()
+    again = await openInbox(makeBackend())
+    assert await again.modseqs(uids[:4]) == modseqs
+    assert again.uidNext - 1 == uids[-1] and await again.flags(uids[4:]) == {}
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_failed_sync_answers_every_append_of_the_commit_no_and_leaves_nothing(
+        makeBackend, monkeypatch):
+    backend = makeBackend()
+    inbox = await openInbox(backend)
+    first = await inbox.append(message(0), [], None)
+    maildir = backend.root / "alice" / "Maildir"
+    realFdatasync = os.fdatasync
+
+    def failing(fd):
+        if os.readlink(f"/proc/self/fd/{fd}").endswith("dovecot-uidlist"):
+            raise OSError(5, "Input/output error")
+        return realFdatasync(fd)
+    monkeypatch.setattr(os, "fdatasync", failing)
+    release = await inbox._folder.lane.hold()
+    waiting = [inbox.append(message(n), [], None) for n in (1, 2)]
+    await waitFor(lambda: len(inbox._folder._deliveries) == 2)
+    release()
+    for d in waiting:
+        with pytest.raises(OSError):
+            await d
+    monkeypatch.setattr(os, "fdatasync", realFdatasync)
+    # Nothing of the failed commit is left: no file, no UID the index would not know.
+    await inbox._folder.lane.submit(lambda: None)  # after the take-back
+    files = os.listdir(maildir / "cur") + os.listdir(maildir / "new")
+    assert len(files) == 1 and os.listdir(maildir / "tmp") == []
+    later = await inbox.append(message(3), [], None)
+    assert inbox.tracker.uids == [first, later]
+    await inbox._folder.scan()
+    assert inbox.tracker.uids == [first, later]

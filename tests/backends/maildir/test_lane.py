@@ -9,6 +9,7 @@ import threading
 import pytest
 import pytest_twisted
 from twisted.internet import defer, reactor
+from twisted.python.failure import Failure
 
 from idlemail.backends.maildir.lane import Lane, Later
 from idlemail.backends.maildir.pool import DiskPool
@@ -105,3 +106,73 @@ async def test_a_busy_lane_lets_another_lane_have_the_thread(pool):
     jobs.append(other.submit(lambda: order.append(("other", 0))))
     await defer.gatherResults(jobs)
     assert order.index(("other", 0)) < 199  # not only after all of the busy lane's jobs
+
+
+def grouping(calls):
+    """A lane's group that runs each work in turn and records the groups it was given."""
+    def group(works):
+        calls.append(len(works))
+        results = []
+        for work in works:
+            try:
+                results.append(work())
+            except ZeroDivisionError:
+                results.append(Failure())
+            if isinstance(results[-1], Later):
+                break
+        return results
+    return group
+
+
+@pytest_twisted.ensureDeferred
+async def test_grouped_jobs_waiting_together_run_as_one_group_and_apply_in_order(pool):
+    calls, applied = [], []
+    lane = Lane(pool, reactor, grouping(calls))
+    held = await lane.hold()  # the jobs below wait together
+    jobs = [lane.submit(lambda n=n: n, lambda n: applied.append(n) or n, grouped=True)
+            for n in range(5)]
+    alone = lane.submit(lambda: "alone")
+    last = lane.submit(lambda: 5, lambda n: applied.append(n) or n, grouped=True)
+    held()
+    assert await defer.gatherResults(jobs + [alone, last]) == [0, 1, 2, 3, 4, "alone", 5]
+    assert calls == [5, 1]  # an ungrouped job ends a group
+    assert applied == [0, 1, 2, 3, 4, 5]
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_failing_job_of_a_group_fails_alone(pool):
+    lane = Lane(pool, reactor, grouping([]))
+    held = await lane.hold()
+    jobs = [lane.submit(lambda: "before", grouped=True),
+            lane.submit(lambda: 1 / 0, grouped=True),
+            lane.submit(lambda: "after", grouped=True)]
+    held()
+    assert await jobs[0] == "before"
+    with pytest.raises(ZeroDivisionError):
+        await jobs[1]
+    assert await jobs[2] == "after"
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_job_of_a_group_that_must_wait_ends_the_group_and_keeps_its_place(pool):
+    calls, order = [], []
+    lane = Lane(pool, reactor, grouping(calls))
+    tries = []
+
+    def waiting():
+        tries.append(1)
+        if len(tries) < 2:
+            return Later(0.05)
+        order.append("waited")
+        return "done"
+    held = await lane.hold()
+    first = lane.submit(lambda: order.append("first"), grouped=True)
+    second = lane.submit(waiting, grouped=True)
+    third = lane.submit(lambda: order.append("third"), grouped=True)
+    held()
+    await first
+    assert order == ["first"] and not second.called  # the first did not wait for it
+    assert await second == "done"
+    await third
+    assert order == ["first", "waited", "third"]
+    assert calls == [3, 2]
