@@ -19,7 +19,7 @@ from twisted.internet import defer
 from idlemail.errors import BadRequest, IMAPError
 from idlemail.interfaces import IBodyStreams, IPartialBodies
 from idlemail.server import condstore
-from idlemail.server.output import writeResponse
+from idlemail.server.output import CHUNK, writeData, writeResponse
 from idlemail.server.registry import ONLY_SELECTED, command
 from idlemail.server.responses import flagsItem
 from idlemail.server.sequences import mergedRanges, resolveUids
@@ -128,6 +128,17 @@ def _render(att: FetchAttribute, info, raw, structure, recent, modseq) -> list:
         start, length = att.partial
         data = data[start:start + length]
     return _literal(_label(att), data)
+
+
+#: Items made from what the backend keeps for every message: a FETCH of these alone (a
+#: client's resync, FETCH 1:* (UID FLAGS)) is answered line by line with no read.
+_METADATA = {
+    "FLAGS": lambda info, recent, modseq: flagsItem(info.flags, info.uid in recent),
+    "UID": lambda info, recent, modseq: b"UID %d" % info.uid,
+    "MODSEQ": lambda info, recent, modseq: condstore.modseqItem(modseq),
+    "INTERNALDATE": lambda info, recent, modseq: b"INTERNALDATE " + internalDate(info.internaldate),
+    "RFC822.SIZE": lambda info, recent, modseq: b"RFC822.SIZE %d" % info.size,
+}
 
 
 class _Plan:
@@ -332,6 +343,9 @@ async def writeMessages(session, atts, infos) -> tuple[bool, bool]:
     uids = [i.uid for i in infos]
     modseqs = await mailbox.modseqs(uids) if any(a.name == "MODSEQ" for a in atts) else {}
     session.announceKeywords()  # a FETCH may show a keyword new to this session
+    if all(a.name in _METADATA for a in atts):
+        await _writeMetadata(session, atts, infos, modseqs)
+        return True, False
     plan = _Plan(atts, mailbox)
     structures = _Structures(session, mailbox, plan, infos)
     slices = Slices(session)
@@ -357,3 +371,28 @@ async def writeMessages(session, atts, infos) -> tuple[bool, bool]:
     finally:
         structures.drop()
     return complete, undecodable
+
+
+async def _writeMetadata(session, atts, infos, modseqs) -> None:
+    """The FETCH responses of metadata items alone (L{_METADATA}): rendered in a tight
+    loop and written a chunk at a time, giving the reactor back between slices."""
+    view, recent = session.view, session.view.recent
+    renders = [_METADATA[a.name] for a in atts]
+    slices = Slices(session)
+    lines, size = [], 0
+    for info in infos:
+        seq = view.seqOf(info.uid)
+        if seq is None:
+            continue
+        modseq = modseqs.get(info.uid, 0)
+        line = b"* %d FETCH (%b)\r\n" % (seq, b" ".join([r(info, recent, modseq)
+                                                         for r in renders]))
+        lines.append(line)
+        size += len(line)
+        if size >= CHUNK:
+            await writeData(session, b"".join(lines))
+            lines, size = [], 0
+            if slices.due():
+                await slices.pause()
+    if lines:
+        await writeData(session, b"".join(lines))

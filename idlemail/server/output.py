@@ -32,18 +32,18 @@ async def writeResponse(session, pieces) -> None:
                 continue
             if small:
                 written = True
-                await _write(session, b"".join(small))
+                await writeData(session, b"".join(small))
                 small = []
             if isinstance(piece, (bytes, bytearray)):
                 for start in range(0, len(piece), CHUNK):
                     written = True
-                    await _write(session, bytes(piece[start:start + CHUNK]))
+                    await writeData(session, bytes(piece[start:start + CHUNK]))
             else:
                 written = True
                 await _writeStream(session, piece)
         if small:
             written = True
-            await _write(session, b"".join(small))
+            await writeData(session, b"".join(small))
     except Exception as e:
         for later in pieces[index + 1:]:  # streams never reached are closed all the same
             if not isinstance(later, (bytes, bytearray)):
@@ -53,7 +53,8 @@ async def writeResponse(session, pieces) -> None:
         raise
 
 
-async def _write(session, data: bytes) -> None:
+async def writeData(session, data: bytes) -> None:
+    """Write C{data}, then wait while the client is behind."""
     session.write(data)
     wait = session.whenWritable()
     if wait is not None:
@@ -69,6 +70,6 @@ async def _writeStream(session, stream) -> None:
                 raise ShortBody(f"the message ended {left} octets short of its size")
             chunk = chunk[:left]
             left -= len(chunk)
-            await _write(session, bytes(chunk))
+            await writeData(session, bytes(chunk))
     finally:
         stream.close()

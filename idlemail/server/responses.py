@@ -6,6 +6,8 @@ PERMANENTFLAGS pair of SELECT and of a new keyword (RFC 3501 7.1, 7.2.6, 7.4.2).
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 from idlemail.records import RECENT, SYSTEM_FLAGS
 from idlemail.wire.encode import flagList
 
@@ -14,6 +16,13 @@ _PERMANENT_ANY = "\\*"
 
 def flagsItem(flags, recent: bool) -> bytes:
     """C{FLAGS (...)}, with \\\\Recent if the message is recent in this session."""
+    return _flagsItem(flags if type(flags) is frozenset else frozenset(flags), recent)
+
+
+@lru_cache(maxsize=4096)
+def _flagsItem(flags: frozenset, recent: bool) -> bytes:
+    # A mailbox has few distinct flag sets: each is rendered once (a resync of 20,000
+    # messages renders a handful).
     return b"FLAGS " + flagList(flags | {RECENT} if recent else flags)
 
 
