@@ -21,6 +21,7 @@ import time
 from pathlib import Path
 
 from bench import procstat
+from bench import fsyncfloor
 from bench.figures import fmt, latencyRows, machineNote, percentiles, publish
 from bench.imapload import (
     Board,
@@ -192,6 +193,12 @@ def table(results: list[dict], servers: list[str], ns: list[int]) -> str:
     return "\n".join(lines)
 
 
+def diskFloor(k: int, where: str) -> float:
+    """The p50 of what one durable Maildir APPEND's syncs cost on this disk now (ms):
+    APPEND -> EXISTS on Maildir cannot be below it, and it varies from run to run."""
+    return fsyncfloor.measure(k, 0.05, where, variants=("grouped",))[("grouped", 0.05)]["p50"]
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m bench.idle", description=__doc__.split("\n")[1])
     p.add_argument("--servers", default="idlemail,dovecot")
@@ -213,16 +220,21 @@ def main(argv=None) -> int:
         return 2
     instances = raiseInotifyInstances(max(ns) + 256) if "dovecot" in servers else \
         readInotifyInstances()
-    results = []
+    results, floors = [], []
     with tempfile.TemporaryDirectory(prefix="idlemail-bench-") as scratch:
         os.chmod(scratch, 0o755)  # Dovecot's own users must reach its files
+        floors.append(diskFloor(args.k, scratch))
         for n in ns:
             for kind in servers:
                 if kind == "dovecot" and n > 1000:
                     continue  # 10,000 is for idlemail alone
                 print(f"bench: {kind} N={n} ...", file=sys.stderr, flush=True)
                 results.append(runOne(kind, n, args, Path(scratch)))
-    notes = [f"fs.inotify.max_user_instances = {instances}"
+        floors.append(diskFloor(args.k, scratch))
+    notes = ["disk floor in this run (bench.fsyncfloor: the syncs of one durable APPEND as "
+             "idlemail's Maildir backend does them, paced 50 ms apart), p50 before / after: "
+             + " / ".join(f"{fmt(f)} ms" for f in floors),
+             f"fs.inotify.max_user_instances = {instances}"
              + (" (Dovecot needs one per IDLE process; beyond it Dovecot polls every 30 s)"
                 if instances < max(ns) else ""),
              machineNote()]

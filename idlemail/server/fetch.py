@@ -93,19 +93,24 @@ def _literal(label: bytes, data) -> list:
     return [label + b" {%d}\r\n" % size, data]
 
 
+#: Items made from what the backend keeps for every message: a FETCH of these alone (a
+#: client's resync, FETCH 1:* (UID FLAGS)) is answered line by line with no read.
+_METADATA = {
+    "FLAGS": lambda info, recent, modseq: flagsItem(info.flags, info.uid in recent),
+    "UID": lambda info, recent, modseq: b"UID %d" % info.uid,
+    "MODSEQ": lambda info, recent, modseq: condstore.modseqItem(modseq),
+    "INTERNALDATE": lambda info, recent, modseq: (b"INTERNALDATE "
+                                                  + internalDate(info.internaldate)),
+    "RFC822.SIZE": lambda info, recent, modseq: b"RFC822.SIZE %d" % info.size,
+}
+
+
 def _render(att: FetchAttribute, info, raw, structure, recent, modseq) -> list:
     """One data item the server makes itself, as pieces for L{writeResponse}."""
     name = att.name
-    if name == "FLAGS":
-        return [flagsItem(info.flags, info.uid in recent)]
-    if name == "UID":
-        return [b"UID %d" % info.uid]
-    if name == "MODSEQ":
-        return [condstore.modseqItem(modseq)]
-    if name == "INTERNALDATE":
-        return [b"INTERNALDATE " + internalDate(info.internaldate)]
-    if name == "RFC822.SIZE":
-        return [b"RFC822.SIZE %d" % info.size]
+    metadata = _METADATA.get(name)
+    if metadata is not None:
+        return [metadata(info, recent, modseq)]
     if _isWhole(att):
         return _literal(_label(att), raw)
     if name in _BINARY:
@@ -128,17 +133,6 @@ def _render(att: FetchAttribute, info, raw, structure, recent, modseq) -> list:
         start, length = att.partial
         data = data[start:start + length]
     return _literal(_label(att), data)
-
-
-#: Items made from what the backend keeps for every message: a FETCH of these alone (a
-#: client's resync, FETCH 1:* (UID FLAGS)) is answered line by line with no read.
-_METADATA = {
-    "FLAGS": lambda info, recent, modseq: flagsItem(info.flags, info.uid in recent),
-    "UID": lambda info, recent, modseq: b"UID %d" % info.uid,
-    "MODSEQ": lambda info, recent, modseq: condstore.modseqItem(modseq),
-    "INTERNALDATE": lambda info, recent, modseq: b"INTERNALDATE " + internalDate(info.internaldate),
-    "RFC822.SIZE": lambda info, recent, modseq: b"RFC822.SIZE %d" % info.size,
-}
 
 
 class _Plan:
