@@ -131,7 +131,7 @@ class BackendConformanceTests:
         assert sorted(uids) == mailbox.tracker.uids and len(set(uids)) == 10
         assert mailbox.uidNext > max(uids)
         assert await mailbox.expunge() == []  # none is \Deleted
-        await mailbox.store(uids[:3], ["\Deleted"], "+")
+        await mailbox.store(uids[:3], ["\\Deleted"], "+")
         assert await mailbox.expunge() == sorted(uids[:3])
 
     @pytest_twisted.ensureDeferred
