@@ -87,7 +87,7 @@ async def test_append_copy_and_expunge_work_and_are_pushed_without_uidplus(
         expunged = await inThread(c.command, b"e", b"EXPUNGE")
         assert expunged == [b"* 1 EXPUNGE", expunged[-1]] and expunged[-1].startswith(b"e OK")
         told = [await inThread(pushed, idler) for _ in range(2)]
-        # The idler saw them first: \\Recent is its own (RFC 3501 2.3.2).
+        # The idler saw them first: \Recent is its own (RFC 3501 2.3.2).
         assert told == [b"* 1 FETCH (FLAGS (\\Deleted \\Recent) UID 1)", b"* 1 EXPUNGE"]
         assert [uid for uid, _ in await inThread(upstreamState, plainUpstream)] == [2]
         assert len(await inThread(upstreamState, plainUpstream, "Kept")) == 1
