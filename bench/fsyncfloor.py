@@ -24,6 +24,7 @@ import time
 from pathlib import Path
 
 from bench.figures import fmt, machineNote, markdownTable, percentiles
+from idlemail.backends.maildir.safe import fsyncDir
 
 MESSAGE = b"Subject: floor\r\n\r\n" + b"A line of an ordinary message body.\r\n" * 80
 
@@ -42,14 +43,6 @@ def _fdatasync(path: Path) -> None:
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fdatasync(fd)
-    finally:
-        os.close(fd)
-
-
-def _fsyncDir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
     finally:
         os.close(fd)
 
@@ -81,11 +74,11 @@ def oneAppend(folder: Path, n: int, variant: str) -> float:
         _append(uidlist, line, sync=False)
         _append(modseqs, record, sync=False)
         _fdatasync(uidlist)
-        _fsyncDir(folder / "cur")
+        fsyncDir(folder / "cur")
         _fdatasync(modseqs)
         return time.perf_counter() - t
     _append(uidlist, line)
-    _fsyncDir(folder / "cur")
+    fsyncDir(folder / "cur")
     if variant == "four":
         _append(modseqs, record)
     return time.perf_counter() - t

@@ -59,6 +59,14 @@ def upstreamState(dovecot, mailbox="INBOX") -> list[tuple[int, bytes]]:
         m.logout()
 
 
+def appendTwo(c) -> None:
+    """Two messages APPENDed through the proxy, each answered OK."""
+    for n in (1, 2):
+        lit = MESSAGE % (n, n)
+        c.send(b"a APPEND INBOX {%d+}\r\n" % len(lit) + lit + b"\r\n")
+        assert c.readUntilTagged(b"a")[-1].startswith(b"a OK")
+
+
 def pushed(idler) -> bytes:
     """The idler's next push but for RECENT counts (told with each EXISTS)."""
     while (line := idler.readline()).endswith(b" RECENT"):
@@ -74,10 +82,7 @@ async def test_append_copy_and_expunge_work_and_are_pushed_without_uidplus(
     assert (await inThread(idler.readline)).startswith(b"+")
     c = await inThread(selected, proxy)
     try:
-        for n in (1, 2):
-            lit = MESSAGE % (n, n)
-            await inThread(c.send, b"a APPEND INBOX {%d+}\r\n" % len(lit) + lit + b"\r\n")
-            assert (await inThread(c.readUntilTagged, b"a"))[-1].startswith(b"a OK")
+        await inThread(appendTwo, c)
         assert await inThread(pushed, idler) == b"* 1 EXISTS"
         assert await inThread(pushed, idler) == b"* 2 EXISTS"
         assert (await inThread(c.command, b"k", b"CREATE Kept"))[-1].startswith(b"k OK")
@@ -101,10 +106,7 @@ async def test_uid_expunge_and_move_are_refused_and_change_nothing_without_uidpl
         plainUpstream, proxy):
     c = await inThread(selected, proxy)
     try:
-        for n in (1, 2):
-            lit = MESSAGE % (n, n)
-            await inThread(c.send, b"a APPEND INBOX {%d+}\r\n" % len(lit) + lit + b"\r\n")
-            assert (await inThread(c.readUntilTagged, b"a"))[-1].startswith(b"a OK")
+        await inThread(appendTwo, c)
         await inThread(c.command, b"n", b"NOOP")
         stored = await inThread(c.command, b"f", b"UID STORE 1:2 +FLAGS.SILENT (\\Deleted)")
         assert stored[-1].startswith(b"f OK")
