@@ -85,8 +85,10 @@ class IdlemailServer:
     def __init__(self, workdir: Path, users: dict, backend: str = "maildir",
                  mailRoot: Path | None = None, listen: str | None = None,
                  port: int | None = None, adduser: bool = False,
-                 serverConfig: tuple[str, ...] = (), backendConfig: tuple[str, ...] = ()):
+                 serverConfig: tuple[str, ...] = (), backendConfig: tuple[str, ...] = (),
+                 passwordFields: dict[str, str] | None = None):
         self.workdir, self.users, self.backend = workdir, users, backend
+        self.passwordFields = dict(passwordFields or {})
         self.mailRoot = mailRoot or workdir / "mail"
         self.port = port or freePort()
         self.listen = listen or "tcp:{port}:interface=127.0.0.1:backlog=4096"
@@ -133,8 +135,9 @@ class IdlemailServer:
                                input=password.encode() + b"\n", env=self.env, check=True,
                                stdout=subprocess.DEVNULL, timeout=60)
         else:
-            passwd.write_text("".join(f"{u}:{{PLAIN}}{p}::::::\n"
-                                      for u, p in self.users.items()))
+            passwd.write_text("".join(
+                f"{u}:{self.passwordFields.get(u, '{PLAIN}' + p)}::::::\n"
+                for u, p in self.users.items()))
             for user in self.users:
                 makeMaildir(self.mailRoot, user)
 
@@ -180,13 +183,15 @@ class DovecotBenchServer:
 
     name = "dovecot"
 
-    def __init__(self, workdir: Path, users: dict, mailRoot: Path | None = None):
+    def __init__(self, workdir: Path, users: dict, mailRoot: Path | None = None,
+                 extraConfig: str = BENCH_DOVECOT_CONFIG,
+                 passwordFields: dict[str, str] | None = None):
         from idlemail.testing.dovecot import DovecotServer
         self.mailRoot = mailRoot or workdir / "mail"
         for user in users:
             makeMaildir(self.mailRoot, user)
         self.server = DovecotServer(workdir, users, mailRoot=self.mailRoot,
-                                    extraConfig=BENCH_DOVECOT_CONFIG)
+                                    extraConfig=extraConfig, passwordFields=passwordFields)
 
     @property
     def port(self) -> int:

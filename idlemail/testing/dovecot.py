@@ -105,9 +105,13 @@ class DovecotServer:
     host = "127.0.0.1"
 
     def __init__(self, workdir: Path, users: dict[str, str], port: int | None = None,
-                 mailRoot: Path | None = None, extraConfig: str = ""):
+                 mailRoot: Path | None = None, extraConfig: str = "",
+                 passwordFields: dict[str, str] | None = None):
         self.workdir = Path(workdir)
         self.users = dict(users)
+        # user -> the passwd-file password field (e.g. "{ARGON2ID}$argon2id$..."); {PLAIN}
+        # from C{users} for the others.
+        self.passwordFields = dict(passwordFields or {})
         self.port = port or freePort()
         self.mailRoot = Path(mailRoot) if mailRoot else self.workdir / "mail"
         self.extraConfig = extraConfig
@@ -169,7 +173,8 @@ class DovecotServer:
             home = self.mailRoot / user
             for sub in ("cur", "new", "tmp"):
                 (home / "Maildir" / sub).mkdir(parents=True, exist_ok=True)
-            lines.append(f"{user}:{{PLAIN}}{password}:{uid}:{gid}::{home}::")
+            field = self.passwordFields.get(user, f"{{PLAIN}}{password}")
+            lines.append(f"{user}:{field}:{uid}:{gid}::{home}::")
         if os.getuid() == 0:
             for path in [self.mailRoot, *self.mailRoot.rglob("*")]:
                 os.chown(path, uid, gid)
