@@ -9,8 +9,10 @@ Every user's password is made by L{idlemail.passwd.hashPassword} with its defaul
 (ARGON2ID, what `idlemail adduser` writes; hashed once, the same passwd fields given to
 both servers), so the logins cost what they cost users. idlemail runs with its default
 config and endpoint (`tcp:PORT:interface=127.0.0.1`, its own default backlog and limits);
-Dovecot with Debian's defaults. Half the users (the odd ones) have one idler, the others
-two. Then K deliveries by APPEND (each from a third connection of a user picked at random,
+Dovecot with Debian's defaults. By default half the users (the odd ones) have one idler, the
+others two (`--idlers-per-user 1` for one each). First a storm of as many connections as
+there are idlers is timed to its greetings (the default endpoint's backlog), then the
+idlers connect, log in and idle. Then K deliveries by APPEND (each from a third connection of a user picked at random,
 logged in before its clock starts) and K Maildir drops, each timed to the EXISTS of that
 user's idlers; memory per idler; idle CPU. Prints one Markdown table; JSON under
 bench/results/.
@@ -38,32 +40,60 @@ from idlemail.passwd import hashPassword
 
 def makeUsers(count: int) -> tuple[dict[str, str], dict[str, str]]:
     """C{count} users' passwords, and their passwd fields (hashed two at a time)."""
-    users = {f"user{i:04d}": f"pw-{i}-{random.randrange(1 << 30):x}" for i in range(count)}
+    users = {f"user{i:05d}": f"pw-{i}-{random.randrange(1 << 30):x}" for i in range(count)}
     with ProcessPoolExecutor(2) as pool:
         fields = dict(zip(users, pool.map(hashPassword, users.values())))
     return users, fields
 
 
-def idlersOf(user: str) -> int:
+def idlersOf(user: str, shape: str = "1,2") -> int:
+    """Idlers of C{user}: C{shape} "1" or "2" for every user, "1,2" for one on odd users
+    and two on even ones."""
+    if shape in ("1", "2"):
+        return int(shape)
     return 1 if int(user[4:]) % 2 else 2
 
 
-async def openAll(host: str, port: int, users: dict, board: Board, concurrency: int):
-    """Every user's idlers, at most C{concurrency} opening at once; (idlers by user,
-    errors)."""
-    gate = asyncio.Semaphore(concurrency)
+async def openAll(host: str, port: int, users: dict, board: Board, shape: str,
+                  concurrency: int) -> dict:
+    """
+    Every user's idlers. First a storm of as many connections as there will be idlers,
+    all at once (at most 500 connecting at a time), each timed until greeted and then
+    closed (held, they would meet the pre-login timeout while the logins below wait for
+    their hashes); then the idlers, each connected, logged in and idling, at most
+    C{concurrency} at once. The two phases' durations, the idlers by user, the errors.
+    """
+    owners = [u for u in users for _ in range(idlersOf(u, shape))]
+
+    async def gated(gate, work):
+        async with gate:
+            return await work
+
+    t = time.perf_counter()
+    gate = asyncio.Semaphore(500)
+    storm = await asyncio.gather(*(gated(gate, Connection.open(host, port)) for _ in owners),
+                                 return_exceptions=True)
+    greeted = time.perf_counter() - t
+    errors: list[BaseException] = [c for c in storm if isinstance(c, BaseException)]
+    for conn in storm:
+        if not isinstance(conn, BaseException):
+            conn.close()
+    await asyncio.sleep(1.0)
     byUser: dict[str, list[Idler]] = {u: [] for u in users}
 
-    async def one(user):
-        async with gate:
-            conn = await Connection.open(host, port)
-            await conn.login(user, users[user], timeout=300)
-            idler = Idler(conn, board)
-            await idler.start()
-            byUser[user].append(idler)
-    jobs = [one(u) for u in users for _ in range(idlersOf(u))]
-    results = await asyncio.gather(*jobs, return_exceptions=True)
-    return byUser, [r for r in results if isinstance(r, BaseException)]
+    async def idle(user):
+        conn = await Connection.open(host, port)
+        await conn.login(user, users[user], timeout=600)
+        idler = Idler(conn, board)
+        await idler.start()
+        byUser[user].append(idler)
+    gate = asyncio.Semaphore(concurrency)
+    t = time.perf_counter()
+    errors += [r for r in await asyncio.gather(*(gated(gate, idle(u)) for u in owners),
+                                               return_exceptions=True)
+               if isinstance(r, BaseException)]
+    return {"greeted_s": round(greeted, 2), "idling_s": round(time.perf_counter() - t, 2),
+            "byUser": byUser, "errors": errors}
 
 
 async def deliver(kind: str, server, host: str, port: int, users: dict, byUser: dict,
@@ -109,9 +139,9 @@ async def measure(server, users: dict, args) -> dict:
     await asyncio.sleep(0.5)
     before = procstat.memory(server.pid)
     board = Board()
-    t = time.perf_counter()
-    byUser, errors = await openAll(host, port, users, board, args.concurrency)
-    result["connect_s"] = round(time.perf_counter() - t, 2)
+    opened = await openAll(host, port, users, board, args.idlers_per_user, args.concurrency)
+    byUser, errors = opened["byUser"], opened["errors"]
+    result["greeted_s"], result["idling_s"] = opened["greeted_s"], opened["idling_s"]
     idlers = [i for group in byUser.values() for i in group]
     result["idlers"] = len(idlers)
     result["connect_errors"] = len(errors)
@@ -159,8 +189,9 @@ def runOne(kind: str, users: dict, fields: dict, args, scratch: Path) -> dict:
 
 
 FIGURES = [
-    ("idlers (users × 1 or 2)", ("idlers",)),
-    ("connect and log in every idler (s)", ("connect_s",)),
+    ("idlers", ("idlers",)),
+    ("a storm of N connections: all greeted (s)", ("greeted_s",)),
+    ("N idlers connected, logged in and idling (s)", ("idling_s",)),
     ("connect errors", ("connect_errors",)),
     *latencyRows("APPEND", "append"),
     *latencyRows("drop", "drop"),
@@ -193,6 +224,8 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m bench.users", description=__doc__.split("\n")[1])
     p.add_argument("--servers", default="idlemail,dovecot")
     p.add_argument("--users", type=int, default=300)
+    p.add_argument("--idlers-per-user", default="1,2", choices=("1", "2", "1,2"),
+                   help='"1,2": one idler on odd users, two on even ones')
     p.add_argument("-k", type=int, default=20, help="deliveries of each kind")
     p.add_argument("--concurrency", type=int, default=50, help="idlers opening at once")
     p.add_argument("--deadline", type=float, default=20.0,
@@ -201,7 +234,7 @@ def main(argv=None) -> int:
     p.add_argument("--timeout", type=float, default=1800.0, help="per server")
     args = p.parse_args(argv)
     servers = [s.strip() for s in args.servers.split(",") if s.strip()]
-    idlers = sum(idlersOf(f"user{i:04d}") for i in range(args.users))
+    idlers = sum(idlersOf(f"user{i:05d}", args.idlers_per_user) for i in range(args.users))
     instances = raiseInotifyInstances(idlers + 256) if "dovecot" in servers else 0
     print(f"bench: hashing {args.users} passwords (ARGON2ID) ...", file=sys.stderr, flush=True)
     users, fields = makeUsers(args.users)
@@ -212,7 +245,9 @@ def main(argv=None) -> int:
             print(f"bench: {kind}, {args.users} users, {idlers} idlers ...", file=sys.stderr,
                   flush=True)
             results.append(runOne(kind, users, fields, args, Path(scratch)))
-    notes = [f"{args.users} users, odd ones with one idler and even ones with two; passwords "
+    shape = ("odd ones with one idler and even ones with two" if args.idlers_per_user == "1,2"
+             else f"{args.idlers_per_user} idler(s) each")
+    notes = [f"{args.users} users, {shape}; passwords "
              "ARGON2ID as `idlemail adduser` makes them, the same fields for both servers; "
              "idlemail with its default config, Dovecot with Debian's"
              + (f"; fs.inotify.max_user_instances = {instances}" if instances else ""),
