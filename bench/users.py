@@ -101,6 +101,7 @@ async def deliver(kind: str, server, host: str, port: int, users: dict, byUser: 
     """K deliveries, each to a user picked at random; (latencies in s, missed)."""
     rng = random.Random(k)
     latencies, missed = [], 0
+    drops: dict[str, MaildirDrop] = {}  # one per user: its file names never repeat
     for j in range(k):
         user = rng.choice(sorted(u for u in byUser if byUser[u]))
         idlers = byUser[user]
@@ -110,7 +111,7 @@ async def deliver(kind: str, server, host: str, port: int, users: dict, byUser: 
             appender = await Connection.open(host, port)
             await appender.login(user, users[user], timeout=120)
         else:
-            drop = MaildirDrop(str(server.maildir(user)))
+            drop = drops.setdefault(user, MaildirDrop(str(server.maildir(user))))
             tmp, new = drop.prepare()
         board.expect(target, idlers)
         board.t0 = time.perf_counter()
