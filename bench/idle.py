@@ -109,11 +109,7 @@ async def measure(server, n: int, k: int, args) -> dict:
                                        deadline=args.deadline)
         result["drop"] = {**percentiles(lat), "missed": missed, "samples": len(lat)}
     if args.cpu_seconds and n >= args.cpu_min_idlers:
-        c0, w0 = procstat.cpuSeconds(server.pid), time.monotonic()
-        await asyncio.sleep(args.cpu_seconds)
-        c1, w1 = procstat.cpuSeconds(server.pid), time.monotonic()
-        # Processes that exit meanwhile take their CPU time with them: never below 0.
-        result["idle_cpu_percent"] = max(0.0, 100.0 * (c1 - c0) / (w1 - w0))
+        result["idle_cpu_percent"] = await procstat.idleCpuPercent(server.pid, args.cpu_seconds)
     for idler in idlers:
         idler.close()
     return result

@@ -206,17 +206,25 @@ async def deliverAll(kind, idlers, board, k, appender=None, drop=None, deadline=
             tmp, new = drop.prepare()
             board.t0 = time.perf_counter()
             os.rename(tmp, new)
-        try:
-            await asyncio.wait_for(board.done.wait(), deadline)
-        except asyncio.TimeoutError:
-            pass
-        missed += len(board.waiting)
-        allLatencies.extend(board.latencies)
-        board.target = None
-        for i in board.waiting:  # a late EXISTS must not count for the next delivery
-            i.highest = max(i.highest, target)
+        latencies, late = await settle(board, target, deadline)
+        missed += late
+        allLatencies.extend(latencies)
         await asyncio.sleep(pause)
     return allLatencies, missed
+
+
+async def settle(board: Board, target: int, deadline: float) -> tuple[list[float], int]:
+    """Wait (at most C{deadline} s) until every idler the board expects has seen
+    C{target}; the latencies, and how many idlers missed it."""
+    try:
+        await asyncio.wait_for(board.done.wait(), deadline)
+    except asyncio.TimeoutError:
+        pass
+    missed, latencies = len(board.waiting), board.latencies
+    board.target = None
+    for i in board.waiting:  # a late EXISTS must not count for the next delivery
+        i.highest = max(i.highest, target)
+    return latencies, missed
 
 
 async def noopRoundTrip(host, port, user, password, count=20) -> float:

@@ -75,3 +75,14 @@ def resetPeak(pid: int) -> None:
 def peakKb(pid: int) -> int:
     """The highest resident set of one process since it started or since L{resetPeak}."""
     return _status(pid, "VmHWM")
+
+
+async def idleCpuPercent(pid: int, seconds: float) -> float:
+    """The CPU the process tree of C{pid} uses over C{seconds} of waiting, in % of a core."""
+    import asyncio
+    import time
+    c0, w0 = cpuSeconds(pid), time.monotonic()
+    await asyncio.sleep(seconds)
+    c1, w1 = cpuSeconds(pid), time.monotonic()
+    # Processes that exit meanwhile take their CPU time with them: never below 0.
+    return max(0.0, 100.0 * (c1 - c0) / (w1 - w0))

@@ -33,7 +33,7 @@ from pathlib import Path
 from bench import procstat
 from bench.figures import fmt, latencyRows, machineNote, percentiles, publish
 from bench.idle import lookup, raiseInotifyInstances, ratio
-from bench.imapload import MESSAGE, Board, Connection, Idler, MaildirDrop
+from bench.imapload import MESSAGE, Board, Connection, Idler, MaildirDrop, settle
 from bench.servers import DovecotBenchServer, IdlemailServer
 from idlemail.passwd import hashPassword
 
@@ -119,15 +119,9 @@ async def deliver(kind: str, server, host: str, port: int, users: dict, byUser: 
             await appender.append(MESSAGE % (j, j))
         else:
             os.rename(tmp, new)
-        try:
-            await asyncio.wait_for(board.done.wait(), deadline)
-        except asyncio.TimeoutError:
-            pass
-        missed += len(board.waiting)
-        latencies.extend(board.latencies)
-        board.target = None
-        for i in board.waiting:
-            i.highest = max(i.highest, target)
+        told, late = await settle(board, target, deadline)
+        latencies.extend(told)
+        missed += late
         if appender is not None:
             appender.close()
         await asyncio.sleep(pause)
@@ -159,10 +153,7 @@ async def measure(server, users: dict, args) -> dict:
                                     args.deadline)
         result[kind] = {**percentiles(lat), "missed": missed, "samples": len(lat)}
     if args.cpu_seconds:
-        c0, w0 = procstat.cpuSeconds(server.pid), time.monotonic()
-        await asyncio.sleep(args.cpu_seconds)
-        c1, w1 = procstat.cpuSeconds(server.pid), time.monotonic()
-        result["idle_cpu_percent"] = max(0.0, 100.0 * (c1 - c0) / (w1 - w0))
+        result["idle_cpu_percent"] = await procstat.idleCpuPercent(server.pid, args.cpu_seconds)
     for idler in idlers:
         idler.close()
     return result

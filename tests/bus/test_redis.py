@@ -15,7 +15,6 @@ from idlemail.bus.envelope import EnvelopeStamper
 from idlemail.bus.receiver import SequencedReceiver
 from idlemail.bus.redis import DOWN, UP, RedisBus, channelName
 from idlemail.events import MessagesAdded
-from idlemail.testing.dovecot import freePort
 
 
 class Heard:

@@ -12,7 +12,6 @@ import sys
 import tracemalloc
 from pathlib import Path
 
-import pytest
 import pytest_twisted
 from twisted.internet import reactor
 

@@ -254,8 +254,6 @@ def test_cursor_uid_sets_round_trip(text, expected):
 
 @pytest_twisted.ensureDeferred
 async def test_unavailable_at_login_is_not_an_auth_failure(harness):
-    from twisted.cred.error import UnauthorizedLogin  # noqa: F401
-
     from idlemail.errors import MailboxError
     real = harness.backend.login
     calls = []

@@ -10,7 +10,7 @@ import re
 import socket
 
 import pytest_twisted
-from twisted.internet import defer, reactor, task
+from twisted.internet import defer
 
 from idlemail.backends.memory import MemoryMailbox
 from idlemail.testing.conformance import waitFor
