@@ -48,31 +48,30 @@ class SortFields:
             self.displayFrom) + len(self.displayTo)
 
 
-def _firstMailbox(items):
-    for item in items:
+def _firstKeys(structure, name: str) -> tuple[str, str] | None:
+    """The (addr-mailbox, display) of the first address of header C{name}, as its ENVELOPE
+    lists it: a group comes first as its start marker, whose mailbox is the group's name
+    (RFC 3501 7.4.2), and so sorts by that name, as Dovecot and imaptest have it."""
+    for item in structure.addresses(name):
         if isinstance(item, Group):
-            if item.members:
-                return item.members[0]
-            continue
-        return item
+            return item.name, item.name
+        display = decodeWords(item.name).strip() if item.name else ""
+        if not display:
+            display = item.local if item.domain is None else f"{item.local}@{item.domain}"
+        return item.local, display
     return None
 
 
 def _mailboxKey(structure, name: str) -> bytes:
     """RFC 5256 3 (SORT FROM, TO, CC): the addr-mailbox (local part) of the first address."""
-    first = _firstMailbox(structure.addresses(name))
-    return casemapped(first.local) if first is not None else b""
+    first = _firstKeys(structure, name)
+    return casemapped(first[0]) if first is not None else b""
 
 
 def _displayKey(structure, name: str) -> bytes:
     """RFC 5957 3: the first address's display name, decoded; if it has none, its addr-spec."""
-    first = _firstMailbox(structure.addresses(name))
-    if first is None:
-        return b""
-    display = decodeWords(first.name).strip() if first.name else ""
-    if not display:
-        display = first.local if first.domain is None else f"{first.local}@{first.domain}"
-    return casemapped(display)
+    first = _firstKeys(structure, name)
+    return casemapped(first[1]) if first is not None else b""
 
 
 def _sent(value: str | None) -> float | None:

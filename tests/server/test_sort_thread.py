@@ -218,3 +218,24 @@ async def test_a_long_sort_or_thread_leaves_others_served(server, monkeypatch):
         assert exchange[-1].startswith(b"n OK")
         assert not answeredBefore
         assert len(ok(answer, b"x")) == 1
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_group_sorts_by_its_name_as_its_envelope_lists_it_first(anyServer):
+    # imaptest's sort-addresses and sort-display-to: the first address of a group header
+    # is the group's start marker (RFC 3501 7.4.2), whose mailbox is the group's name.
+    def script(c):
+        append(c, [
+            mail(b"1", to=b"foo bar <a@b.c>", cc=b"user2@domain2.org (foo bar)"),
+            mail(b"2", to=b"b@c.d", cc=b"user2: blah@domain1.org;"),
+            mail(b"3", to=b"a: xx@xx.org, yy@yy.org;", cc=b"user1@domain1.org"),
+            mail(b"4", to=b"empty:;", cc=b"user3@domain1.org"),
+            mail(b"5", to=b"=?iso-8859-1?q?foo_car?= <f@g.h>", cc=b"zed@z.org"),
+        ])
+        return untagged(commands(c, (b"SORT (CC) US-ASCII ALL",
+                                     b"SORT (REVERSE CC) US-ASCII ALL",
+                                     b"SORT (DISPLAYTO) US-ASCII ALL")))
+    cc, reverse, display = await run(anyServer, script)
+    assert cc == [b"* SORT 3 1 2 4 5"]  # user1, user2, user2 (the group), user3, zed
+    assert reverse == [b"* SORT 5 4 1 2 3"]  # ties stay in sequence order
+    assert display == [b"* SORT 3 2 4 1 5"]  # a, b@c.d, empty, foo bar, foo car
