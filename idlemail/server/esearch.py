@@ -16,6 +16,21 @@ def _numbers(session, cmd, uids) -> list[int]:
     return [n for n in map(view.seqOf, uids) if n is not None]
 
 
+def _highest(modseqs: dict[int, int] | None, uids) -> int | None:
+    if modseqs is None:
+        return None
+    return max((modseqs.get(uid, 0) for uid in uids), default=None)
+
+
+def _returned(uids, options, sorted_: bool) -> list[int]:
+    """The messages an ESEARCH returns: the MIN and MAX ones alone when nothing else is
+    asked for, else all (RFC 7162 3.1.5: its MODSEQ is the highest of these)."""
+    if not uids or {"ALL", "COUNT"} & set(options):
+        return list(uids)
+    first, last = (uids[0], uids[-1]) if sorted_ else (min(uids), max(uids))
+    return [u for u, asked in ((first, "MIN" in options), (last, "MAX" in options)) if asked]
+
+
 def _esearch(session, cmd, numbers, options, sorted_: bool, modseq: int | None = None) -> None:
     """C{* ESEARCH (TAG "t") [UID] ...}: MIN, MAX, COUNT, ALL as asked; MIN, MAX and ALL
     are left out when nothing matched (RFC 4731 3.1)."""
@@ -49,27 +64,29 @@ def _plain(session, cmd, name: bytes, numbers, modseq: int | None = None) -> boo
     return True
 
 
-def answerSearch(session, cmd, uids, modseq: int | None = None) -> None:
+def answerSearch(session, cmd, uids, modseqs: dict[int, int] | None = None) -> None:
     """Answer a SEARCH that found C{uids} (ascending), saving the result if asked;
-    C{modseq}: the highest MODSEQ of those found, when the criteria had MODSEQ."""
+    C{modseqs}: the MODSEQ of each found, when the criteria had MODSEQ."""
     returns = cmd.args.returns
     numbers = _numbers(session, cmd, uids)
-    if _plain(session, cmd, b"SEARCH", numbers, modseq):
+    if _plain(session, cmd, b"SEARCH", numbers, _highest(modseqs, uids)):
         return
     options = [o for o in returns if o != "SAVE"] if returns else ["ALL"]
     if "SAVE" in returns:
         saveResult(session, uids, options)
         if not options:
             return  # RFC 5182 2.4: SAVE alone answers with no ESEARCH
-    _esearch(session, cmd, numbers, options, sorted_=False, modseq=modseq)
+    _esearch(session, cmd, numbers, options, sorted_=False,
+             modseq=_highest(modseqs, _returned(uids, options, sorted_=False)))
 
 
-def answerSort(session, cmd, uids, modseq: int | None = None) -> None:
+def answerSort(session, cmd, uids, modseqs: dict[int, int] | None = None) -> None:
     """Answer a SORT whose result is C{uids} in sort order: C{* SORT}, or ESORT's ESEARCH."""
     numbers = _numbers(session, cmd, uids)
-    if not _plain(session, cmd, b"SORT", numbers, modseq):
-        _esearch(session, cmd, numbers, cmd.args.returns or ["ALL"], sorted_=True,
-                 modseq=modseq)
+    if not _plain(session, cmd, b"SORT", numbers, _highest(modseqs, uids)):
+        options = cmd.args.returns or ["ALL"]
+        _esearch(session, cmd, numbers, options, sorted_=True,
+                 modseq=_highest(modseqs, _returned(uids, options, sorted_=True)))
 
 
 def saveResult(session, uids, options) -> None:

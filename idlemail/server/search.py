@@ -254,13 +254,13 @@ async def search(session, cmd):
         if saving:
             session.savedSearch = ()  # RFC 5182 2.1: a failed SEARCH saves nothing
         raise
-    answerSearch(session, cmd, uids, await foundModseq(session, args.criteria, uids))
+    answerSearch(session, cmd, uids, await foundModseqs(session, args.criteria, uids))
     return None
 
 
-async def foundModseq(session, criteria: SearchKey, uids) -> int | None:
-    """RFC 7162 3.1.5: with MODSEQ in the criteria, the highest MODSEQ of the messages
-    found, which SEARCH and SORT say after them; else None."""
+async def foundModseqs(session, criteria: SearchKey, uids) -> dict[int, int] | None:
+    """RFC 7162 3.1.5: with MODSEQ in the criteria, the MODSEQ of each message found (the
+    answer names the highest of those it returns); else None."""
     if not uids or not usesModseq(criteria):
         return None
-    return max((await session.mailbox.modseqs(uids)).values(), default=None)
+    return await session.mailbox.modseqs(uids)

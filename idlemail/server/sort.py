@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from idlemail.server.esearch import answerSort
 from idlemail.server.registry import ONLY_SELECTED, command
-from idlemail.server.search import foundModseq, searchUids
+from idlemail.server.search import foundModseqs, searchUids
 from idlemail.server.sortfields import sortFields
 
 
@@ -57,5 +57,5 @@ async def searchedFields(session, args):
 async def sort(session, cmd):
     uids, fields, infos = await searchedFields(session, cmd.args)
     answerSort(session, cmd, sortUids(uids, cmd.args.criteria, fields, infos),
-               await foundModseq(session, cmd.args.search, uids))
+               await foundModseqs(session, cmd.args.search, uids))
     return None

@@ -3,6 +3,8 @@ ESEARCH (RFC 4731) and SEARCHRES (RFC 5182) over the wire, on both backends, fro
 RFCs' examples: SEARCH RETURN (MIN MAX COUNT ALL SAVE), and C{$} in later commands.
 """
 
+import re
+
 import pytest_twisted
 
 from tests.server.clients import appendCommand, ok, run
@@ -120,3 +122,28 @@ async def test_saved_result_is_reset(anyServer):
     assert afterNothing == [b"g OK FETCH completed"]
     assert failed[-1].startswith(b"i NO [BADCHARSET")
     assert ok(afterFailure, b"j") == [b"* SEARCH"]
+
+
+@pytest_twisted.ensureDeferred
+async def test_modseq_of_an_esearch_is_the_highest_of_the_messages_it_returns(anyServer):
+    # RFC 7162 3.1.5 with RFC 4731, as imaptest's esearch-condstore checks it: RETURN (MIN)
+    # or (MAX) returns one message, and the MODSEQ said is that message's.
+    def script(c):
+        fill(c, count=4)
+        ok(c.command(b"e", b"FETCH 1 (MODSEQ)"), b"e")  # enables CONDSTORE
+        modseq = {}
+        for n in (1, 3, 2, 4):  # so that 2 ends with a higher MODSEQ than 3
+            line = ok(c.command(b"f", b"STORE %d +FLAGS (\\Seen)" % n), b"f")[-1]
+            modseq[n] = int(re.search(rb"MODSEQ \((\d+)\)", line).group(1))
+        answers = [ok(c.command(b"t", text), b"t") for text in (
+            b'SEARCH RETURN (MIN) 1:3 MODSEQ "/flags/\\\\seen" all 1',
+            b'SEARCH RETURN (MAX) 1:3 MODSEQ "/flags/\\\\seen" all 1',
+            b'SEARCH RETURN () 1:3 MODSEQ "/flags/\\\\seen" all 1',
+            b'SEARCH RETURN (MIN MAX) 2:3 MODSEQ "/flags/\\\\seen" all 1')]
+        return modseq, answers
+    modseq, answers = await run(anyServer, script)
+    assert [a[-1] for a in answers] == [
+        b'* ESEARCH (TAG "t") MIN 1 MODSEQ %d' % modseq[1],
+        b'* ESEARCH (TAG "t") MAX 3 MODSEQ %d' % modseq[3],
+        b'* ESEARCH (TAG "t") ALL 1:3 MODSEQ %d' % modseq[2],
+        b'* ESEARCH (TAG "t") MIN 2 MAX 3 MODSEQ %d' % modseq[2]]
