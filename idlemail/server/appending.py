@@ -98,19 +98,21 @@ async def _assemble(session, message, sources: _Sources, limit: int) -> bytes:
 async def append(session, cmd):
     args = cmd.args
     name = decodeName(args.mailbox, session.account.delimiter)
-    sources = _Sources(session)
-    try:
-        # Everything is made first: a bad URL or an empty message stores nothing.
-        bodies = [await _assemble(session, m, sources, session.factory.appendLimit)
-                  for m in args.messages]
-    finally:
-        sources.close()
-    if not all(bodies):
-        raise IMAPError("Empty message")
+    # The destination first: a missing one is NO [TRYCREATE] whatever the URLs say, so a
+    # client creates it and tries again (RFC 4469 5, as Dovecot and imaptest have it).
     mailbox, opened = await _opened(session, name, "write")
     try:
         if mailbox.readonly:
             raise IMAPError("Mailbox is read-only", "READ-ONLY")
+        sources = _Sources(session)
+        try:
+            # Everything is made first: a bad URL or an empty message stores nothing.
+            bodies = [await _assemble(session, m, sources, session.factory.appendLimit)
+                      for m in args.messages]
+        finally:
+            sources.close()
+        if not all(bodies):
+            raise IMAPError("Empty message")
         uids = await _appendAll(mailbox, args.messages, bodies)
         return (f"APPENDUID {mailbox.uidValidity} {compactSet(uids)}", "APPEND completed")
     finally:

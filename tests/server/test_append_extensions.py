@@ -52,11 +52,14 @@ async def test_multiappend_is_all_or_nothing(anyServer):
                            % (len(FIRST), FIRST))
         missing = c.command(b"c", b"APPEND Nowhere {%d+}\r\n%s {%d+}\r\n%s"
                             % (len(FIRST), FIRST, len(SECOND), SECOND))
-        return empty, badUrl, missing, status(c)
-    empty, badUrl, missing, figures = await run(anyServer, script)
+        # A missing destination is told first, whatever its URLs (imaptest's catenate).
+        missingAndBad = c.command(b"d", b'APPEND Nowhere CATENATE (URL "/INBOX;UID=9")')
+        return empty, badUrl, missing, missingAndBad, status(c)
+    empty, badUrl, missing, missingAndBad, figures = await run(anyServer, script)
     assert empty[-1].startswith(b"a NO")
     assert badUrl[-1].startswith(b'b NO [BADURL "/INBOX;UID=9"]')
     assert missing[-1].startswith(b"c NO [TRYCREATE]")
+    assert missingAndBad[-1].startswith(b"d NO [TRYCREATE]")
     assert figures == b'* STATUS "INBOX" (MESSAGES 0)'
 
 
