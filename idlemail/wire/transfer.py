@@ -6,7 +6,7 @@ octets of a part as they were before they were made 7-bit for mail.
 from __future__ import annotations
 
 import binascii
-import quopri
+import re
 
 from idlemail.wire.message import MessageStructure, Section
 
@@ -27,8 +27,33 @@ def decodeTransfer(data: bytes, encoding: str | None) -> bytes:
         except binascii.Error as e:
             raise UnknownTransferEncoding(f"broken base64: {e}") from None
     if encoding == "quoted-printable":
-        return quopri.decodestring(data)
+        return decodeQuotedPrintable(data)
     raise UnknownTransferEncoding(f"unknown transfer encoding {encoding!r}")
+
+
+_LINE_END = re.compile(rb"\r?\n")
+_ESCAPE = re.compile(rb"=([0-9A-Fa-f]{2})")
+
+
+def decodeQuotedPrintable(data: bytes) -> bytes:
+    """
+    RFC 2045 6.7: whitespace at the end of a line is padding added in transport and goes
+    (rule 3); a line that then ends in "=" is a soft break (rule 5); =XX is the octet XX;
+    an "=" not followed by two hex digits is kept as it is (the robust reading 6.7 asks
+    for). Hard line breaks come out as CRLF.
+    """
+    lines = _LINE_END.split(data)
+    out = []
+    for i, line in enumerate(lines):
+        line = line.rstrip(b" \t")
+        last = i == len(lines) - 1
+        soft = line.endswith(b"=")
+        if soft:
+            line = line[:-1]
+        out.append(_ESCAPE.sub(lambda m: bytes((int(m.group(1), 16),)), line))
+        if not soft and not last:
+            out.append(b"\r\n")
+    return b"".join(out)
 
 
 def binarySection(structure: MessageStructure, part: tuple) -> bytes | None:
