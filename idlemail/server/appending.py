@@ -17,6 +17,7 @@ from idlemail.server.names import decodeName
 from idlemail.server.registry import AUTHED, command
 from idlemail.wire.imapurl import BadURL, parseMessageURL
 from idlemail.wire.message import MessageStructure
+from idlemail.wire.transfer import encodeBinaryParts
 
 _DELETED = "\\Deleted"
 
@@ -113,6 +114,7 @@ async def append(session, cmd):
             sources.close()
         if not all(bodies):
             raise IMAPError("Empty message")
+        bodies = [encodeBinaryParts(body) for body in bodies]  # NUL only comes in literal8
         uids = await _appendAll(mailbox, args.messages, bodies)
         return (f"APPENDUID {mailbox.uidValidity} {compactSet(uids)}", "APPEND completed")
     finally:

@@ -138,7 +138,7 @@ def _plistOrNil(params: dict[str, str]) -> bytes:
     return b"(" + b" ".join(string(k.upper()) + b" " + string(v) for k, v in params.items()) + b")"
 
 
-def _delimiters(body: bytes, delim: bytes):
+def boundaryDelimiters(body: bytes, delim: bytes):
     """
     (start, contentStart, closing) for each boundary delimiter line of a multipart body
     (RFC 2046 5.1.1): at the start of a line, then "--" or only whitespace to the line's end.
@@ -248,7 +248,7 @@ class MessageStructure:
         default = "message/rfc822" if self.subType == "digest" else "text/plain"
         delim = b"--" + self.typeParams["boundary"].encode("utf-8", "replace")
         body = self.bodyBytes
-        marks = list(_delimiters(body, delim))
+        marks = list(boundaryDelimiters(body, delim))
         parts = []
         # The preamble before the first delimiter and the epilogue after the closing one
         # belong to no part; an unclosed last part runs to the end of the body.

@@ -8,7 +8,7 @@ from __future__ import annotations
 import binascii
 import re
 
-from idlemail.wire.message import MessageStructure, Section
+from idlemail.wire.message import MessageStructure, Section, boundaryDelimiters
 
 _IDENTITY = {"", "7bit", "8bit", "binary"}
 
@@ -69,3 +69,42 @@ def binarySection(structure: MessageStructure, part: tuple) -> bytes | None:
     header = structure.section(Section(part, "MIME")) or b""
     encoding = MessageStructure.parse(header + b"\r\n").rawHeader("content-transfer-encoding")
     return decodeTransfer(body, encoding)
+
+
+_CTE = "content-transfer-encoding"
+
+
+def encodeBinaryParts(raw: bytes, defaultType: str = "text/plain") -> bytes:
+    """
+    A message APPENDed as a literal8 (RFC 3516 4.4) may hold NUL, which no IMAP literal
+    can carry back in BODY[] (RFC 3501 4.3): each part whose body holds NUL is stored
+    base64-encoded instead, its header saying so, so that BODY[] shows base64 and
+    BINARY[] gives back the very octets that were sent. Everything else stays as it was.
+    """
+    if b"\0" not in raw:
+        return raw
+    s = MessageStructure(raw, defaultType)
+    if s.isMessage:
+        return s.headerBytes + encodeBinaryParts(s.bodyBytes)
+    if s.isMultipart:
+        body = s.bodyBytes
+        delim = b"--" + s.typeParams["boundary"].encode("utf-8", "replace")
+        marks = list(boundaryDelimiters(body, delim))
+        if not marks:
+            return raw
+        default = "message/rfc822" if s.subType == "digest" else "text/plain"
+        out = [s.headerBytes, body[:marks[0][0]]]
+        for (start, contentStart, closing), nxt in zip(marks, marks[1:] + [None]):
+            end = nxt[0] if nxt is not None else len(body)
+            out.append(body[start:contentStart])
+            chunk = body[contentStart:end]
+            out.append(chunk if closing else encodeBinaryParts(chunk, default))
+        return b"".join(out)
+    if b"\0" not in s.bodyBytes:
+        return raw  # a NUL in the header is the header's business
+    fields = [data if data.endswith(b"\n") else data + b"\r\n"
+              for name, data in s.fields if name != _CTE]
+    encoded = binascii.b2a_base64(s.bodyBytes, newline=False)
+    lines = [encoded[i:i + 76] for i in range(0, len(encoded), 76)]
+    return (b"".join(fields) + b"Content-Transfer-Encoding: base64\r\n\r\n"
+            + b"\r\n".join(lines) + b"\r\n")

@@ -155,7 +155,10 @@ async def test_append_takes_a_literal8(anyServer):
     appended, fetched = await run(anyServer, script)
     assert appended[-1].startswith(b"a OK [APPENDUID")
     assert literalOf(fetched, b"BINARY[1]") == b"x\x00y\r\n"
-    assert literalOf(fetched, b"BINARY[]") == message
+    # The part holding NUL is stored base64 (so BODY[] can carry it): the whole message
+    # is that stored form, and its part decodes to the octets sent.
+    stored = literalOf(fetched, b"BINARY[]")
+    assert b"\x00" not in stored and b"Content-Transfer-Encoding: base64" in stored
 
 
 DRAFT = (b"From: alice@example.org\r\nTo: bob@example.org\r\nSubject: draft\r\n"
@@ -229,3 +232,31 @@ async def test_multiappend_takes_back_what_it_stored_when_a_later_message_fails(
     answer, figures = await run(server, script)
     assert answer[-1] == b"a NO No space left on device"
     assert figures == b'* STATUS "INBOX" (MESSAGES 0)' and len(calls) == 2
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_literal8_holding_nul_is_stored_so_body_never_carries_nul(anyServer):
+    # RFC 3501 4.3: no NUL in a literal; RFC 3516: BINARY gives back the octets sent.
+    # imaptest's append-binary.
+    message = (b"From: user@domain.org\r\nMime-Version: 1.0\r\n"
+               b"Content-Type: application/octet-stream\r\n"
+               b"Content-Transfer-Encoding: binary\r\n\r\n\x00-\xe4\n\r\n\n")
+
+    def script(c):
+        c.send(b"a APPEND INBOX ~{%d}\r\n" % len(message))
+        assert c.readline().startswith(b"+")
+        c.send(message + b"\r\n")
+        appended = c.readUntilTagged(b"a")
+        c.command(b"s", b"SELECT INBOX")
+        c.send(b"f FETCH 1 (BODY.PEEK[1] BINARY.SIZE[1] BINARY.PEEK[1])\r\n")
+        data = b""
+        while b"\r\nf OK" not in data:
+            chunk = c.sock.recv(65536)
+            assert chunk, data
+            data += chunk
+        return appended, data
+    appended, data = await run(anyServer, script)
+    assert appended[-1].startswith(b"a OK")
+    body = data[:data.index(b" BINARY.SIZE[1]")]
+    assert b"\x00" not in body and b"AC3k" in body  # base64 of the octets sent
+    assert b"BINARY.SIZE[1] 7 BINARY[1] ~{7}\r\n\x00-\xe4\n\r\n\n)" in data

@@ -5,7 +5,13 @@ says, with imaptest's fetch-binary-mime-qp body as the example.
 
 import pytest
 
-from idlemail.wire.transfer import UnknownTransferEncoding, decodeTransfer
+from idlemail.wire.message import MessageStructure, Section
+from idlemail.wire.transfer import (
+    UnknownTransferEncoding,
+    binarySection,
+    decodeTransfer,
+    encodeBinaryParts,
+)
 
 # The part's body as stored (CRLF line ends; the CRLF before the boundary is the
 # boundary's), line by line.
@@ -42,3 +48,35 @@ def test_quoted_printable_keeps_an_equals_sign_that_escapes_nothing():
 def test_an_unknown_encoding_is_refused():
     with pytest.raises(UnknownTransferEncoding):
         decodeTransfer(b"x", "x-uuencode")
+
+
+BINARY_HEADER = (b"From: user@domain.org\r\nMime-Version: 1.0\r\n"
+                 b"Content-Type: application/octet-stream\r\nContent-Transfer-Encoding: binary\r\n"
+                 b"\r\n")
+BINARY_BODY = b"\x00-\xe4\n\r\n\n"  # imaptest's append-binary: NUL, bare LFs
+
+
+def test_a_part_holding_nul_is_stored_base64_and_decodes_to_the_octets_sent():
+    stored = encodeBinaryParts(BINARY_HEADER + BINARY_BODY)
+    assert b"\x00" not in stored
+    s = MessageStructure.parse(stored)
+    assert s.rawHeaders("content-transfer-encoding") == ["base64"]
+    assert s.rawHeader("content-type") == "application/octet-stream"
+    assert binarySection(s, (1,)) == BINARY_BODY
+
+
+def test_only_the_parts_holding_nul_change_in_a_multipart():
+    raw = (b"Content-Type: multipart/mixed; boundary=b\r\n\r\npreamble\r\n--b\r\n"
+           b"Content-Type: text/plain\r\n\r\nplain text\r\n--b\r\n" + BINARY_HEADER
+           + BINARY_BODY + b"\r\n--b--\r\nepilogue\r\n")
+    stored = encodeBinaryParts(raw)
+    s = MessageStructure.parse(stored)
+    assert b"\x00" not in stored and stored.startswith(raw[:raw.index(b"--b\r\nFrom:")])
+    assert s.section(Section((1,))) == b"plain text"
+    assert binarySection(s, (2,)) == BINARY_BODY
+    assert stored.endswith(b"\r\n--b--\r\nepilogue\r\n")
+
+
+def test_a_message_without_nul_is_stored_as_sent():
+    raw = BINARY_HEADER + b"no nul here\r\n"
+    assert encodeBinaryParts(raw) is raw
