@@ -73,10 +73,6 @@ class PooledSession:
         brought the view up to it."""
         self.viewHas = max(self.viewHas, published)
 
-    def forget(self) -> None:
-        """The selected mailbox may be gone or renamed: select again next time."""
-        self.selected = None
-
 
 class UpstreamPool:
     log = Logger()
@@ -196,10 +192,18 @@ class UpstreamPool:
             timer.cancel()
 
     def forgetSelected(self, names) -> None:
-        """Mailboxes deleted or renamed: no idle connection keeps them selected."""
-        for session in self.idle:
+        """
+        Mailboxes deleted or renamed: an idle connection that has one selected is closed
+        now. Dovecot disconnects such a connection in its own time ("Selected mailbox
+        was deleted"), so a command sent on it meanwhile (a CREATE right after the
+        DELETE) would be lost with it.
+        """
+        for session in list(self.idle):
             if session.selected in names:
-                session.forget()
+                self.idle.remove(session)
+                self._cancelTimer(session)
+                session.proto.close()
+                self._discard(session)
 
     def close(self) -> None:
         self.closed = True

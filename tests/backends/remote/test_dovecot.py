@@ -180,3 +180,34 @@ async def test_a_new_uidvalidity_upstream_ends_the_local_sessions(dovecotUpstrea
         c.close()
         return selected
     assert b"* OK [UIDVALIDITY 1234] UIDs valid" in await inThread(again)
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_mailbox_deleted_and_made_again_at_once_works(dovecotUpstream, proxy):
+    # Dovecot disconnects every connection that has a deleted mailbox selected, in its own
+    # time: a command connection of the proxy that had it selected must not be used again
+    # (imaptest deletes and re-creates its mailbox between groups, as clients may).
+    def script():
+        answers = []
+        for _ in range(3):
+            c, other = RawClient(proxy.host, proxy.port), RawClient(proxy.host, proxy.port)
+            try:
+                c.login()
+                other.login()
+                answers.append(c.command(b"c", b"CREATE Box")[-1])
+                answers.append(c.command(b"s", b"SELECT Box")[-1])
+                answers.append(c.command(b"a", b"APPEND Box {8+}\r\nS: x\r\n\r\n")[-1])
+                answers.append(c.command(b"f", b"UID FETCH 1:* (FLAGS)")[-1])
+                answers.append(c.command(b"u", b"UNSELECT")[-1])
+                # Pipelined, as imaptest sends them: no time for Dovecot's disconnection
+                # of the connection that had Box selected to arrive in between.
+                other.send(b"d DELETE Box\r\nc CREATE Box\r\n")
+                answers.append(other.readUntilTagged(b"d")[-1])
+                answers.append(other.readUntilTagged(b"c")[-1])
+                answers.append(other.command(b"x", b"DELETE Box")[-1])
+            finally:
+                c.close()
+                other.close()
+        return answers
+    answers = await inThread(script)
+    assert all(b" OK" in a for a in answers), answers
