@@ -222,6 +222,11 @@ class _Tokens:
         return word
 
 
+def _flag(value) -> str:
+    """One flag of a flag list: only atoms go there, so NIL is the keyword "NIL"."""
+    return "NIL" if value is None else _text(value)
+
+
 def _text(value) -> str:
     if value is None:
         return ""
@@ -263,7 +268,7 @@ def _fetchItems(values: list) -> dict:
             raise ResponseParseError("FETCH item without value")
         name = _text(key).upper() if not isinstance(key, int) else str(key)
         if name == "FLAGS":
-            value = tuple(_text(f) for f in value or ())
+            value = tuple(_flag(f) for f in value or ())
         elif name == "MODSEQ":  # RFC 7162: MODSEQ (n)
             value = value[0] if isinstance(value, list) and value else value
             if not isinstance(value, int):
@@ -340,7 +345,7 @@ def parseResponse(line: bytes, literals: list[bytes] = ()) -> object:
         if upper == b"SEARCH":
             return Search(tuple(int(w) for w in t.rest().split() if w.isdigit()))
         if upper == b"FLAGS":
-            return Flags(tuple(_text(f) for f in t.value() or ()))
+            return Flags(tuple(_flag(f) for f in t.value() or ()))
         if upper in (b"LIST", b"LSUB"):
             flags = t.value()
             delim = t.value()

@@ -22,6 +22,9 @@ from idlemail.wire import response as R
     (b"* 1 FETCH (UID 4 BODY[HEADER.FIELDS (SUBJECT)] {13})", [b"Subject: x\r\n\r\n"],
      R.Fetch(1, {"UID": 4, "BODY[HEADER.FIELDS (SUBJECT)]": b"Subject: x\r\n\r\n"})),
     (b"* 2 WEIRD thing", [], R.Other("WEIRD", b"* 2 WEIRD thing")),
+    # A flag list holds atoms only: NIL there is a keyword (imaptest's nil group).
+    (b"* 1 FETCH (FLAGS (NIL \\Seen 42))", [], R.Fetch(1, {"FLAGS": ("NIL", "\\Seen", "42")})),
+    (b"* FLAGS (NIL)", [], R.Flags(("NIL",))),
 ])
 def test_responses_parse_to_types(line, literals, expected):
     assert R.parseResponse(line, literals) == expected
