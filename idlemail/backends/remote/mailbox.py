@@ -133,14 +133,19 @@ class RemoteMailbox:
         return d.addCallback(found)
 
     def openBody(self, uid: int):
+        chunk = self._user.settings.fetchChunk
+
         def found(items):
             if uid not in items:
                 return None
+            head = commands.bodyItem(items[uid]) or b""
             size = items[uid].get("RFC822.SIZE")
-            return UpstreamBody(self, uid, size if isinstance(size, int) else 0,
-                                self._user.settings.fetchChunk)
-        d = self._run(lambda proto: commands.uidFetchItems(proto, [uid],
-                                                           b"(UID RFC822.SIZE)"))
+            size = size if isinstance(size, int) else len(head)
+            if len(head) < min(size, chunk):
+                return None  # the upstream counts octets it cannot give: gone meanwhile
+            return UpstreamBody(self, uid, size, chunk, head[:size])
+        item = b"(UID RFC822.SIZE " + commands.bodyPeek(Section(), (0, chunk)) + b")"
+        d = self._run(lambda proto: commands.uidFetchItems(proto, [uid], item))
         return d.addCallback(found)
 
     def search(self, criteria, uids):

@@ -211,3 +211,28 @@ async def test_a_mailbox_deleted_and_made_again_at_once_works(dovecotUpstream, p
         return answers
     answers = await inThread(script)
     assert all(b" OK" in a for a in answers), answers
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_message_expunged_upstream_just_before_its_fetch_keeps_the_session(
+        dovecotUpstream, proxy):
+    # The proxy's command connection may still count a message Dovecot can no longer
+    # read: its body must be found gone before its size is told, not halfway through
+    # the literal (which could only end by dropping the client; imaptest's stress mode).
+    await threads.deferToThread(append, dovecotUpstream, 1)
+
+    def script():
+        c = selected(proxy)
+        try:
+            assert c.command(b"f", b"FETCH 1 (RFC822.SIZE)")[-1].startswith(b"f OK")
+            m = upstreamImap(dovecotUpstream)
+            m.store("1", "+FLAGS.SILENT", "(\\Deleted)")
+            m.expunge()
+            m.logout()
+            answer = c.command(b"b", b"FETCH 1 (BODY.PEEK[])")
+            return answer, c.command(b"n", b"NOOP")
+        finally:
+            c.close()
+    answer, noop = await inThread(script)
+    assert noop[-1].startswith(b"n OK")  # the session goes on
+    assert answer[-1].startswith(b"b OK") or answer[-1].startswith(b"b NO"), answer
