@@ -10,8 +10,10 @@ backend's home lock, and a folder being deleted or renamed first waits for its l
 
 from __future__ import annotations
 
+import errno
 import os
 import shutil
+import time
 from pathlib import Path
 
 from twisted.internet import defer
@@ -26,6 +28,25 @@ from idlemail.interfaces import IAccount
 from idlemail.records import MailboxInfo, MailboxStatus
 
 log = Logger()
+
+
+def removeFolder(path) -> None:
+    """
+    In a disk thread: the folder's directory tree removed. Another process that has the
+    folder open (another worker) may write a record or a lock file into it while it goes
+    (it is told of the deletion by the very file events the removal makes): the removal
+    is tried again a few times before it fails.
+    """
+    for attempt in range(10):
+        try:
+            shutil.rmtree(path)
+            return
+        except FileNotFoundError:
+            return
+        except OSError as e:
+            if e.errno != errno.ENOTEMPTY or attempt == 9:
+                raise
+            time.sleep(0.01 * (attempt + 1))
 
 
 @implementer(IAccount)
@@ -109,11 +130,11 @@ class MaildirAccount:
         folder = self.backend.indexes.get(path)
         self.backend.forgetFolder(path)
         if folder is None:
-            await self._inPool(shutil.rmtree, path)
+            await self._inPool(removeFolder, path)
         else:
             release = await folder.lane.hold()  # after whatever its lane is doing
             try:
-                await self._inPool(shutil.rmtree, path)
+                await self._inPool(removeFolder, path)
             finally:
                 release()
         self.backend.announce(self.home, path)

@@ -33,6 +33,7 @@ from idlemail.backends.maildir.validity import nextUidValidity
 from idlemail.backends.maildir.watch import WatchHub
 from idlemail.bus import LocalBus
 from idlemail.bus.feed import MailboxPublisher
+from idlemail.events import MailboxReset
 from idlemail.interfaces import IBackend, ICachedLogin, ICondStoreBackend, INotifyBackend
 from idlemail.tracker import MailboxTracker
 
@@ -80,7 +81,7 @@ class OpenFolder:
         self._failure = None
         self.feed = openFeed(backend.bus, *mailboxOf(home, self.path), folder)
         # Watch first: what changes during the first scan is looked at right after it.
-        self.watch = backend.hub.watch(self.path, folder.refresh, folder.rescan)
+        self.watch = backend.hub.watch(self.path, folder.refresh, folder.rescan, self._gone)
         folder.ownChanges = self.watch.own
         # Subscribed before the scan, so that no change of another process slips between.
         self.feed.whenReady().addCallback(
@@ -115,6 +116,22 @@ class OpenFolder:
         waiting, self._waiting = self._waiting, []
         for d in waiting:
             d.errback(failure)
+
+    def _gone(self) -> None:
+        """
+        Another process deleted the folder (or moved it away) while it is open here: this
+        index and its watch are of directories that are no more. It is forgotten, so the
+        next open reads the folder as it is now (a new one of that name: its own
+        UIDVALIDITY), and the sessions that have it selected are ended, as they would be
+        by the process that deleted it.
+        """
+        if self.closed or self.backend.folders.get(self.path) is not self:
+            return
+        tracker = self.tracker
+        self.backend.forgetFolder(self.path)
+        if tracker is not None:
+            tracker.publish(MailboxReset(
+                "the mailbox was deleted or renamed by another process; select it again"))
 
     def rescan(self) -> defer.Deferred:
         """Compare the whole folder with the index now; fires once applied."""

@@ -35,7 +35,9 @@ except ImportError:  # not Linux
 _MASK = 0
 if inotify is not None:
     _MASK = (inotify.IN_CREATE | inotify.IN_MOVED_TO | inotify.IN_MOVED_FROM | inotify.IN_DELETE
-             | inotify.IN_CLOSE_WRITE)
+             | inotify.IN_CLOSE_WRITE | inotify.IN_DELETE_SELF | inotify.IN_MOVE_SELF)
+    # The watched directory itself went away (the kernel then drops the watch).
+    _GONE = inotify.IN_DELETE_SELF | inotify.IN_MOVE_SELF | inotify.IN_IGNORED
 
 
 class OwnChanges:
@@ -79,14 +81,18 @@ class OwnChanges:
 
 class FolderWatch:
     """
-    Calls C{onBases(set_of_bases)} or C{onRescan()} when files of a folder change.
+    Calls C{onBases(set_of_bases)} or C{onRescan()} when files of a folder change, and
+    C{onGone()} (once) if its new/ or cur/ is deleted or moved away by someone else: the
+    watch ends with the directory, so the folder must be opened again to be followed.
 
     @ivar own: the L{OwnChanges} to announce our changes in, or None when polling
         (no events to drop).
     """
 
-    def __init__(self, hub: "WatchHub", path, onBases, onRescan):
+    def __init__(self, hub: "WatchHub", path, onBases, onRescan, onGone=None):
         self.hub, self.path, self.onBases, self.onRescan = hub, path, onBases, onRescan
+        self.onGone = onGone
+        self.stopped = False
         self.pending: set[str] = set()
         self.flushCall = None
         self.poller = None
@@ -120,6 +126,7 @@ class FolderWatch:
         self.watched = []
 
     def stop(self) -> None:
+        self.stopped = True  # the IN_IGNORED our own unwatching brings is not news
         self._unwatch()
         self.own = None
         if self.poller is not None and self.poller.running:
@@ -128,6 +135,14 @@ class FolderWatch:
             self.flushCall.cancel()
 
     def _event(self, _watch, filepath, mask) -> None:
+        if self.stopped:
+            return
+        if inotify is not None and mask & _GONE and _pathOf(filepath) in {
+                _pathOf(fp) for fp in self.watched}:
+            onGone, self.onGone = self.onGone, None
+            if onGone is not None:
+                self.hub.reactor.callLater(0, onGone)
+            return
         if inotify is not None and mask & inotify.IN_Q_OVERFLOW:
             if self.own is not None:
                 self.own.clear()
@@ -152,6 +167,12 @@ class FolderWatch:
         bases, self.pending = self.pending, set()
         if bases:
             self.onBases(bases)
+
+
+def _pathOf(filepath) -> str:
+    # inotify hands back bytes paths; ours were made from str
+    path = filepath.path
+    return os.fsdecode(path) if isinstance(path, bytes) else path
 
 
 MODES = ("inotify", "poll", "none")
@@ -197,8 +218,8 @@ class WatchHub:
                  "(sysctl -w fs.inotify.max_user_watches=524288)",
                  what=what, interval=self.pollInterval)
 
-    def watch(self, path, onBases, onRescan) -> FolderWatch:
-        w = FolderWatch(self, path, onBases, onRescan)
+    def watch(self, path, onBases, onRescan, onGone=None) -> FolderWatch:
+        w = FolderWatch(self, path, onBases, onRescan, onGone)
         w.start()
         return w
 

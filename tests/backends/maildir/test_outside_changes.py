@@ -8,6 +8,7 @@ import pytest
 import pytest_twisted
 
 from idlemail.testing.conformance import Recorder, waitFor
+from tests.backends.maildir.conftest import message
 
 MESSAGE = b"From: mda@example.org\nSubject: dropped %d\n\nbody\n"
 
@@ -135,3 +136,29 @@ async def test_mail_waiting_in_new_is_recent_once_and_moves_to_cur(makeBackend):
     assert len(os.listdir(maildir(backend) / "cur")) == 1
     peek.close()
     box.close()
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_folder_deleted_and_made_again_by_another_process_is_read_anew(makeBackend):
+    # Two processes on one store (workers = 2): one deletes a folder the other has open
+    # and makes a new one of that name. The other must not go on serving the old one (its
+    # UIDVALIDITY, its watches died with the old directories): its sessions are ended and
+    # the next open reads the new folder.
+    here, there = makeBackend(), makeBackend()
+    mine = await here.login("alice", "alicepw")
+    await mine.create("Box")
+    box = await mine.open("Box", False)
+    await box.append(message(1), [], None)
+    old = box.uidValidity
+    theirs = await there.login("alice", "alicepw")
+    await theirs.delete("Box")
+    await theirs.create("Box")
+    remade = await theirs.open("Box", False)
+    uid = await remade.append(message(2), [], None)
+    await waitFor(lambda: box.tracker.resetReason is not None)
+    assert "another process" in box.tracker.resetReason
+    again = await mine.open("Box", False)
+    assert again.uidValidity == remade.uidValidity != old
+    assert again.tracker.uids == [uid]
+    for mailbox in (box, remade, again):
+        mailbox.close()
