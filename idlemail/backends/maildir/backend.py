@@ -17,6 +17,7 @@ L{MailboxTracker} is fed from it (L{idlemail.backends.maildir.bus}).
 
 from __future__ import annotations
 
+import os
 from collections import OrderedDict
 from pathlib import Path
 
@@ -64,6 +65,26 @@ def validityAllocator(home: Path):
     return lambda atLeast=1: nextUidValidity(home, atLeast)
 
 
+def identityOf(path: Path):
+    """In a disk thread: which folder is at C{path} now: C{(device, inode)} of its cur/
+    and the UIDVALIDITY its dovecot-uidlist says (None if it has none yet); None if
+    there is no folder. (An inode number is soon given to a new directory again: the
+    UIDVALIDITY, never given twice, is what tells a folder made again.)"""
+    try:
+        st = os.stat(path / "cur")
+    except OSError:
+        return None
+    validity = None
+    try:
+        with open(path / "dovecot-uidlist", "rb") as f:
+            for token in f.readline(256).split():
+                if token.startswith(b"V") and token[1:].isdigit():
+                    validity = int(token[1:])
+    except OSError:
+        pass
+    return (st.st_dev, st.st_ino), validity
+
+
 class OpenFolder:
     """
     A folder open in this process: its index, its tracker, its watch and its place on
@@ -83,6 +104,10 @@ class OpenFolder:
         # Watch first: what changes during the first scan is looked at right after it.
         self.watch = backend.hub.watch(self.path, folder.refresh, folder.rescan, self._gone)
         folder.ownChanges = self.watch.own
+        # Which directory this is: another process may delete it and make a new one of
+        # that name before any event of it is read here (L{MaildirBackend.openFolder}).
+        self.identity = None
+        backend.pool.run(identityOf, self.path).addCallbacks(self._identified, lambda _: None)
         # Subscribed before the scan, so that no change of another process slips between.
         self.feed.whenReady().addCallback(
             lambda _: folder.scan(after=self._startTracker)).addErrback(self._failed)
@@ -116,6 +141,19 @@ class OpenFolder:
         waiting, self._waiting = self._waiting, []
         for d in waiting:
             d.errback(failure)
+
+    def _identified(self, identity) -> None:
+        if self.identity is None and identity is not None:
+            self.identity = identity[0]
+
+    def replacedBy(self, now) -> bool:
+        """Whether the folder at our path, as L{identityOf} found it, is another one."""
+        if now is None:
+            return True
+        directory, validity = now
+        if validity is not None:
+            return validity != self.folder.uidValidity
+        return directory != self.identity
 
     def _gone(self) -> None:
         """
@@ -270,7 +308,19 @@ class MaildirBackend:
         self.indexes.pop(path, None)
 
     def openFolder(self, path: Path, home: Path) -> defer.Deferred:
-        """Deferred firing with the L{OpenFolder} at C{path} once its tracker is ready."""
+        """Deferred firing with the L{OpenFolder} at C{path} once its tracker is ready.
+        One open here already is first checked to be of the directory now at C{path}:
+        if another process replaced the folder, it is let go and the new one opened."""
+        opened = self.folders.get(path)
+        if opened is not None and opened.identity is not None:
+            def check(now):
+                if not opened.closed and opened.replacedBy(now):
+                    opened._gone()
+                return self._openNow(path, home)
+            return self.pool.run(identityOf, path).addCallback(check)
+        return self._openNow(path, home)
+
+    def _openNow(self, path: Path, home: Path) -> defer.Deferred:
         opened = self.folders.get(path)
         if opened is None:
             opened = self.folders[path] = OpenFolder(self, self.folderAt(path, home), home)

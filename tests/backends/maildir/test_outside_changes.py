@@ -162,3 +162,26 @@ async def test_a_folder_deleted_and_made_again_by_another_process_is_read_anew(m
     assert again.tracker.uids == [uid]
     for mailbox in (box, remade, again):
         mailbox.close()
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_folder_replaced_before_any_event_of_it_is_read_is_opened_anew(makeBackend):
+    # The other process deletes and re-makes the folder, and a SELECT comes here before
+    # the file events do (here: no watch at all): the open checks the directory first.
+    here, there = makeBackend(watch="none"), makeBackend()
+    mine = await here.login("alice", "alicepw")
+    await mine.create("Box")
+    box = await mine.open("Box", False)
+    # (once it knows which directory it opened)
+    await waitFor(lambda: getattr(here.folders[box._opened.path], "identity", 0) is not None)
+    theirs = await there.login("alice", "alicepw")
+    await theirs.delete("Box")
+    await theirs.create("Box")
+    remade = await theirs.open("Box", False)
+    uid = await remade.append(message(1), [], None)
+    again = await mine.open("Box", False)
+    assert again.uidValidity == remade.uidValidity != box.uidValidity
+    assert again.tracker.uids == [uid]
+    assert box.tracker.resetReason is not None  # the old view's sessions are ended
+    for mailbox in (box, remade, again):
+        mailbox.close()
