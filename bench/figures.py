@@ -67,3 +67,10 @@ def publish(name: str, table: str, notes: list[str], data: dict) -> Path:
     out.write_text(json.dumps({**data, "notes": notes}, indent=2))
     print(f"\nbench: results written to {out}", file=sys.stderr)
     return out
+
+
+def noteErrors(result: dict, errors: list) -> None:
+    """How many connections failed, and the first failure, into a bench result."""
+    result["connect_errors"] = len(errors)
+    if errors:
+        result["connect_error_sample"] = repr(errors[0])[:200]

@@ -22,7 +22,7 @@ from pathlib import Path
 
 from bench import procstat
 from bench import fsyncfloor
-from bench.figures import fmt, latencyRows, machineNote, percentiles, publish
+from bench.figures import fmt, latencyRows, machineNote, noteErrors, percentiles, publish
 from bench.imapload import (
     Board,
     Connection,
@@ -84,9 +84,7 @@ async def measure(server, n: int, k: int, args) -> dict:
     t = time.perf_counter()
     idlers, errors = await openIdlers(host, port, "alice", USERS["alice"], n, board)
     result["connect_s"] = round(time.perf_counter() - t, 2)
-    result["connect_errors"] = len(errors)
-    if errors:
-        result["connect_error_sample"] = repr(errors[0])[:200]
+    noteErrors(result, errors)
     await asyncio.sleep(1.0)
     after = procstat.memory(server.pid)
     live = max(len(idlers), 1)

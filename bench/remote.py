@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 
 from bench import procstat
-from bench.figures import fmt, machineNote, percentiles, publish
+from bench.figures import fmt, machineNote, noteErrors, percentiles, publish
 from bench.idle import lookup, raiseInotifyInstances
 from bench.imapload import Board, MaildirDrop, deliverAll, openIdlers
 from bench.servers import DovecotBenchServer, IdlemailServer, makeMaildir
@@ -60,9 +60,7 @@ async def measure(side: str, host: str, port: int, dovecot, proxy, n: int, args)
     idlers, errors = await openIdlers(host, port, "alice", USERS["alice"], n, board,
                                       concurrency=args.concurrency)
     result["connect_s"] = round(time.perf_counter() - t, 2)
-    result["connect_errors"] = len(errors)
-    if errors:
-        result["connect_error_sample"] = repr(errors[0])[:200]
+    noteErrors(result, errors)
     await asyncio.sleep(args.settle)  # logins' own upstream connections close meanwhile
     after = {pid: procstat.memory(pid) for pid in watched}
     result["upstream_connections"] = establishedTo(dovecot.port)

@@ -31,7 +31,7 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 from bench import procstat
-from bench.figures import fmt, latencyRows, machineNote, percentiles, publish
+from bench.figures import fmt, latencyRows, machineNote, noteErrors, percentiles, publish
 from bench.idle import lookup, raiseInotifyInstances, ratio
 from bench.imapload import MESSAGE, Board, Connection, Idler, MaildirDrop, settle
 from bench.servers import DovecotBenchServer, IdlemailServer
@@ -139,9 +139,7 @@ async def measure(server, users: dict, args) -> dict:
     result["greeted_s"], result["idling_s"] = opened["greeted_s"], opened["idling_s"]
     idlers = [i for group in byUser.values() for i in group]
     result["idlers"] = len(idlers)
-    result["connect_errors"] = len(errors)
-    if errors:
-        result["connect_error_sample"] = repr(errors[0])[:200]
+    noteErrors(result, errors)
     await asyncio.sleep(1.0)
     after = procstat.memory(server.pid)
     live = max(len(idlers), 1)

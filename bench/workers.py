@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 
 from bench import procstat
-from bench.figures import fmt, machineNote, percentiles, publish
+from bench.figures import fmt, machineNote, noteErrors, percentiles, publish
 from bench.idle import lookup
 from bench.imapload import Board, Connection, MaildirDrop, deliverAll, openIdlers
 from bench.servers import BENCH_IDLEMAIL_CONFIG, IdlemailServer
@@ -70,9 +70,7 @@ async def measure(server, n: int, k: int, deadline: float) -> dict:
     idlers, errors = await openIdlers(host, port, "alice", USERS["alice"], n, board,
                                       concurrency=200)
     result["connect_s"] = round(time.perf_counter() - t, 2)
-    result["connect_errors"] = len(errors)
-    if errors:
-        result["connect_error_sample"] = repr(errors[0])[:200]
+    noteErrors(result, errors)
     await asyncio.sleep(1.0)
     after = procstat.memory(server.pid)
     result["processes"] = after.processes
