@@ -207,6 +207,15 @@ class IBodyStreams(Interface):
         C{close()}; or with None if the message no longer exists."""
 
 
+class ICatchUpMailbox(Interface):
+    """Optional for IMailbox: a mailbox whose store other processes change, and whose
+    news of them may lag (file events read later, or none)."""
+    def catchUp():
+        """Deferred firing once the mailbox's view holds every change made to its store
+        up to now; the server calls it for NOOP and CHECK (a client's way to ask for
+        news), then tells the session what changed. Never fails."""
+
+
 class IPartialBodies(Interface):
     """
     Optional for IMailbox: one body section of a message, or a range of its octets,

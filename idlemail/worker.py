@@ -90,6 +90,8 @@ def buildWorker(configPath: str, sockets: list[dict], reactor):
                      server=replace(config.server, listen=(), workers=1))
     top = buildService(config, reactor=reactor, withNotifier=False)
     server = top.server
+    if hasattr(server.factory.backend, "sharedStore"):
+        server.factory.backend.sharedStore = True  # the other workers change this store
     for s in sockets:
         AdoptedListeningService(s["fd"], s["family"], s["listen"], server.factory,
                                 reactor).setServiceParent(server)

@@ -5,7 +5,7 @@ Selecting a mailbox and leaving it: SELECT, EXAMINE, CLOSE, UNSELECT, CHECK, EXP
 from __future__ import annotations
 
 from idlemail.errors import BadRequest, IMAPError
-from idlemail.interfaces import IModSeqMailbox
+from idlemail.interfaces import ICatchUpMailbox, IModSeqMailbox
 from idlemail.server import condstore
 from idlemail.server.names import decodeName
 from idlemail.server.registry import AUTHED, ONLY_SELECTED, command
@@ -81,8 +81,17 @@ async def unselect(session, cmd):
     session.deselect()  # RFC 3691
 
 
+async def catchUp(session) -> None:
+    """For NOOP and CHECK, a client's ways to ask for news: a mailbox that other
+    processes change (L{ICatchUpMailbox}) is read again first."""
+    mailbox = session.mailbox
+    if mailbox is not None and ICatchUpMailbox.providedBy(mailbox):
+        await mailbox.catchUp()
+
+
 @command("CHECK", ONLY_SELECTED)
 async def check(session, cmd):
+    await catchUp(session)
     return None
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 from idlemail import __version__
 from idlemail.server import condstore
 from idlemail.server.registry import ANY, AUTHED, LOGOUT, command
+from idlemail.server.selection import catchUp
 
 
 @command("CAPABILITY", ANY)
@@ -17,6 +18,7 @@ async def capability(session, cmd):
 @command("NOOP", ANY)
 async def noop(session, cmd):
     # Pending updates go out after every command; NOOP is the way to ask for them.
+    await catchUp(session)
     return None
 
 

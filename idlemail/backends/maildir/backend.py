@@ -225,6 +225,9 @@ class MaildirBackend:
         self.hub = WatchHub(reactor, pollInterval,
                             "poll" if watch == "inotify" and not useInotify else watch)
         self.bus = LocalBus() if bus is None else bus
+        # Other processes change this store and we may hear of it late or never (workers,
+        # hosts on the bus, no inotify): NOOP and CHECK read the folder first.
+        self.sharedStore = self.hub.mode != "inotify" or not isinstance(self.bus, LocalBus)
         self.folders: dict[Path, OpenFolder] = {}
         self.lingering: OrderedDict[Path, OpenFolder] = OrderedDict()
         self.lingerFor = linger
@@ -270,6 +273,7 @@ class MaildirBackend:
     def useBus(self, bus) -> None:
         """Publish through C{bus} (the server's), before any folder is used."""
         self.bus = bus
+        self.sharedStore = self.sharedStore or not isinstance(bus, LocalBus)
         for folder in self.indexes.values():
             folder.onChanges.publisher.bus = bus
 

@@ -18,11 +18,11 @@ from zope.interface import implementer
 
 from idlemail.backends.maildir.body import MessageStream, openStream
 from idlemail.backends.maildir.store import Delivery
-from idlemail.interfaces import IBodyStreams, IMailbox, IModSeqMailbox
+from idlemail.interfaces import IBodyStreams, ICatchUpMailbox, IMailbox, IModSeqMailbox
 from idlemail.records import SYSTEM_FLAGS, MessageInfo
 
 
-@implementer(IMailbox, IBodyStreams, IModSeqMailbox)
+@implementer(IMailbox, IBodyStreams, IModSeqMailbox, ICatchUpMailbox)
 class MaildirMailbox:
 
     def __init__(self, name: str, opened, account, readonly: bool):
@@ -45,6 +45,20 @@ class MaildirMailbox:
     @property
     def uidNext(self) -> int:
         return self._folder.uidNext
+
+    # --- news of other processes --------------------------------------------------------
+    def catchUp(self):
+        """
+        L{ICatchUpMailbox}: where other processes change this store (workers, hosts on
+        the bus, no inotify), the folder is read again now, so that a NOOP or CHECK sent
+        right after another process answered a change shows it; otherwise the file
+        events already did. Never fails: a scan that cannot be made is the watch's to
+        report.
+        """
+        opened = self._opened
+        if not opened.backend.sharedStore or opened.closed:
+            return defer.succeed(None)
+        return self._folder.scan().addErrback(lambda _: None)
 
     # --- reading ------------------------------------------------------------------------
     def messages(self, uids):

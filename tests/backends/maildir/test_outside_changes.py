@@ -185,3 +185,27 @@ async def test_a_folder_replaced_before_any_event_of_it_is_read_is_opened_anew(m
     assert box.tracker.resetReason is not None  # the old view's sessions are ended
     for mailbox in (box, remade, again):
         mailbox.close()
+
+
+@pytest_twisted.ensureDeferred
+async def test_noop_and_check_show_what_another_process_did_at_once(makeBackend, serve):
+    # A server that hears of the store's changes late or never (here: no watch; with
+    # workers, inotify a few ms later) reads the folder again for NOOP and CHECK, so a
+    # client that asks right after another process answered a change sees it.
+    from tests.server.clients import RawClient, inThread
+    here, there = makeBackend(watch="none"), makeBackend()
+    port = serve(here)
+    c = await inThread(RawClient, "127.0.0.1", port)
+    try:
+        await inThread(c.login)
+        await inThread(c.command, b"s", b"SELECT INBOX")
+        inbox = await openInbox(there)
+        uid = await inbox.append(message(1), [], None)
+        noop = await inThread(c.command, b"n", b"NOOP")
+        assert b"* 1 EXISTS" in noop and noop[-1].startswith(b"n OK"), noop
+        await inbox.store([uid], ["\\Flagged"], "+")
+        check = await inThread(c.command, b"k", b"CHECK")
+        assert any(b"FETCH" in line and b"\\Flagged" in line for line in check), check
+        inbox.close()
+    finally:
+        c.close()
