@@ -313,10 +313,12 @@ class MaildirBackend:
 
     def openFolder(self, path: Path, home: Path) -> defer.Deferred:
         """Deferred firing with the L{OpenFolder} at C{path} once its tracker is ready.
-        One open here already is first checked to be of the directory now at C{path}:
-        if another process replaced the folder, it is let go and the new one opened."""
+        Where other processes change the store (L{sharedStore}), one open here already is
+        first checked to be of the directory now at C{path}: if another process replaced
+        the folder, it is let go and the new one opened. (Alone on the store, the folder's
+        file events tell of a replacement: no disk trip is added to every SELECT.)"""
         opened = self.folders.get(path)
-        if opened is not None and opened.identity is not None:
+        if opened is not None and opened.identity is not None and self.sharedStore:
             def check(now):
                 if not opened.closed and opened.replacedBy(now):
                     opened._gone()
