@@ -30,6 +30,7 @@ from idlemail.backends.maildir.bus import FolderPublisher, closeFeed, mailboxOf,
 from idlemail.backends.maildir.disk import createFolder
 from idlemail.backends.maildir.pool import DEFAULT_THREADS, DiskPool
 from idlemail.backends.maildir.store import Folder
+from idlemail.backends.maildir.uidlist import validityOf
 from idlemail.backends.maildir.validity import nextUidValidity
 from idlemail.backends.maildir.watch import WatchHub
 from idlemail.bus import LocalBus
@@ -74,15 +75,7 @@ def identityOf(path: Path):
         st = os.stat(path / "cur")
     except OSError:
         return None
-    validity = None
-    try:
-        with open(path / "dovecot-uidlist", "rb") as f:
-            for token in f.readline(256).split():
-                if token.startswith(b"V") and token[1:].isdigit():
-                    validity = int(token[1:])
-    except OSError:
-        pass
-    return (st.st_dev, st.st_ino), validity
+    return (st.st_dev, st.st_ino), validityOf(path)
 
 
 class OpenFolder:

@@ -12,10 +12,10 @@ import stat
 from pathlib import Path
 
 
-def readNoFollow(path: Path) -> bytes | None:
+def readNoFollow(path: Path, limit: int | None = None) -> bytes | None:
     """
-    The bytes of a regular file, or None if it is a symlink or not a regular file.
-    Raises FileNotFoundError if it is gone.
+    The bytes of a regular file (its first C{limit} if given), or None if it is a
+    symlink or not a regular file. Raises FileNotFoundError if it is gone.
     """
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
@@ -26,9 +26,11 @@ def readNoFollow(path: Path) -> bytes | None:
     try:
         if not stat.S_ISREG(os.fstat(fd).st_mode):
             return None
-        chunks = []
-        while chunk := os.read(fd, 1 << 20):
+        chunks, got = [], 0
+        while (limit is None or got < limit) and (
+                chunk := os.read(fd, 1 << 20 if limit is None else min(1 << 20, limit - got))):
             chunks.append(chunk)
+            got += len(chunk)
         return b"".join(chunks)
     finally:
         os.close(fd)

@@ -37,9 +37,10 @@ from twisted.logger import Logger
 
 from idlemail.backends.maildir.dotlock import DotLock
 from idlemail.backends.maildir.pool import breathing
-from idlemail.backends.maildir.safe import appendSynced
+from idlemail.backends.maildir.safe import appendSynced, readNoFollow
 
 log = Logger()
+_HEADER_MAX = 512  # a header line is far shorter: "3 V<n> N<n> G<guid>"
 COMPRESS_PERCENTAGE = 75
 
 
@@ -269,6 +270,19 @@ class UidList:
         st = os.lstat(self.path)
         self._identity, self._offset = (st.st_dev, st.st_ino), len(data)
         self.lines, self.repaired, self._partial = len(lines) - 1, False, False
+
+
+def validityOf(folderPath: Path) -> int | None:
+    """In a disk thread: the UIDVALIDITY the folder's dovecot-uidlist header says (its
+    first line alone is read), or None if it has none, or none we can read."""
+    try:
+        data = readNoFollow(folderPath / "dovecot-uidlist", limit=_HEADER_MAX)
+    except OSError:
+        return None
+    header = (data or b"").split(b"\n", 1)[0].decode("utf-8", "replace").split()
+    if not header or header[0] != "3":
+        return None
+    return _field(header, "V")
 
 
 def _field(words, letter: str) -> int | None:

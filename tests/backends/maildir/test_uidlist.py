@@ -168,3 +168,23 @@ async def test_create_refuses_traversal_with_a_clear_no(makeBackend):
         await account.create("../../etc")
     assert "Invalid mailbox name" in str(e.value)
     assert not os.path.exists(makeBackend().root / "etc")
+
+
+def test_validity_of_reads_the_header_alone_and_follows_no_symlink_or_fifo(tmp_path):
+    from idlemail.backends.maildir.uidlist import validityOf
+    folder = tmp_path / "Box"
+    folder.mkdir()
+    uidlist = folder / "dovecot-uidlist"
+    assert validityOf(folder) is None  # none yet
+    uidlist.write_bytes(b"3 V1700000123 N5 Gabc\n1 :base\n" + b"9 :x\n" * 100_000)
+    assert validityOf(folder) == 1700000123
+    uidlist.write_bytes(b"1 1700000123 5\n")  # a version we do not read
+    assert validityOf(folder) is None
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.write_bytes(b"3 V42 N1\n")
+    uidlist.unlink()
+    uidlist.symlink_to(elsewhere)
+    assert validityOf(folder) is None
+    uidlist.unlink()
+    os.mkfifo(uidlist)  # would block a plain open() for ever
+    assert validityOf(folder) is None
