@@ -74,7 +74,7 @@ def binarySection(structure: MessageStructure, part: tuple) -> bytes | None:
 _CTE = "content-transfer-encoding"
 
 
-def encodeBinaryParts(raw: bytes, defaultType: str = "text/plain") -> bytes:
+def encodeBinaryParts(raw: bytes, defaultType: str = "text/plain", depth: int = 0) -> bytes:
     """
     A message APPENDed as a literal8 (RFC 3516 4.4) may hold NUL, which no IMAP literal
     can carry back in BODY[] (RFC 3501 4.3): each part whose body holds NUL is stored
@@ -83,9 +83,11 @@ def encodeBinaryParts(raw: bytes, defaultType: str = "text/plain") -> bytes:
     """
     if b"\0" not in raw:
         return raw
-    s = MessageStructure(raw, defaultType)
+    # The depth goes down with the parts: past MessageStructure's bound a part is a leaf,
+    # so a message nested without end costs no more than it does to FETCH.
+    s = MessageStructure(raw, defaultType, depth)
     if s.isMessage:
-        return s.headerBytes + encodeBinaryParts(s.bodyBytes)
+        return s.headerBytes + encodeBinaryParts(s.bodyBytes, depth=depth + 1)
     if s.isMultipart:
         body = s.bodyBytes
         delim = b"--" + s.typeParams["boundary"].encode("utf-8", "replace")
@@ -98,7 +100,7 @@ def encodeBinaryParts(raw: bytes, defaultType: str = "text/plain") -> bytes:
             end = nxt[0] if nxt is not None else len(body)
             out.append(body[start:contentStart])
             chunk = body[contentStart:end]
-            out.append(chunk if closing else encodeBinaryParts(chunk, default))
+            out.append(chunk if closing else encodeBinaryParts(chunk, default, depth + 1))
         return b"".join(out)
     if b"\0" not in s.bodyBytes:
         return raw  # a NUL in the header is the header's business

@@ -80,3 +80,11 @@ def test_only_the_parts_holding_nul_change_in_a_multipart():
 def test_a_message_without_nul_is_stored_as_sent():
     raw = BINARY_HEADER + b"no nul here\r\n"
     assert encodeBinaryParts(raw) is raw
+
+
+def test_a_message_nested_without_end_is_encoded_within_the_depth_bound():
+    # Each level a message/rfc822 part: past the parser's depth bound the rest is one
+    # leaf (base64 as a whole), never a recursion as deep as the nesting.
+    raw = b"Content-Type: message/rfc822\r\n\r\n" * 5000 + BINARY_HEADER + BINARY_BODY
+    stored = encodeBinaryParts(raw)
+    assert b"\x00" not in stored
