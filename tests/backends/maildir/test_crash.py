@@ -33,6 +33,20 @@ passwd_file = "passwd"
     return port
 
 
+def killMidBurst(proc, clients, enough, stopAt: float, settle: float = 0.0) -> None:
+    """Start the client threads; once C{enough()} (or at C{stopAt}), and C{settle}
+    seconds more, kill -9 the server mid-burst; then wait for the clients to notice."""
+    for client in clients:
+        client.start()
+    while not enough() and time.monotonic() < stopAt:
+        time.sleep(0.01)
+    time.sleep(settle)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=10)
+    for client in clients:
+        client.join(timeout=15)
+
+
 def test_kill_9_mid_append_loses_nothing_acknowledged(tmp_path):
     port = maildirServer(tmp_path)
     proc = serve(tmp_path, port)
@@ -55,15 +69,8 @@ def test_kill_9_mid_append_loses_nothing_acknowledged(tmp_path):
 
     try:
         waitForPort(port, proc)
-        workers = [threading.Thread(target=appender) for _ in range(8)]
-        for w in workers:
-            w.start()
-        while len(acknowledged) < 150 and time.monotonic() < stopAt:
-            time.sleep(0.01)
-        proc.send_signal(signal.SIGKILL)
-        proc.wait(timeout=10)
-        for w in workers:
-            w.join(timeout=15)
+        killMidBurst(proc, [threading.Thread(target=appender) for _ in range(8)],
+                     lambda: len(acknowledged) >= 150, stopAt)
     finally:
         if proc.poll() is None:
             proc.kill()

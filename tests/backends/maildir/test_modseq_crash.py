@@ -11,7 +11,7 @@ import signal
 import threading
 import time
 
-from tests.backends.maildir.test_crash import maildirServer, serve
+from tests.backends.maildir.test_crash import killMidBurst, maildirServer, serve
 from tests.test_plugin import waitForPort
 
 MESSAGES = 40
@@ -62,16 +62,9 @@ def test_kill_9_mid_store_burst_no_modseq_goes_backwards(tmp_path):
         for n in range(MESSAGES):
             m.append("INBOX", None, None, b"Subject: %d\r\n\r\nbody\r\n" % n)
         m.logout()
-        workers = [threading.Thread(target=storer, args=(n,)) for n in range(CLIENTS)]
-        for w in workers:
-            w.start()
-        while len(told) < MESSAGES and time.monotonic() < stopAt:
-            time.sleep(0.01)
-        time.sleep(0.3)  # well into the burst
-        proc.send_signal(signal.SIGKILL)
-        proc.wait(timeout=10)
-        for w in workers:
-            w.join(timeout=15)
+        killMidBurst(proc, [threading.Thread(target=storer, args=(n,)) for n in range(CLIENTS)],
+                     lambda: len(told) >= MESSAGES, stopAt,
+                     settle=0.3)  # well into the burst
     finally:
         if proc.poll() is None:
             proc.kill()
