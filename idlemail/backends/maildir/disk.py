@@ -357,6 +357,27 @@ def renameMessage(folder: Path, base: str, subdir: str, name: str,
     return None
 
 
+def claimMessage(folder: Path, base: str, name: str, own=None) -> tuple[str, str] | None:
+    """
+    Move a message from new/ to cur/ under its own name (with an info part added if it
+    has none); where it is now, or None if it is gone or already left new/ by another
+    hand: then its name there (its flags, set by another process meanwhile) stands, and a
+    look at the folder reads it. Never renames a file that is no longer in new/.
+    """
+    for _ in range(3):
+        target = name if F.INFO in name else name + F.INFO
+        try:
+            with _expecting(own, ("new", name), ("cur", target)):
+                os.rename(folder / "new" / name, folder / "cur" / target)
+            return ("cur", target)
+        except FileNotFoundError:
+            where = locate(folder, base)
+            if where is None or where[0] != "new":
+                return None
+            name = where[1]
+    return None
+
+
 def unlinkMessage(folder: Path, base: str, subdir: str, name: str, own=None) -> None:
     try:
         with _expecting(own, (subdir, name)):

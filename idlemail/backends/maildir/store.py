@@ -717,8 +717,7 @@ class Folder(Index):
             f = self._files.get(uid)
             if f is None or f.subdir != "new":
                 continue
-            target = f.filename if F.INFO in f.filename else f.filename + F.INFO
-            where = disk.renameMessage(self.path, *f.where, "cur", target, self.ownChanges)
+            where = disk.claimMessage(self.path, f.base, f.filename, self.ownChanges)
             if where is not None:
                 f.subdir, f.filename = where
                 out.append((uid, *where))

@@ -209,3 +209,18 @@ async def test_noop_and_check_show_what_another_process_did_at_once(makeBackend,
         inbox.close()
     finally:
         c.close()
+
+
+def test_a_claim_never_renames_a_message_another_process_moved_out_of_new(tmp_path):
+    # Moving a seen \Recent message to cur/ must not undo another process's flag change
+    # that moved it first (its name there carries the flags).
+    from idlemail.backends.maildir import disk
+    folder = tmp_path / "Maildir"
+    for sub in ("new", "cur", "tmp"):
+        (folder / sub).mkdir(parents=True)
+    (folder / "new" / "1.M1P1.host").write_bytes(b"Subject: x\r\n\r\nbody\r\n")
+    os.rename(folder / "new" / "1.M1P1.host", folder / "cur" / "1.M1P1.host:2,F")
+    assert disk.claimMessage(folder, "1.M1P1.host", "1.M1P1.host") is None
+    assert os.listdir(folder / "cur") == ["1.M1P1.host:2,F"]
+    (folder / "new" / "2.M2P1.host").write_bytes(b"Subject: y\r\n\r\nbody\r\n")
+    assert disk.claimMessage(folder, "2.M2P1.host", "2.M2P1.host") == ("cur", "2.M2P1.host:2,")
